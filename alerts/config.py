@@ -1,0 +1,78 @@
+"""The alerts stage's configuration: who gets what, and how mail goes out."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+SCHEDULE_FORMS = 'immediate | hourly | daily HH:MM | weekly mon HH:MM | cron "m h dom mon dow"'
+_SCHEDULE = re.compile(
+    r"^(immediate|hourly|daily\s+\d{1,2}:\d{2}"
+    r"|weekly\s+(mon|tue|wed|thu|fri|sat|sun)\s+\d{1,2}:\d{2}"
+    r"|cron\s+\"?[^\"]+\"?)$",
+    re.IGNORECASE,
+)
+
+
+class SubscriberConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str
+    watchlists: list[str] = Field(min_length=1)
+    schedule: str = "daily 07:00"
+    timezone: str = "UTC"
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not _SCHEDULE.match(value):
+            raise ValueError(f"unknown schedule {value!r}; use {SCHEDULE_FORMS}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
+        return value
+
+
+class MailConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sender: str = "newswatch <newswatch@localhost>"
+    smtp_url: str = Field(default="", description="empty: deliver into `maildir`")
+    maildir: str = "mail"
+    templates: str = ""
+    timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value and not re.match(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+", value):
+            raise ValueError(
+                "smtp_url must look like smtp://, smtps:// or smtp+starttls://host:port"
+            )
+        if re.match(r"^[^:]+://[^@/]*:[^@/]*@", value):
+            raise ValueError("put no password in smtp_url; set NEWSWATCH_SMTP_PASSWORD instead")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if "\n" in value or "\r" in value or "@" not in value:
+            raise ValueError(f"not a sender address: {value!r}")
+        return value

@@ -1,0 +1,170 @@
+"""The `newswatch` command line. Exit 0 ok, 1 failure, 2 bad usage or config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+
+from scheduler.config import AppConfig, ConfigError, config_path, load_config
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("newswatch")
+
+
+class CommandError(Exception):
+    """A failure to report in one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newswatch",
+        description="Watch Deutsche Welle for your watchlists and mail each subscriber a digest "
+        "of what is new.",
+        epilog="The config file is --config, else $NEWSWATCH_CONFIG, else ./newswatch.toml "
+        "(embedded defaults when that is missing). Exit status: 0 ok, 1 failure, 2 bad usage "
+        "or config.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="config file (default: newswatch.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in COMMANDS:
+        register(commands)
+    return parser
+
+
+# ---------------------------------------------------------------- init / check
+
+
+def _add_init(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("init", help="write a commented starter config")
+    sub.add_argument("path", nargs="?", help="where to write it (default: the config path)")
+    sub.add_argument("--force", action="store_true", help="overwrite an existing file")
+    sub.set_defaults(run=cmd_init)
+
+
+def starter_config() -> str:
+    return resources.files("scheduler").joinpath("starter.toml").read_text(encoding="utf-8")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else config_path(args.config)
+    if path.exists() and not args.force:
+        raise CommandError(f"{path} exists already; use --force to overwrite it", EXIT_USAGE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(starter_config(), encoding="utf-8")
+    print(f"wrote {path}; edit it, then run `newswatch check --config {path}`")
+    return EXIT_OK
+
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("check", help="validate the config and say what it sets up")
+    sub.set_defaults(run=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = config_path(args.config)
+    config = load_config(path, required=True)
+    for check in CONFIG_CHECKS:
+        check(config)
+    print(f"{path}: ok")
+    print(f"  storage: {config.storage.url}")
+    for source in config.sources:
+        print(f"  source {source.name}: {len(source.start_urls())} start URLs")
+    for watchlist in config.watchlists:
+        print(
+            f"  watchlist {watchlist.name}: {len(watchlist.terms) + len(watchlist.match_case)} "
+            "terms"
+        )
+    for subscriber in config.subscribers:
+        print(f"  subscriber {subscriber.email}: {subscriber.schedule} ({subscriber.timezone})")
+    print(f"  mail: {config.mail.smtp_url or 'maildir ' + config.mail.maildir}")
+    return EXIT_OK
+
+
+# checks beyond the schema that later stages register (templates compile, ...)
+CONFIG_CHECKS: list[Callable[[AppConfig], None]] = []
+
+
+# ---------------------------------------------------------------- parse
+
+
+def _add_parse(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("parse", help="parse one DW page (file or URL) and print its fields")
+    sub.add_argument("page", metavar="FILE_OR_URL")
+    sub.add_argument("--url", help="the address a FILE was fetched from")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.set_defaults(run=cmd_parse)
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from crawler.dw_page import PageError, parse_page
+
+    data, url = _read_page(args.page, args.url)
+    try:
+        page = parse_page(data, url=url)
+    except PageError as error:
+        raise CommandError(f"{args.page}: {error}") from None
+    fields = page.to_json()
+    if args.json:
+        print(json.dumps(fields, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for name, value in fields.items():
+        if name == "body":
+            value = f"{len(value.split())} words: {value[:200]}…" if value else ""
+        print(f"{name:18} {value}")
+    for warning in page.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _read_page(page: str, url: str | None) -> tuple[bytes, str | None]:
+    if page.startswith(("http://", "https://")):
+        from urllib.error import URLError
+        from urllib.request import Request, urlopen
+
+        request = Request(page, headers={"User-Agent": "newswatch parse"})
+        try:
+            with urlopen(request, timeout=30) as response:
+                return response.read(), url or response.geturl()
+        except (URLError, OSError) as error:
+            raise CommandError(f"{page}: {error}") from None
+    try:
+        return Path(page).read_bytes(), url
+    except OSError as error:
+        raise CommandError(f"{page}: {error.strerror}", EXIT_USAGE) from None
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_init, _add_check, _add_parse]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.run(args)
+    except ConfigError as error:
+        print(f"newswatch: config error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except CommandError as error:
+        print(f"newswatch: {error}", file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

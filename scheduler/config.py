@@ -1,0 +1,107 @@
+"""newswatch.toml -> validated, typed configuration, handed down to each stage.
+
+Each stage defines its own part (store.config, crawler.config, alerts.config and
+alerts.watchlists); this module reads the file, applies environment overrides and checks what
+spans stages (a subscriber's watchlists exist, names are unique)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from alerts.watchlists import WatchlistConfig
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from alerts.config import MailConfig, SubscriberConfig
+from crawler.config import CrawlConfig, SourceConfig
+from store.config import StorageConfig
+
+DEFAULT_CONFIG_PATH = "newswatch.toml"
+ENV_CONFIG = "NEWSWATCH_CONFIG"
+ENV_DATABASE_URL = "NEWSWATCH_DATABASE_URL"
+ENV_SMTP_URL = "NEWSWATCH_SMTP_URL"
+DW_ENGLISH = SourceConfig(name="dw-en", feeds=["https://rss.dw.com/rdf/rss-en-all"])
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names the file and the field at fault."""
+
+
+class AppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    storage: StorageConfig = StorageConfig()
+    crawl: CrawlConfig = CrawlConfig()
+    sources: list[SourceConfig] = [DW_ENGLISH]
+    watchlists: list[WatchlistConfig] = []
+    subscribers: list[SubscriberConfig] = []
+    mail: MailConfig = MailConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> AppConfig:
+        _unique("sources", [s.name for s in self.sources])
+        _unique("watchlists", [w.name for w in self.watchlists])
+        _unique("subscribers", [s.email for s in self.subscribers])
+        known = {w.name for w in self.watchlists}
+        for index, subscriber in enumerate(self.subscribers):
+            for name in subscriber.watchlists:
+                if name not in known:
+                    raise ValueError(
+                        f"subscribers[{index}].watchlists: no watchlist named {name!r} "
+                        f"(known: {', '.join(sorted(known)) or 'none'})"
+                    )
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources)
+        raise ConfigError(f"no source named {name!r} (known: {known})")
+
+
+def _unique(section: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{section}: {name!r} appears twice")
+        seen.add(name)
+
+
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
+    """Read and validate the config; without a file (and not required) the embedded defaults.
+
+    ``NEWSWATCH_DATABASE_URL`` and ``NEWSWATCH_SMTP_URL`` override the file."""
+    data: dict = {}
+    if path is not None and path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    elif required or (path is not None and path.name != DEFAULT_CONFIG_PATH):
+        raise ConfigError(f"{path}: no such config file (create one with `newswatch init`)")
+    if os.environ.get(ENV_DATABASE_URL):
+        data.setdefault("storage", {})["url"] = os.environ[ENV_DATABASE_URL]
+    if os.environ.get(ENV_SMTP_URL):
+        data.setdefault("mail", {})["smtp_url"] = os.environ[ENV_SMTP_URL]
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{path or 'defaults'}: {describe(error)}") from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, each naming the field: ``watchlists[0].terms: ...``."""
+    lines = []
+    for problem in error.errors():
+        where = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"]
+        ).lstrip(".")
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)

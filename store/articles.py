@@ -1,0 +1,100 @@
+"""Writing articles: one row per short id, safe when two writers race."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.models import Article, utcnow
+
+# the fields a crawl supplies; everything else is bookkeeping
+ARTICLE_FIELDS = (
+    "short_id", "content_id", "url", "language", "kind", "title", "teaser", "body",
+    "captions", "authors", "topics", "published_at", "modified_at", "selector_fallback",
+)  # fmt: skip
+# the fields whose change makes an article "updated" (not the URL it was reached by)
+HASHED_FIELDS = ("title", "teaser", "body", "captions", "authors", "topics", "published_at")
+
+
+class Upsert(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+def content_hash(fields: Mapping[str, Any]) -> str:
+    """A fingerprint of what a reader sees; the URL and crawl times do not count."""
+    payload = {name: fields.get(name) for name in HASHED_FIELDS}
+    text = json.dumps(payload, sort_keys=True, default=_json_default, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot hash {type(value).__name__}")
+
+
+def _insert_for(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"newswatch supports SQLite and PostgreSQL, not {dialect}")
+
+
+def upsert_article(session: Session, fields: Mapping[str, Any]) -> Upsert:
+    """Insert the article, or update it when its content changed, or touch it.
+
+    Insert-on-conflict makes two crawls that store the same short id at once leave one row.
+    The caller commits."""
+    values = {name: fields[name] for name in ARTICLE_FIELDS if name in fields}
+    now = utcnow()
+    digest = content_hash(values)
+    statement: Insert = (
+        _insert_for(session)(Article)
+        .values(**values, content_hash=digest, first_seen_at=now, updated_at=now, checked_at=now)
+        .on_conflict_do_nothing(index_elements=["short_id"])
+        .returning(Article.id)
+    )
+    if session.execute(statement).first() is not None:
+        return Upsert.NEW
+    changed = session.execute(
+        update(Article)
+        .where(Article.short_id == values["short_id"], Article.content_hash != digest)
+        .values(**values, content_hash=digest, updated_at=now, checked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount:
+        return Upsert.UPDATED
+    session.execute(
+        update(Article)
+        .where(Article.short_id == values["short_id"])
+        .values(checked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return Upsert.UNCHANGED
+
+
+def known_versions(session: Session, content_ids: list[int]) -> dict[int, datetime | None]:
+    """content id -> stored modified time (or published time) for the ids already stored."""
+    known: dict[int, datetime | None] = {}
+    for chunk_start in range(0, len(content_ids), 500):
+        chunk = content_ids[chunk_start : chunk_start + 500]
+        rows = session.execute(
+            select(Article.content_id, Article.modified_at, Article.published_at).where(
+                Article.content_id.in_(chunk)
+            )
+        )
+        for cid, modified, published in rows:
+            known[cid] = modified or published
+    return known

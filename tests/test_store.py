@@ -1,0 +1,106 @@
+"""Storage: the schema migrates itself, articles are stored once per short id even under races."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from crawler.dw import short_id
+from store.articles import Upsert, upsert_article
+from store.db import Database
+from store.models import Article
+
+
+def article_fields(cid: int, **changes: object) -> dict:
+    fields = {
+        "short_id": short_id(cid),
+        "content_id": cid,
+        "url": f"https://www.dw.com/en/story/a-{cid}",
+        "language": "en",
+        "kind": "article",
+        "title": f"Story {cid}",
+        "teaser": "A teaser.",
+        "body": "First paragraph.\n\nSecond paragraph.",
+        "captions": [],
+        "authors": ["A. Writer"],
+        "topics": ["Syria"],
+        "published_at": datetime(2015, 11, 27, 10, 0, tzinfo=UTC),
+        "modified_at": None,
+        "selector_fallback": False,
+    }
+    fields.update(changes)
+    return fields
+
+
+def test_opening_an_empty_database_creates_every_table(database_url: str) -> None:
+    with Database(database_url) as db:
+        tables = set(inspect(db.engine).get_table_names())
+    assert {"articles", "crawl_runs", "alembic_version"} <= tables
+
+
+def test_opening_twice_keeps_the_data(database_url: str) -> None:
+    with Database(database_url) as db, db.session() as session:
+        upsert_article(session, article_fields(18879446))
+        session.commit()
+    with Database(database_url) as db, db.session() as session:
+        stored = session.scalars(select(Article)).one()
+    assert stored.short_id == "1HDPC"
+    assert stored.published_at == datetime(2015, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def test_same_article_again_is_unchanged_and_changed_content_updates_the_row(
+    database_url: str,
+) -> None:
+    with Database(database_url) as db, db.session() as session:
+        assert upsert_article(session, article_fields(18879446)) is Upsert.NEW
+        assert upsert_article(session, article_fields(18879446)) is Upsert.UNCHANGED
+        other_url = article_fields(18879446, url="https://www.dw.com/en/old-slug/a-18879446")
+        assert upsert_article(session, other_url) is Upsert.UNCHANGED
+        changed = article_fields(18879446, body="First paragraph.\n\nA correction.")
+        assert upsert_article(session, changed) is Upsert.UPDATED
+        session.commit()
+        rows = session.scalars(select(Article)).all()
+    assert len(rows) == 1
+    assert rows[0].body.endswith("A correction.")
+
+
+def _race_writer(url: str, ids: list[int], barrier: multiprocessing.synchronize.Barrier,
+                 results: multiprocessing.Queue) -> None:  # fmt: skip
+    db = Database(url, migrate=False)
+    outcomes = []
+    barrier.wait()
+    for cid in ids:
+        with db.session() as session:
+            outcomes.append(upsert_article(session, article_fields(cid)).value)
+            session.commit()
+    results.put(outcomes)
+    db.close()
+
+
+@pytest.mark.parametrize("writers", [2])
+def test_two_processes_storing_the_same_articles_leave_one_row_each(
+    database_url: str, writers: int
+) -> None:
+    Database(database_url).close()  # migrate once, before the race
+    ids = list(range(18879446, 18879446 + 60))
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(writers)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_race_writer, args=(database_url, ids, barrier, results))
+        for _ in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    with Database(database_url, migrate=False) as db, db.session() as session:
+        count = session.scalar(select(func.count()).select_from(Article))
+    assert count == len(ids)
+    news = sum(outcome.count("new") for outcome in outcomes)
+    assert news == len(ids), "each article is new exactly once across both writers"
