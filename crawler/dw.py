@@ -121,7 +121,10 @@ def normalize_url(url: str) -> str:
 def ref_from_url(url: str) -> DwRef | None:
     """Content id, kind and language from any DW URL (``/a-``, ``/av-``, ``/video-``, ``/g-``,
     ``/live-``, ``p.dw.com/p/<short id>``); None where the URL names no content."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # malformed, e.g. an unclosed IPv6 host "http://[::1": names no content
+        return None
     path = parts.path
     short = _SHORT_PATH.match(path)
     if short and (parts.hostname or "").lower().startswith("p."):

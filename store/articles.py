@@ -18,7 +18,7 @@ from store.models import Article, utcnow
 # the fields a crawl supplies; everything else is bookkeeping
 ARTICLE_FIELDS = (
     "short_id", "content_id", "url", "language", "kind", "title", "teaser", "body",
-    "captions", "authors", "topics", "published_at", "modified_at", "selector_fallback",
+    "captions", "authors", "topics", "published_at", "modified_at", "selector_fallback", "listed_at",
 )  # fmt: skip
 # the fields whose change makes an article "updated" (not the URL it was reached by)
 HASHED_FIELDS = ("title", "teaser", "body", "captions", "authors", "topics", "published_at")
@@ -79,22 +79,28 @@ def upsert_article(session: Session, fields: Mapping[str, Any]) -> Upsert:
     session.execute(
         update(Article)
         .where(Article.short_id == values["short_id"])
-        .values(checked_at=now)
+        .values(checked_at=now, **_present(values, "listed_at"))
         .execution_options(synchronize_session=False)
     )
     return Upsert.UNCHANGED
 
 
+def _present(values: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: values[name] for name in names if values.get(name) is not None}
+
+
 def known_versions(session: Session, content_ids: list[int]) -> dict[int, datetime | None]:
-    """content id -> stored modified time (or published time) for the ids already stored."""
+    """content id -> the newest date known for the stored version (modified, published or listed),
+    for the ids already stored."""
     known: dict[int, datetime | None] = {}
     for chunk_start in range(0, len(content_ids), 500):
         chunk = content_ids[chunk_start : chunk_start + 500]
         rows = session.execute(
-            select(Article.content_id, Article.modified_at, Article.published_at).where(
-                Article.content_id.in_(chunk)
-            )
+            select(
+                Article.content_id, Article.modified_at, Article.published_at, Article.listed_at
+            ).where(Article.content_id.in_(chunk))
         )
-        for cid, modified, published in rows:
-            known[cid] = modified or published
+        for cid, *dates in rows:
+            present = [d for d in dates if d is not None]
+            known[cid] = max(present) if present else None
     return known

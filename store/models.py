@@ -81,6 +81,8 @@ class Article(Base):
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     modified_at: Mapped[datetime | None]
     selector_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the date a feed or sitemap gave this version when it was fetched: a later date refetches
+    listed_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("published_at", store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("modified_at", store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("selector_fallback", sa.Boolean(), nullable=False),
+        sa.Column("listed_at", store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("first_seen_at", store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", store.models.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,313 @@
+"""Field readers for DW's two page layouts; ``crawler.dw_page`` puts their results together.
+
+*classic* (server-rendered, 2010 – 2023): ``div#bodyContent div.col3`` with ``h1``, ``p.intro``,
+``div.longText`` and an ``ul.smallList`` of labelled facts (Date/Datum, Author/Autorin/Autor,
+Related Subjects/Themenseiten, Keywords/Schlagwörter, Permalink/Permalien ...).
+
+*react* (server-side rendered React, 2022 –): JSON-LD NewsArticle, ``<article>`` with a header
+(kicker, h1, .author-details, .time-area, p.teaser-text), figures, ``div.rich-text`` and
+``window.__APOLLO_STATE__`` holding ``Article:<id>.permaLinkUrl``.
+
+The smallList labels differ by language, so the classic reader recognises items by what they
+hold (a dd.mm.yyyy date, p.dw.com link, /t- topic links, /search keyword links) and only authors
+by label.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from crawler.dw_text import clean_text, is_junk_box, paragraphs_of
+
+DW_TIMEZONE = ZoneInfo("Europe/Berlin")  # dates printed on DW pages are Berlin local dates
+
+_PERMALINK = re.compile(r"p\.dw\.com/p/([0-9A-Za-z]{1,12})\b")
+_APOLLO_PERMALINK = re.compile(r'"permaLinkUrl":"https?://' + _PERMALINK.pattern)
+_DMY = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b")
+_TOPIC_HREF = re.compile(r"/t-\d+")
+_AUTHOR_LABELS = ("author", "autor", "auteur", "autore", "autora", "автор", "yazar", "penulis")
+_CREDIT_LINE = re.compile(r"^(?:authors?|autor(?:in)?|auteur|autore|autora)\s*:\s*(.+)$", re.I)
+_NAME_SEPARATORS = re.compile(r"\s*(?:,|\||/|&|\bund\b|\band\b|\bet\b)\s*")
+_GALLERY_CLASSES = frozenset({"gallery", "slideshow", "imgTeaserL", "teaserContentWrap"})
+_ARTICLE_TYPES = frozenset(
+    {"NewsArticle", "Article", "ReportageNewsArticle", "AnalysisNewsArticle", "OpinionNewsArticle",
+     "BlogPosting", "LiveBlogPosting", "VideoObject", "AudioObject", "ImageGallery"}
+)  # fmt: skip
+
+
+@dataclass
+class LayoutFields:
+    """What one layout reader found; empty values where the page does not say."""
+
+    layout: str  # classic | react | unknown
+    title: str = ""
+    teaser: str = ""
+    paragraphs: list[str] | None = None  # None: the layout's body container is missing
+    captions: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    published_at: datetime | None = None
+    modified_at: datetime | None = None
+    page_short_id: str | None = None  # from the page's own Permalink / permaLinkUrl / share links
+    is_media: bool = False  # a classic video/audio page: a player and a teaser, no body text
+
+
+def detect_layout(tree: LexborHTMLParser) -> str:
+    if tree.css_first("article div.rich-text, article header h1") is not None:
+        return "react"
+    if tree.css_first("#bodyContent") is not None:
+        return "classic"
+    return "unknown"
+
+
+# --- classic layout ------------------------------------------------------------------------
+
+
+def read_classic(tree: LexborHTMLParser) -> LayoutFields:
+    root = tree.css_first("#bodyContent")
+    column = (root.css_first("div.col3") if root else None) or root or tree.body
+    found = LayoutFields(layout="classic")
+    if column is None:
+        return found
+    found.title = _text_of(column.css_first("h1"))
+    found.teaser = _text_of(column.css_first("p.intro"))
+    containers = _outermost(column.css("div.longText"), "longText")
+    if containers:
+        found.paragraphs = [p for box in containers for p in paragraphs_of(box)]
+    found.is_media = not containers and column.css_first("div.mediaItem") is not None
+    found.captions = _unique(
+        clean_text(p.text()) for p in column.css("div.picBox > p") if not _inside_gallery(p)
+    )
+    facts = root.css_first("ul.smallList") if root else None
+    if facts is not None:
+        _read_small_list(facts, found)
+    if not found.authors and found.paragraphs:
+        found.authors = _credit_line_authors(found.paragraphs)
+    if found.page_short_id is None:
+        found.page_short_id = _short_id_in_links(tree.css_first("#sharing-bar"))
+    return found
+
+
+def _read_small_list(facts: LexborNode, found: LayoutFields) -> None:
+    keywords: list[str] = []
+    for item in facts.css("li"):
+        label = _text_of(item.css_first("strong")).rstrip(":").lower()
+        text = clean_text(item.text())
+        links = item.css("a[href]")
+        if found.page_short_id is None and (permalink := _PERMALINK.search(text)):
+            found.page_short_id = permalink.group(1)
+        elif found.published_at is None and (day := berlin_date(text)):
+            found.published_at = day
+        elif label.startswith(_AUTHOR_LABELS) and not found.authors:
+            found.authors = split_names(
+                text[len(label) :] if text.lower().startswith(label) else text
+            )
+        elif any(_TOPIC_HREF.search(a.attributes.get("href") or "") for a in links):
+            found.topics.extend(_text_of(a) for a in links)
+        elif any("/search" in (a.attributes.get("href") or "") for a in links):
+            keywords.extend(_text_of(a) for a in links)
+    found.topics = _unique([*found.topics, *keywords])
+
+
+def _credit_line_authors(paragraphs: list[str]) -> list[str]:
+    """Old pages without an Author item end their text with "Auteur : Name"."""
+    for paragraph in paragraphs:
+        if credit := _CREDIT_LINE.match(paragraph):
+            return split_names(credit.group(1))
+    return []
+
+
+def _outermost(nodes: list[LexborNode], css_class: str) -> list[LexborNode]:
+    """Drop nodes nested in another node of the same class (the walker reaches those)."""
+    return [n for n in nodes if not _has_ancestor_class(n, css_class)]
+
+
+def _has_ancestor_class(node: LexborNode, css_class: str) -> bool:
+    parent = node.parent
+    while parent is not None and parent.tag not in ("body", "html"):
+        if css_class in (parent.attributes.get("class") or "").split():
+            return True
+        parent = parent.parent
+    return False
+
+
+def _inside_gallery(node: LexborNode) -> bool:
+    """Picture galleries and media teasers have caption-like text that is not the article's."""
+    parent = node.parent
+    while parent is not None and parent.tag not in ("body", "html"):
+        classes = (parent.attributes.get("class") or "").split()
+        if any(c in _GALLERY_CLASSES for c in classes):
+            return True
+        parent = parent.parent
+    return False
+
+
+# --- react layout --------------------------------------------------------------------------
+
+
+def read_react(tree: LexborHTMLParser, html: str, content_id: int | None) -> LayoutFields:
+    found = LayoutFields(layout="react")
+    article = tree.css_first("article")
+    if article is None:
+        return found
+    ld = read_json_ld(tree)
+    header = article.css_first("header")
+    found.title = _text_of(header.css_first("h1") if header else None) or clean_text(
+        _str(ld.get("headline"))
+    )
+    found.teaser = _text_of(header.css_first("p.teaser-text") if header else None)
+    body = article.css_first("div.rich-text")
+    if body is not None:
+        found.paragraphs = paragraphs_of(body)
+    found.captions = _unique(_caption(c) for c in article.css("figcaption"))
+    found.authors = json_ld_authors(ld) or _unique(
+        _text_of(a) for a in article.css(".author-details .author")
+    )
+    found.topics = _unique(
+        _text_of(a)
+        for a in tree.css("#related-topics a[href]")
+        if not (a.attributes.get("href") or "#").startswith("#")  # the "skip section" link
+    )
+    found.published_at = iso_datetime(ld.get("datePublished"))
+    found.modified_at = iso_datetime(ld.get("dateModified"))
+    if found.published_at is None:
+        found.published_at = berlin_date(_text_of(article.css_first(".time-area time")))
+    found.page_short_id = apollo_short_id(html, content_id) or _short_id_in_links(
+        article.css_first('[data-tracking-name="sharing-icons-inline"]')
+    )
+    return found
+
+
+def _caption(figcaption: LexborNode) -> str:
+    """Caption text without the image credit (``<small class="copyright">Bild: ...``)."""
+    parts = [
+        c.text(deep=True) or ""
+        for c in figcaption.iter(include_text=True)
+        if c.tag == "-text" or (c.tag not in ("small", "-comment") and not is_junk_box(c))
+    ]
+    return clean_text("".join(parts))
+
+
+def apollo_short_id(html: str, content_id: int | None) -> str | None:
+    """``permaLinkUrl`` of this page's own ``Article:<id>`` entry in ``window.__APOLLO_STATE__``.
+
+    Only that entry is decoded, not the whole (large) state; embedded teasers are other entries.
+    """
+    if content_id is None:  # the page names no address: the first permaLinkUrl is all we have
+        found = _APOLLO_PERMALINK.search(html)
+        return found.group(1) if found else None
+    start = html.find(f'"Article:{content_id}":{{')
+    if start < 0:
+        return None
+    brace = html.index("{", start + len(f'"Article:{content_id}":'))
+    try:
+        entry, _ = json.JSONDecoder().raw_decode(html, brace)
+        found = _PERMALINK.search(_str(entry.get("permaLinkUrl")))
+    except ValueError:  # truncated page: look inside the entry's text instead
+        end = html.find('"Article:', brace)
+        found = _APOLLO_PERMALINK.search(html, brace, end if end > 0 else len(html))
+    return found.group(1) if found else None
+
+
+def read_json_ld(tree: LexborHTMLParser) -> dict[str, Any]:
+    """The page's JSON-LD article object (NewsArticle, VideoObject ...), or {}."""
+    for script in tree.css('script[type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text() or "")
+        except ValueError:
+            continue
+        for item in _json_ld_items(data):
+            kinds = item.get("@type")
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            if any(k in _ARTICLE_TYPES for k in kinds if isinstance(k, str)):
+                return item
+    return {}
+
+
+def _json_ld_items(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, list):
+        return [d for d in data if isinstance(d, dict)]
+    if isinstance(data, dict):
+        graph = data.get("@graph")
+        return [data, *(_json_ld_items(graph) if graph else [])]
+    return []
+
+
+def json_ld_authors(ld: dict[str, Any]) -> list[str]:
+    authors = ld.get("author")
+    people = authors if isinstance(authors, list) else [authors]
+    names = [
+        clean_text(_str(p.get("name")) if isinstance(p, dict) else _str(p))
+        for p in people
+        if not (isinstance(p, dict) and p.get("@type") == "Organization")
+    ]
+    return _unique(names)
+
+
+# --- shared helpers ------------------------------------------------------------------------
+
+
+def berlin_date(text: str | None) -> datetime | None:
+    """A dd.mm.yyyy date on the page as midnight Europe/Berlin (DW prints Berlin dates)."""
+    found = _DMY.search(text or "")
+    if not found:
+        return None
+    day, month, year = (int(g) for g in found.groups())
+    try:
+        return datetime(year, month, day, tzinfo=DW_TIMEZONE)
+    except ValueError:
+        return None
+
+
+def iso_datetime(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime; one without offset is Berlin local time."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=DW_TIMEZONE)
+    offset = stamp.utcoffset()
+    return stamp if offset is None or abs(offset) <= timedelta(hours=14) else None
+
+
+def split_names(text: str) -> list[str]:
+    return _unique(_NAME_SEPARATORS.split(clean_text(text)))
+
+
+def _short_id_in_links(box: LexborNode | None) -> str | None:
+    """The p.dw.com short id in a share box's links (percent-encoded in ``?u=`` parameters)."""
+    if box is None:
+        return None
+    found = _PERMALINK.search(unquote(box.html or ""))
+    return found.group(1) if found else None
+
+
+def _text_of(node: LexborNode | None) -> str:
+    return clean_text(node.text(deep=True)) if node is not None else ""
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _unique(values: Any) -> list[str]:
+    """Non-empty values in order, without repeats (case-insensitive)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        key = value.casefold()
+        if value and key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out

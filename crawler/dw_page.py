@@ -1,0 +1,322 @@
+"""A DW content page (article, video, gallery ...) → ``ParsedPage``; no Scrapy import.
+
+``parse_page`` reads both real DW layouts (see ``crawler.dw_layouts``) from one lexbor parse and
+uses trafilatura only where the layout's selectors find no body. It raises ``PageError`` for
+anything it cannot read as a DW content page and never any other exception for bad input.
+
+Ids: the content id comes from the page's canonical URL (else og:url, else the ``url`` argument);
+the short id is read from the page's own Permalink / ``permaLinkUrl`` / share links and must be the
+base-62 form of the content id. Where it is not, the content id wins and ``warnings`` says so.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from crawler.dw import DwRef, is_dw_host, normalize_url, ref_from_url, short_id, short_url
+from crawler.dw_layouts import (
+    LayoutFields,
+    detect_layout,
+    iso_datetime,
+    json_ld_authors,
+    read_classic,
+    read_json_ld,
+    read_react,
+)
+from crawler.dw_text import clean_text
+
+logger = logging.getLogger(__name__)
+
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_CHARSET_SCAN_BYTES = 16384  # DW's classic pages declare it after ~2 KB of scripts and links
+_TITLE_SUFFIX = re.compile(r"\s*[|–—-]\s*DW\s*[|–—-]\s*[\d./]+\s*$")
+_MEDIA_KINDS = ("video", "audio")
+_OG_KINDS = {"video": "video", "audio": "audio", "music": "audio"}
+
+
+class PageError(ValueError):
+    """Not a DW content page we can read (empty, not DW, no id)."""
+
+
+@dataclass
+class ParsedPage:
+    short_id: str
+    content_id: int
+    url: str  # canonical URL, normalised with crawler.dw.normalize_url
+    language: str | None
+    kind: str  # article | video | gallery | live | audio
+    title: str
+    teaser: str
+    body: str  # paragraphs and subheads joined by "\n\n"
+    captions: list[str]
+    authors: list[str]
+    topics: list[str]
+    published_at: datetime | None  # timezone-aware
+    modified_at: datetime | None
+    selector_fallback: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "short_id": self.short_id,
+            "content_id": self.content_id,
+            "url": self.url,
+            "language": self.language,
+            "kind": self.kind,
+            "title": self.title,
+            "teaser": self.teaser,
+            "body": self.body,
+            "captions": list(self.captions),
+            "authors": list(self.authors),
+            "topics": list(self.topics),
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "modified_at": self.modified_at.isoformat() if self.modified_at else None,
+            "selector_fallback": self.selector_fallback,
+        }
+
+
+def parse_page(data: bytes | str, url: str | None = None) -> ParsedPage:
+    """Parse one DW page; ``url`` is where it was fetched (used when the page names no URL)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        html = decode_html(bytes(data))
+    elif isinstance(data, str):
+        html = data
+    else:
+        raise TypeError(f"parse_page wants bytes or str, not {type(data).__name__}")
+    if not html.strip():
+        raise PageError("empty document")
+    try:
+        return _parse(html, url)
+    except PageError:
+        raise
+    except Exception as exc:  # hostile input must surface as PageError, never as a crash
+        logger.warning("unreadable page %s", url or "(no url)", exc_info=True)
+        raise PageError(f"unreadable page ({type(exc).__name__}: {exc})") from exc
+
+
+def decode_html(data: bytes) -> str:
+    """Bytes → text: BOM, then ``<meta charset>``/http-equiv, then UTF-8, then windows-1252."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding, errors="replace")
+    declared = _declared_encoding(data[:_CHARSET_SCAN_BYTES])
+    if declared is not None and declared != "utf-8":
+        try:
+            return data.decode(declared, errors="replace")
+        except LookupError:  # a codec that is no text encoding (rot13, base64 ...)
+            declared = None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        if declared == "utf-8":  # declared but broken: keep the valid parts
+            return data.decode("utf-8", errors="replace")
+        return data.decode("cp1252", errors="replace")
+
+
+def _declared_encoding(head: bytes) -> str | None:
+    found = _CHARSET.search(head)
+    if not found:
+        return None
+    try:
+        name = codecs.lookup(found.group(1).decode("ascii")).name
+    except (LookupError, UnicodeDecodeError):
+        return None
+    if name in ("latin-1", "iso8859-1", "ascii"):  # browsers read these labels as windows-1252
+        return "cp1252"
+    if name.startswith("utf-16"):  # a page that was decodable enough to be found is not UTF-16
+        return "utf-8"
+    return name
+
+
+def _parse(html: str, url: str | None) -> ParsedPage:
+    tree = LexborHTMLParser(html)
+    meta = _read_meta(tree)
+    warnings: list[str] = []
+    page_url, ref = _page_address(meta, url, warnings)
+    layout = detect_layout(tree)
+    content_id = ref.content_id if ref else None
+    if layout == "react":
+        fields = read_react(tree, html, content_id)
+    elif layout == "classic":
+        fields = read_classic(tree)
+    else:
+        fields = _read_unknown(tree)
+    if ref is None:  # the page names no URL: its own Permalink is all there is
+        if fields.page_short_id is None:
+            raise PageError(
+                "no DW content id: no canonical/og:url DW address, no url, no Permalink"
+            )
+        page_url = short_url(fields.page_short_id)
+        ref = ref_from_url(page_url)
+        if ref is None:
+            raise PageError(f"no DW content id: bad Permalink {page_url}")
+    _fill_from_meta(fields, meta)
+    if not fields.title:
+        raise PageError(f"no title: not a DW content page ({page_url})")
+    return _assemble(fields, ref, page_url, meta, html, warnings)
+
+
+def _read_meta(tree: LexborHTMLParser) -> dict[str, str]:
+    """``<meta property|name>`` contents (first one wins), canonical URL, html lang, title."""
+    meta: dict[str, str] = {}
+    for node in tree.css("meta[content]"):
+        attrs = node.attributes
+        key = attrs.get("property") or attrs.get("name")
+        if key and key.lower() not in meta:
+            meta[key.lower()] = attrs.get("content") or ""
+    canonical = tree.css_first('link[rel="canonical"][href]')
+    if canonical is not None:
+        meta["canonical"] = canonical.attributes.get("href") or ""
+    html_node = tree.css_first("html[lang]")
+    if html_node is not None:
+        meta["html:lang"] = html_node.attributes.get("lang") or ""
+    title = tree.css_first("title")
+    meta["html:title"] = clean_text(title.text()) if title is not None else ""
+    return meta
+
+
+def _page_address(
+    meta: dict[str, str], url: str | None, warnings: list[str]
+) -> tuple[str, DwRef | None]:
+    """The page's canonical URL and what it says (content id, kind, language).
+
+    The page's own canonical link or og:url wins over ``url``; a page whose own address names no
+    DW content (a non-DW site, a DW section page) is refused. Hosts are not checked beyond that,
+    so the loopback demo site with DW-shaped paths reads like dw.com.
+    """
+    own = [u.strip() for u in (meta.get("canonical"), meta.get("og:url")) if u and u.strip()]
+    for address in own:
+        if ref := ref_from_url(address):
+            _check_requested_url(ref, url, warnings)
+            return normalize_url(address), ref
+    if own:
+        what = "DW content page" if _is_dw_url(own[0]) else "DW page"
+        raise PageError(f"not a {what}: its own address {own[0]!r} names no DW content id")
+    if url and (ref := ref_from_url(url)):
+        return normalize_url(url), ref
+    return "", None
+
+
+def _is_dw_url(address: str) -> bool:
+    try:
+        return is_dw_host(urlsplit(address).hostname or "")
+    except ValueError:
+        return False
+
+
+def _check_requested_url(ref: DwRef, url: str | None, warnings: list[str]) -> None:
+    requested = ref_from_url(url) if url else None
+    if requested is not None and requested.content_id != ref.content_id:
+        message = f"url {url} names content id {requested.content_id}, the page {ref.content_id}"
+        _warn(warnings, message)
+
+
+def _read_unknown(tree: LexborHTMLParser) -> LayoutFields:
+    """Neither layout: JSON-LD and meta tags; the body comes from trafilatura."""
+    ld = read_json_ld(tree)
+    return LayoutFields(
+        layout="unknown",
+        title=clean_text(ld.get("headline") if isinstance(ld.get("headline"), str) else ""),
+        authors=json_ld_authors(ld),
+        published_at=iso_datetime(ld.get("datePublished") or ld.get("uploadDate")),
+        modified_at=iso_datetime(ld.get("dateModified")),
+    )
+
+
+def _fill_from_meta(fields: LayoutFields, meta: dict[str, str]) -> None:
+    if not fields.title:
+        fields.title = _TITLE_SUFFIX.sub("", clean_text(meta.get("og:title") or ""))
+    if not fields.title:
+        fields.title = _TITLE_SUFFIX.sub("", meta.get("html:title", "")).split(" | ")[0]
+    if not fields.teaser:
+        fields.teaser = clean_text(meta.get("og:description") or meta.get("description"))
+    if fields.published_at is None:
+        fields.published_at = iso_datetime(meta.get("article:published_time"))
+    if fields.modified_at is None:
+        fields.modified_at = iso_datetime(meta.get("article:modified_time"))
+
+
+def _assemble(
+    fields: LayoutFields,
+    ref: DwRef,
+    page_url: str,
+    meta: dict[str, str],
+    html: str,
+    warnings: list[str],
+) -> ParsedPage:
+    kind = _kind(ref, meta)
+    paragraphs = fields.paragraphs or []
+    fallback = not paragraphs and not (fields.is_media or kind in _MEDIA_KINDS)
+    if fallback:
+        paragraphs = _fallback_paragraphs(html, fields)
+    return ParsedPage(
+        short_id=_checked_short_id(ref.content_id, fields.page_short_id, warnings),
+        content_id=ref.content_id,
+        url=page_url,
+        language=_language(ref, meta),
+        kind=kind,
+        title=fields.title,
+        teaser=fields.teaser,
+        body="\n\n".join(paragraphs),
+        captions=fields.captions,
+        authors=fields.authors,
+        topics=fields.topics,
+        published_at=fields.published_at,
+        modified_at=fields.modified_at,
+        selector_fallback=fallback,
+        warnings=warnings,
+    )
+
+
+def _checked_short_id(content_id: int, on_page: str | None, warnings: list[str]) -> str:
+    expected = short_id(content_id)
+    if on_page is not None and on_page != expected:
+        message = f"short id {on_page} on the page is not base-62 of content id {content_id}"
+        _warn(warnings, f"{message}; using {expected}")
+    return expected
+
+
+def _kind(ref: DwRef, meta: dict[str, str]) -> str:
+    if ref.kind != "unknown":
+        return ref.kind
+    og_type = (meta.get("og:type") or "").split(".")[0].lower()
+    return _OG_KINDS.get(og_type, "article")
+
+
+def _language(ref: DwRef, meta: dict[str, str]) -> str | None:
+    language = ref.language or meta.get("html:lang", "").strip().lower()
+    return language or None
+
+
+def _fallback_paragraphs(html: str, fields: LayoutFields) -> list[str]:
+    """trafilatura's text, minus the title and teaser it repeats."""
+    import trafilatura  # slow to import and to run: only for pages our selectors cannot read
+
+    try:
+        text = trafilatura.extract(
+            html, favor_precision=True, include_comments=False, include_tables=False
+        )
+    except Exception:  # a third-party extractor failing on odd input leaves the body empty
+        logger.warning("trafilatura could not read the page", exc_info=True)
+        text = None
+    known = {fields.title, fields.teaser}
+    lines = (clean_text(line) for line in (text or "").splitlines())
+    return [line for line in lines if line and line not in known]
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    logger.warning(message)
+    warnings.append(message)
