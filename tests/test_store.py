@@ -69,15 +69,19 @@ def test_same_article_again_is_unchanged_and_changed_content_updates_the_row(
 
 def _race_writer(url: str, ids: list[int], barrier: multiprocessing.synchronize.Barrier,
                  results: multiprocessing.Queue) -> None:  # fmt: skip
-    db = Database(url, migrate=False)
-    outcomes = []
-    barrier.wait()
-    for cid in ids:
-        with db.session() as session:
-            outcomes.append(upsert_article(session, article_fields(cid)).value)
-            session.commit()
-    results.put(outcomes)
-    db.close()
+    try:
+        db = Database(url, migrate=False)
+        outcomes = []
+        barrier.wait(timeout=60)
+        for cid in ids:
+            with db.session() as session:
+                outcomes.append(upsert_article(session, article_fields(cid)).value)
+                session.commit()
+        db.close()
+        results.put(outcomes)
+    except BaseException as error:  # report it to the test instead of hanging it
+        results.put(f"writer failed: {error!r}")
+        raise
 
 
 @pytest.mark.parametrize("writers", [2])
@@ -96,6 +100,7 @@ def test_two_processes_storing_the_same_articles_leave_one_row_each(
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=120) for _ in processes]
+    assert all(isinstance(outcome, list) for outcome in outcomes), outcomes
     for process in processes:
         process.join(timeout=60)
         assert process.exitcode == 0
