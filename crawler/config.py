@@ -88,3 +88,19 @@ class SourceConfig(BaseModel):
 
     def start_urls(self) -> list[str]:
         return [*self.feeds, *self.sitemaps, *self.pages]
+
+
+def scrapy_settings(crawl: CrawlConfig) -> dict[str, str]:
+    """The [crawl] section as Scrapy settings (the values `-s` takes)."""
+    settings = {
+        "USER_AGENT": crawl.user_agent,
+        "DOWNLOAD_DELAY": crawl.delay,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(crawl.delay, 0.1),
+        "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "DOWNLOAD_MAXSIZE": crawl.max_page_size,
+        "DOWNLOAD_WARNSIZE": crawl.max_page_size // 2,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+    }
+    return {name: str(value) for name, value in settings.items()}

@@ -7,10 +7,18 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
+from sqlalchemy import select
+
+from crawler.config import parse_duration
 from scheduler.config import AppConfig, ConfigError, config_path, load_config
+from scheduler.crawling import CrawlOutcome, run_crawl
+from store.articles import article_json
+from store.db import Database
+from store.models import Article, utcnow
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("newswatch")
@@ -143,7 +151,79 @@ def _read_page(page: str, url: str | None) -> tuple[bytes, str | None]:
         raise CommandError(f"{page}: {error.strerror}", EXIT_USAGE) from None
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_init, _add_check, _add_parse]
+# ---------------------------------------------------------------- crawl / articles
+
+
+def _add_crawl(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("crawl", help="crawl every source (or one) once; store what is new")
+    sub.add_argument("--source", metavar="NAME", help="only this [[sources]] entry")
+    sub.set_defaults(run=cmd_crawl)
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    sources = [config.source(args.source)] if args.source else config.sources
+    with Database(config.storage.url) as db:
+        outcomes = [run_crawl(source, config.crawl, db) for source in sources]
+    for outcome in outcomes:
+        print(crawl_summary(outcome))
+    return EXIT_OK if all(outcome.ok for outcome in outcomes) else EXIT_FAILURE
+
+
+def crawl_summary(outcome: CrawlOutcome) -> str:
+    run = outcome.run
+    if run is None:
+        return (
+            f"{outcome.source}: crawl did not start (exit {outcome.exit_code})\n{outcome.log_tail}"
+        )
+    seconds = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
+    lines = [
+        f"{run.source}: {run.status} in {seconds:.1f}s: {run.pages} pages, {run.new} new, "
+        f"{run.updated} updated, {run.skipped_known} already known, {run.errors} errors, "
+        f"{run.selector_fallbacks} selector fallbacks"
+    ]
+    lines += [f"  error: {error}" for error in run.last_errors[-5:]]
+    return "\n".join(lines)
+
+
+def _add_articles(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("articles", help="list stored articles, newest first")
+    sub.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=parse_duration,
+        help="first seen within this long (e.g. 24h, 7d)",
+    )
+    sub.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
+    sub.add_argument("--json", action="store_true", help="print one JSON array")
+    sub.set_defaults(run=cmd_articles)
+
+
+def cmd_articles(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    with Database(config.storage.url) as db, db.session() as session:
+        query = select(Article).order_by(Article.first_seen_at.desc(), Article.id.desc())
+        if args.since is not None:
+            query = query.where(Article.first_seen_at >= utcnow() - timedelta(seconds=args.since))
+        articles = session.scalars(query.limit(max(args.limit, 0))).all()
+        rows = [article_json(article) for article in articles]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for row in rows:
+        published = (row["published_at"] or "")[:10]
+        print(f"{row['short_id']:>7}  {row['language'] or '--':5} {published:10}  {row['title']}")
+    print(f"{len(rows)} articles")
+    return EXIT_OK
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_init,
+    _add_check,
+    _add_parse,
+    _add_crawl,
+    _add_articles,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

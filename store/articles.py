@@ -104,3 +104,29 @@ def known_versions(session: Session, content_ids: list[int]) -> dict[int, dateti
             present = [d for d in dates if d is not None]
             known[cid] = max(present) if present else None
     return known
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    """An article as `newswatch articles --json` prints it: the keys of `newswatch parse --json`
+    plus first_seen_at."""
+    return {
+        "short_id": article.short_id,
+        "content_id": article.content_id,
+        "url": article.url,
+        "language": article.language,
+        "kind": article.kind,
+        "title": article.title,
+        "teaser": article.teaser,
+        "body": article.body,
+        "captions": list(article.captions),
+        "authors": list(article.authors),
+        "topics": list(article.topics),
+        "published_at": _iso(article.published_at),
+        "modified_at": _iso(article.modified_at),
+        "selector_fallback": article.selector_fallback,
+        "first_seen_at": _iso(article.first_seen_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,102 @@
+"""Item pipelines: validate a parsed article, then store it once per short id.
+
+The storing pipeline also keeps the CrawlRun row of this crawl: created when the spider opens,
+filled with the crawl's figures when it closes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Self
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem, NotConfigured
+
+from crawler.dw import short_id
+from crawler.items import ArticleItem
+from store.articles import Upsert, upsert_article
+from store.db import Database
+from store.models import CrawlRun, utcnow
+
+log = logging.getLogger(__name__)
+STATS = "newswatch/"
+MAX_TEXT = 1_000_000  # characters; a longer body is not an article
+
+
+class ValidateArticlePipeline:
+    """Drop what cannot be an article: no title, no id, an id that contradicts itself."""
+
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, ArticleItem):
+            return item
+        if not item.title.strip():
+            raise DropItem(f"{item.url}: no title")
+        if item.short_id != short_id(item.content_id):
+            raise DropItem(f"{item.url}: short id {item.short_id} is not {item.content_id}")
+        if len(item.body) > MAX_TEXT:
+            raise DropItem(f"{item.url}: body of {len(item.body)} characters")
+        return item
+
+
+class StoreArticlePipeline:
+    """Upsert each article by short id: new, updated (content changed) or unchanged."""
+
+    def __init__(self, crawler: Crawler, database_url: str) -> None:
+        self.crawler = crawler
+        self.database_url = database_url
+        self.db: Database | None = None
+        self.run_id: int | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        url = crawler.settings.get("NEWSWATCH_DATABASE_URL")
+        if not url:
+            raise NotConfigured("NEWSWATCH_DATABASE_URL is not set: articles are not stored")
+        pipeline = cls(crawler, url)
+        # the finish reason is known only once the spider has closed, after close_spider
+        crawler.signals.connect(pipeline.record_run, signal=signals.spider_closed)
+        return pipeline
+
+    def open_spider(self, spider: Spider | None = None) -> None:
+        self.db = Database(self.database_url)
+        source = getattr(self.crawler.spider, "source_name", "") or "unnamed"
+        with self.db.session() as session:
+            run = CrawlRun(source=source, status="running", started_at=utcnow())
+            session.add(run)
+            session.commit()
+            self.run_id = run.id
+
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, ArticleItem) or self.db is None:
+            return item
+        with self.db.session() as session:
+            outcome = upsert_article(session, item.fields())
+            session.commit()
+        self.crawler.stats.inc_value(STATS + outcome.value)
+        if outcome is not Upsert.UNCHANGED:
+            log.info("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
+        return item
+
+    def record_run(self, spider: Spider, reason: str) -> None:
+        """Fill this crawl's CrawlRun row with its figures and outcome."""
+        if self.db is None or self.run_id is None:
+            return
+        stats = self.crawler.stats
+        figures = {
+            name: int(stats.get_value(STATS + name, 0))
+            for name in ("pages", "new", "updated", "skipped_known", "errors", "selector_fallbacks")
+        }
+        status = "ok" if reason == "finished" else "interrupted"
+        if reason == "finished" and figures["errors"] and not figures["pages"]:
+            status = "failed"
+        errors = list(getattr(self.crawler.spider, "error_log", []))[-20:]
+        with self.db.session() as session:
+            run = session.get(CrawlRun, self.run_id)
+            if run is not None:
+                run.finished_at = utcnow()
+                run.status = status
+                run.last_errors = errors
+                for name, value in figures.items():
+                    setattr(run, name, value)
+                session.commit()
+        self.db.close()

@@ -1,0 +1,49 @@
+# Scrapy settings for newswatch's DW crawler: polite defaults for dw.com, stated plainly.
+# `newswatch crawl` passes the [crawl] section of newswatch.toml on top of these with -s;
+# `scrapy crawl dw -a source=... -s NEWSWATCH_DATABASE_URL=...` runs the same crawl by hand.
+
+BOT_NAME = "newswatch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# Say who we are; [crawl] user_agent should name a contact address.
+USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
+
+# Obey robots.txt; one that answers 5xx disallows the whole host for this crawl (RFC 9309).
+ROBOTSTXT_OBEY = True
+
+# Gentle on one host: two requests at a time, a delay between them, AutoThrottle on top.
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+DOWNLOAD_TIMEOUT = 30
+RETRY_TIMES = 1
+# Real DW pages weigh 40-330 KB; anything past a few MB is not an article.
+DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+# Only http(s): no file:, data:, ftp: or s3: URLs, whatever a page or redirect says.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.StrictRobotsTxtMiddleware": 100,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.ValidateArticlePipeline": 100,
+    "crawler.pipelines.StoreArticlePipeline": 300,
+}
+
+# newswatch's own settings
+NEWSWATCH_DATABASE_URL = ""  # empty: nothing is stored (and nothing counts as known)
+NEWSWATCH_SOURCE = ""  # JSON of one [[sources]] entry; `newswatch crawl` sets it
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

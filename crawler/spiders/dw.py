@@ -1,0 +1,207 @@
+"""The DW spider: feeds, sitemaps and listing pages -> article pages -> ArticleItem.
+
+Every candidate is reduced to its content id before any article request; ids already stored
+are not requested again unless the feed or sitemap dates them later than the stored version.
+
+Run by ``newswatch crawl`` (which passes the source as JSON in ``NEWSWATCH_SOURCE``) or by hand::
+
+    scrapy crawl dw -a feeds=https://rss.dw.com/rdf/rss-en-all -s NEWSWATCH_DATABASE_URL=sqlite:///x.db
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import datetime
+from typing import Any, Self
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler.config import SourceConfig
+from crawler.discovery import (
+    Candidate,
+    Discovered,
+    FeedError,
+    read_feed,
+    read_listing,
+    read_sitemap,
+)
+from crawler.dw import normalize_url
+from crawler.dw_page import PageError, parse_page
+from crawler.items import ArticleItem
+from store.articles import known_versions
+from store.db import Database
+
+STATS = "newswatch/"
+MAX_SITEMAPS = 200  # sitemap files followed from one index, per crawl
+KEPT_ERRORS = 20
+
+
+def _split(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class DwSpider(Spider):
+    name = "dw"
+
+    def __init__(
+        self,
+        source: str = "",
+        feeds: str | None = None,
+        sitemaps: str | None = None,
+        pages: str | None = None,
+        allowed_domains: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_name = source
+        self.by_hand = {
+            "feeds": _split(feeds),
+            "sitemaps": _split(sitemaps),
+            "pages": _split(pages),
+            "allowed_domains": _split(allowed_domains),
+        }
+        self.source: SourceConfig | None = None
+        self.database: Database | None = None
+        self.seen_ids: set[int] = set()
+        self.sitemaps_followed = 0
+        self.error_log: list[str] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.source = spider._source_from(crawler.settings.get("NEWSWATCH_SOURCE"))
+        spider.source_name = spider.source.name
+        spider.allowed_domains = spider.source.allowed_domains
+        url = crawler.settings.get("NEWSWATCH_DATABASE_URL")
+        spider.database = Database(url) if url else None
+        return spider
+
+    def _source_from(self, setting: str | None) -> SourceConfig:
+        """The source: JSON from `newswatch crawl`, else the -a arguments given by hand."""
+        if setting:
+            return SourceConfig.model_validate(json.loads(setting))
+        given = {key: value for key, value in self.by_hand.items() if value}
+        if not any(given.get(key) for key in ("feeds", "sitemaps", "pages")):
+            raise ValueError("no source: pass -a feeds=URL[,URL] (or sitemaps=, pages=)")
+        return SourceConfig(name=self.source_name or "by-hand", **given)
+
+    async def start(self) -> AsyncIterator[Request]:
+        assert self.source is not None
+        for url in self.source.feeds:
+            yield self._index_request(url, self.parse_feed)
+        for url in self.source.sitemaps:
+            yield self._index_request(url, self.parse_sitemap)
+        for url in self.source.pages:
+            yield self._index_request(url, self.parse_listing)
+
+    def _index_request(self, url: str, callback: Any) -> Request:
+        return Request(url, callback=callback, errback=self.on_error, dont_filter=True, priority=10)
+
+    # ------------------------------------------------------------------ discovery
+
+    def parse_feed(self, response: Response) -> Iterator[Request]:
+        yield from self._follow(response, read_feed)
+
+    def parse_listing(self, response: Response) -> Iterator[Request]:
+        yield from self._follow(response, read_listing)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        found = yield from self._follow(response, read_sitemap)
+        for url in found.sitemaps if found else []:
+            if self.sitemaps_followed >= MAX_SITEMAPS:
+                self.logger.warning("more than %d sitemaps; the rest wait", MAX_SITEMAPS)
+                break
+            self.sitemaps_followed += 1
+            yield self._index_request(url, self.parse_sitemap)
+
+    def _follow(self, response: Response, read: Any) -> Iterator[Request]:
+        self.crawler.stats.inc_value(STATS + "pages")
+        try:
+            found: Discovered = read(response.body, response.url)
+        except FeedError as error:
+            self._error(response.url, str(error))
+            return None
+        if found.skipped:
+            self.logger.info("%s: %d entries name no DW article", response.url, found.skipped)
+        yield from self._article_requests(found.candidates)
+        return found
+
+    def _article_requests(self, candidates: Iterable[Candidate]) -> Iterator[Request]:
+        fresh = [c for c in candidates if c.content_id not in self.seen_ids]
+        self.seen_ids.update(c.content_id for c in fresh)
+        known = self._known([c.content_id for c in fresh])
+        for candidate in fresh:
+            if candidate.content_id in known and not _listed_later(
+                candidate.listed_at, known[candidate.content_id]
+            ):
+                self.crawler.stats.inc_value(STATS + "skipped_known")
+                continue
+            yield Request(
+                normalize_url(candidate.url),
+                callback=self.parse_article,
+                errback=self.on_error,
+                meta={"content_id": candidate.content_id, "listed_at": candidate.listed_at},
+            )
+
+    def _known(self, content_ids: list[int]) -> dict[int, datetime | None]:
+        if self.database is None or not content_ids:
+            return {}
+        with self.database.session() as session:
+            return known_versions(session, content_ids)
+
+    # ------------------------------------------------------------------ articles
+
+    def parse_article(self, response: Response) -> Iterator[ArticleItem]:
+        self.crawler.stats.inc_value(STATS + "pages")
+        try:
+            page = parse_page(response.body, url=response.url)
+        except PageError as error:
+            self._error(response.url, str(error))
+            return
+        for warning in page.warnings:
+            self.logger.warning("%s: %s", response.url, warning)
+        if page.selector_fallback:
+            self.crawler.stats.inc_value(STATS + "selector_fallbacks")
+            self.logger.warning(
+                "%s: DW layout selectors found no body; used the fallback", response.url
+            )
+        fields = {
+            name: getattr(page, name)
+            for name in ArticleItem.__dataclass_fields__
+            if hasattr(page, name)
+        }
+        yield ArticleItem(**fields, listed_at=response.meta.get("listed_at"))
+
+    # ------------------------------------------------------------------ errors
+
+    def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        if failure.check(HttpError):
+            reason = f"HTTP {failure.value.response.status}"
+        else:
+            reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"[:300]
+        self._error(request.url, reason)
+
+    def _error(self, url: str, reason: str) -> None:
+        self.crawler.stats.inc_value(STATS + "errors")
+        self.error_log.append(f"{url}: {reason}")
+        del self.error_log[:-KEPT_ERRORS]
+        self.logger.warning("%s: %s", url, reason)
+
+    def closed(self, reason: str) -> None:
+        if self.database is not None:
+            self.database.close()
+
+
+def _listed_later(listed_at: datetime | None, known: datetime | None) -> bool:
+    """Whether an index dates this article later than the version stored."""
+    return listed_at is not None and (known is None or listed_at > known)

@@ -1,0 +1,102 @@
+"""One crawl of one source as a `scrapy crawl dw` subprocess, the way scrapyd launches them:
+no Twisted reactor in the service, memory back to the OS after each crawl, a hung crawl killed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from crawler.config import CrawlConfig, SourceConfig, scrapy_settings
+from store.db import Database
+from store.models import CrawlRun
+
+log = logging.getLogger(__name__)
+STOP_GRACE_SECONDS = 20.0
+
+
+@dataclass
+class CrawlOutcome:
+    source: str
+    exit_code: int
+    run: CrawlRun | None
+    log_tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.run is not None and self.run.status == "ok"
+
+
+def crawl_command(
+    source: SourceConfig, crawl: CrawlConfig, database_url: str, log_level: str = "INFO"
+) -> list[str]:
+    settings = {
+        **scrapy_settings(crawl),
+        "NEWSWATCH_SOURCE": source.model_dump_json(),
+        "NEWSWATCH_DATABASE_URL": database_url,
+        "LOG_LEVEL": log_level,
+        "CLOSESPIDER_TIMEOUT": str(int(crawl.every)),
+    }
+    command = [sys.executable, "-m", "scrapy", "crawl", "dw", "-a", f"source={source.name}"]
+    for name, value in settings.items():
+        command += ["-s", f"{name}={value}"]
+    return command
+
+
+def run_crawl(
+    source: SourceConfig,
+    crawl: CrawlConfig,
+    database: Database,
+    log_file: Path | None = None,
+    timeout: float | None = None,
+) -> CrawlOutcome:
+    """Crawl one source in a subprocess; its CrawlRun row tells what it found."""
+    with database.session() as session:
+        before = session.scalar(select(func.max(CrawlRun.id))) or 0
+    command = crawl_command(source, crawl, database.url)
+    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
+    limit = timeout if timeout is not None else crawl.every + STOP_GRACE_SECONDS + crawl.timeout
+    # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
+    with open(log_file, "a+b") if log_file else tempfile.TemporaryFile() as sink:
+        start = sink.seek(0, os.SEEK_END)
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        exit_code = wait_or_stop(process, limit)
+        sink.seek(max(start, sink.seek(0, os.SEEK_END) - 16_384))
+        output = sink.read()
+    with database.session() as session:
+        run = session.scalars(
+            select(CrawlRun)
+            .where(CrawlRun.source == source.name, CrawlRun.id > before)
+            .order_by(CrawlRun.id.desc())
+        ).first()
+    tail = "\n".join(output.decode("utf-8", "replace").splitlines()[-15:])
+    if exit_code != 0:
+        log.warning("crawl of %s exited %s", source.name, exit_code)
+    return CrawlOutcome(source.name, exit_code, run, tail)
+
+
+def wait_or_stop(process: subprocess.Popen, timeout: float) -> int:
+    """Wait for the crawl; past the timeout ask it to stop (SIGINT: Scrapy closes cleanly),
+    then kill it after a grace period."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("crawl pid %s ran past %.0fs: stopping it", process.pid, timeout)
+    return stop(process)
+
+
+def stop(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            return process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
