@@ -10,13 +10,15 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    ForeignKey,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -87,6 +89,8 @@ class Article(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the updated_at this article was last matched at; older than updated_at: match again
+    matched_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class CrawlRun(Base):
@@ -106,3 +110,72 @@ class CrawlRun(Base):
     errors: Mapped[int] = mapped_column(default=0)
     selector_fallbacks: Mapped[int] = mapped_column(default=0)
     last_errors: Mapped[list[str]] = mapped_column(default=list)
+
+
+class Match(Base):
+    """An article that a watchlist hits, with why: terms and counts, fields, a snippet."""
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("article_id", "watchlist"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    watchlist: Mapped[str] = mapped_column(String(100), index=True)
+    terms: Mapped[dict[str, Any]] = mapped_column(default=dict)  # configured term -> hits
+    fields: Mapped[list[str]] = mapped_column(default=list)
+    snippet: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"text", "spans"}
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    article: Mapped[Article] = relationship(lazy="joined")
+
+
+class WatchlistState(Base):
+    """The fingerprint of each watchlist as last matched: a change re-matches that one."""
+
+    __tablename__ = "watchlist_states"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    matched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A rendered digest waiting to go out, or sent, or failed for good."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """This subscriber has been given this match, in this message: never again."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("subscriber", "match_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber: Mapped[str] = mapped_column(String(320))
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubscriberState(Base):
+    """When each subscriber last had a digest built."""
+
+    __tablename__ = "subscriber_states"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    last_digest_at: Mapped[datetime | None]
