@@ -11,14 +11,17 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from alerts.matching import MatchReport, match_articles, match_json, matches_of
+from alerts.snippets import Snippet
 from crawler.config import parse_duration
+from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, config_path, load_config
-from scheduler.crawling import CrawlOutcome, run_crawl
+from scheduler.crawling import CrawlOutcome
 from store.articles import article_json
 from store.db import Database
-from store.models import Article, utcnow
+from store.models import Article, Match, utcnow
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("newswatch")
@@ -162,9 +165,8 @@ def _add_crawl(commands: argparse._SubParsersAction) -> None:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
-    sources = [config.source(args.source)] if args.source else config.sources
     with Database(config.storage.url) as db:
-        outcomes = [run_crawl(source, config.crawl, db) for source in sources]
+        outcomes = jobs.crawl_sources(config, db, args.source)
     for outcome in outcomes:
         print(crawl_summary(outcome))
     return EXIT_OK if all(outcome.ok for outcome in outcomes) else EXIT_FAILURE
@@ -195,6 +197,7 @@ def _add_articles(commands: argparse._SubParsersAction) -> None:
         help="first seen within this long (e.g. 24h, 7d)",
     )
     sub.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
+    sub.add_argument("--watchlist", metavar="NAME", help="only articles this watchlist matched")
     sub.add_argument("--json", action="store_true", help="print one JSON array")
     sub.set_defaults(run=cmd_articles)
 
@@ -205,16 +208,122 @@ def cmd_articles(args: argparse.Namespace) -> int:
         query = select(Article).order_by(Article.first_seen_at.desc(), Article.id.desc())
         if args.since is not None:
             query = query.where(Article.first_seen_at >= utcnow() - timedelta(seconds=args.since))
+        if args.watchlist:
+            matched = select(Match.article_id).where(Match.watchlist == args.watchlist)
+            query = query.where(Article.id.in_(matched))
         articles = session.scalars(query.limit(max(args.limit, 0))).all()
         rows = [article_json(article) for article in articles]
+        if args.watchlist:
+            for row, article in zip(rows, articles, strict=True):
+                row["matches"] = [match_json(m) for m in matches_of(session, article.id)]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
     for row in rows:
         published = (row["published_at"] or "")[:10]
         print(f"{row['short_id']:>7}  {row['language'] or '--':5} {published:10}  {row['title']}")
+        for match in row.get("matches", []):
+            print(f"{'':9}{match['watchlist']}: {', '.join(match['terms'])}")
     print(f"{len(rows)} articles")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------- match
+
+
+def _add_match(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser(
+        "match", help="match stored articles against the watchlists and print what matched"
+    )
+    sub.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=parse_duration,
+        help="only articles first seen within this long (e.g. 24h)",
+    )
+    sub.add_argument("--watchlist", metavar="NAME", help="only this watchlist")
+    sub.add_argument("--dry-run", action="store_true", help="print matches without storing them")
+    sub.set_defaults(run=cmd_match)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    if args.watchlist and args.watchlist not in {w.name for w in config.watchlists}:
+        raise CommandError(f"no watchlist named {args.watchlist!r}", EXIT_USAGE)
+    since = utcnow() - timedelta(seconds=args.since) if args.since is not None else None
+    with Database(config.storage.url) as db:
+        report = match_articles(
+            db, config.watchlists, since=since, only=args.watchlist, dry_run=args.dry_run
+        )
+    print(match_summary(report, dry_run=args.dry_run))
+    return EXIT_OK
+
+
+def match_summary(report: MatchReport, *, dry_run: bool = False, snippets: bool = False) -> str:
+    lines = [
+        f"{report.articles_checked} articles checked"
+        + (" (dry run: nothing stored)" if dry_run else "")
+    ]
+    if report.rematched_watchlists:
+        lines.append(
+            "re-matched all stored articles for: " + ", ".join(report.rematched_watchlists)
+        )
+    for watch in report.watchlists.values():
+        lines.append(
+            f"{watch.name}: {len(watch.new)} new matches, {watch.changed} changed, "
+            f"{watch.dropped} dropped"
+        )
+        for found in watch.new:
+            terms = ", ".join(f"{term} ×{count}" for term, count in found.terms.items())
+            lines.append(f"  {found.short_id:>7}  {found.title[:70]}  [{terms}]")
+            if snippets:
+                lines.append("           " + Snippet.from_dict(found.snippet).highlighted("[", "]"))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- demo
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser(
+        "demo", help="run the whole flow offline against the bundled DW sample site"
+    )
+    sub.add_argument(
+        "--folder",
+        default="demo-output",
+        help="where the demo writes (default: "
+        "./demo-output; its previous database and mail are replaced)",
+    )
+    sub.set_defaults(run=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scheduler import demo_flow
+
+    folder = Path(args.folder)
+    demo_flow.prepare_folder(folder)
+    with demo_flow.serve_demo_site() as server:
+        config = demo_flow.demo_config(folder, server.base_url)
+        config_file = folder / "newswatch.toml"
+        config_file.write_text(demo_flow.config_toml(config), encoding="utf-8")
+        print(f"demo site: {server.base_url} ({len(server.site.articles)} DW-shaped articles)")
+        print(f"config:    {config_file}")
+        with Database(config.storage.url) as db:
+            print("\n== crawl")
+            outcomes = jobs.crawl_sources(config, db, log_file=folder / "crawl.log")
+            for outcome in outcomes:
+                print(crawl_summary(outcome))
+            with db.session() as session:
+                seed = session.scalars(
+                    select(Article).where(Article.content_id == 18879446)
+                ).first()
+                total = session.scalar(select(func.count()).select_from(Article))
+            found = f"{seed.short_id} {seed.title!r} ({seed.url})" if seed else "MISSING"
+            print(f"stored {total} articles; the seed article: {found}")
+            print("\n== match (watchlist syria: Raqqa, Daesh, Islamic State, IS)")
+            print(match_summary(jobs.match_new(config, db), snippets=True))
+    print(f"\nexplore: newswatch --config {config_file} articles --watchlist syria")
+    return EXIT_OK if all(o.ok for o in outcomes) and seed is not None else EXIT_FAILURE
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -223,12 +332,15 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_parse,
     _add_crawl,
     _add_articles,
+    _add_match,
+    _add_demo,
 ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -10,10 +10,10 @@ import os
 import tomllib
 from pathlib import Path
 
-from alerts.watchlists import WatchlistConfig
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from alerts.config import MailConfig, SubscriberConfig
+from alerts.watchlists import WatchlistConfig
 from crawler.config import CrawlConfig, SourceConfig
 from store.config import StorageConfig
 

@@ -17,9 +17,22 @@ from store.models import Article, utcnow
 
 # the fields a crawl supplies; everything else is bookkeeping
 ARTICLE_FIELDS = (
-    "short_id", "content_id", "url", "language", "kind", "title", "teaser", "body", "captions",
-    "authors", "topics", "published_at", "modified_at", "selector_fallback", "listed_at",
-)  # fmt: skip
+    "short_id",
+    "content_id",
+    "url",
+    "language",
+    "kind",
+    "title",
+    "teaser",
+    "body",
+    "captions",
+    "authors",
+    "topics",
+    "published_at",
+    "modified_at",
+    "selector_fallback",
+    "listed_at",
+)
 # the fields whose change makes an article "updated" (not the URL it was reached by)
 HASHED_FIELDS = ("title", "teaser", "body", "captions", "authors", "topics", "published_at")
 

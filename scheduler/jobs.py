@@ -1,0 +1,46 @@
+"""One function per job; the CLI, `cycle`, the service and the demo all run these."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alerts.matching import MatchReport, match_articles
+from scheduler.config import AppConfig
+from scheduler.crawling import CrawlOutcome, run_crawl
+from store.db import Database
+
+log = logging.getLogger("newswatch.jobs")
+
+
+def crawl_sources(
+    config: AppConfig, db: Database, source: str | None = None, log_file: Path | None = None
+) -> list[CrawlOutcome]:
+    """Crawl every source (or one) once, each in its own subprocess."""
+    sources = [config.source(source)] if source else config.sources
+    outcomes = []
+    for each in sources:
+        outcome = run_crawl(each, config.crawl, db, log_file=log_file)
+        run = outcome.run
+        log.info(
+            "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors",
+            each.name,
+            run.status if run else f"exit {outcome.exit_code}",
+            *(
+                (run.pages, run.new, run.updated, run.skipped_known, run.errors)
+                if run
+                else ("-",) * 5
+            ),
+        )
+        outcomes.append(outcome)
+    return outcomes
+
+
+def match_new(config: AppConfig, db: Database) -> MatchReport:
+    report = match_articles(db, config.watchlists)
+    log.info(
+        "match: %d articles checked, %d new matches",
+        report.articles_checked,
+        sum(len(w.new) for w in report.watchlists.values()),
+    )
+    return report
