@@ -13,10 +13,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_DIGIT = {ch: i for i, ch in enumerate(ALPHABET)}
-
-SHORT_URL_PREFIX = "https://p.dw.com/p/"
+from store.dw_ids import (  # noqa: F401 - re-exported: DW knowledge is read from here
+    ALPHABET,
+    SHORT_URL_PREFIX,
+    DwIdError,
+    content_id,
+    short_id,
+    short_url,
+)
 
 # URL path suffix -> kind of content
 KINDS = {
@@ -34,40 +38,6 @@ _DW_HOSTS = ("dw.com", "dw.de")
 _MIRROR_PREFIXES = ("amp.", "m.", "www.")
 # tracking parameters DW adds to shared and syndicated links
 _TRACKING_PARAMS = {"maca", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"}
-
-
-class DwIdError(ValueError):
-    """A string that is not a DW short id or content id."""
-
-
-def short_id(content_id: int) -> str:
-    """Base-62 short id of a content id: ``short_id(18879446) == "1HDPC"``."""
-    if isinstance(content_id, bool) or not isinstance(content_id, int) or content_id < 0:
-        raise DwIdError(f"content id must be a non-negative integer, got {content_id!r}")
-    if content_id == 0:
-        return ALPHABET[0]
-    digits = []
-    while content_id:
-        content_id, rest = divmod(content_id, 62)
-        digits.append(ALPHABET[rest])
-    return "".join(reversed(digits))
-
-
-def content_id(short: str) -> int:
-    """Content id of a base-62 short id: ``content_id("1HDPC") == 18879446``."""
-    if not short or not isinstance(short, str):
-        raise DwIdError(f"not a DW short id: {short!r}")
-    value = 0
-    for ch in short:
-        digit = _DIGIT.get(ch)
-        if digit is None:
-            raise DwIdError(f"not a DW short id: {short!r}")
-        value = value * 62 + digit
-    return value
-
-
-def short_url(short: str) -> str:
-    return SHORT_URL_PREFIX + short
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
+from alerts.render import DigestRenderer, TemplateProblem
+from alerts.schedules import ScheduleError, parse_schedule
 from alerts.snippets import Snippet
 from crawler.config import parse_duration
 from scheduler import jobs
@@ -101,8 +103,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# checks beyond the schema that later stages register (templates compile, ...)
-CONFIG_CHECKS: list[Callable[[AppConfig], None]] = []
+def _templates_render(config: AppConfig) -> None:
+    try:
+        DigestRenderer(config.mail.templates or None).check()
+    except TemplateProblem as error:
+        raise ConfigError(f"mail.templates: {error}") from None
+
+
+def _schedules_parse(config: AppConfig) -> None:
+    for index, subscriber in enumerate(config.subscribers):
+        try:
+            parse_schedule(subscriber.schedule, subscriber.timezone)
+        except ScheduleError as error:
+            raise ConfigError(f"subscribers[{index}].schedule: {error}") from None
+
+
+# checks beyond the schema: what would otherwise fail only when a digest is due
+CONFIG_CHECKS: list[Callable[[AppConfig], None]] = [_templates_render, _schedules_parse]
 
 
 # ---------------------------------------------------------------- parse
@@ -281,6 +298,59 @@ def match_summary(report: MatchReport, *, dry_run: bool = False, snippets: bool 
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- digest / send / cycle
+
+
+def _add_digest(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser(
+        "digest", help="build the digest of every subscriber who is due into the outbox"
+    )
+    sub.add_argument("--now", action="store_true", help="every subscriber, due or not")
+    sub.set_defaults(run=cmd_digest)
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    with Database(config.storage.url) as db:
+        built = jobs.build_digests(config, db, force=args.now)
+    for each in built:
+        print(f"{each.recipient}: {each.subject}")
+    print(f"{len(built)} digests put into the outbox; `newswatch send` delivers them")
+    return EXIT_OK
+
+
+def _add_send(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("send", help="deliver the outbox (SMTP, or the Maildir)")
+    sub.set_defaults(run=cmd_send)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    with Database(config.storage.url) as db:
+        report = jobs.send_outbox(config, db)
+    print(report.summary())
+    return EXIT_FAILURE if report.failed else EXIT_OK
+
+
+def _add_cycle(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("cycle", help="crawl -> match -> digest -> send, once")
+    sub.set_defaults(run=cmd_cycle)
+
+
+def cmd_cycle(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    with Database(config.storage.url) as db:
+        outcomes = jobs.crawl_sources(config, db)
+        for outcome in outcomes:
+            print(crawl_summary(outcome))
+        print(match_summary(jobs.match_new(config, db)))
+        for each in jobs.build_digests(config, db):
+            print(f"digest for {each.recipient}: {each.subject}")
+        report = jobs.send_outbox(config, db)
+    print(report.summary())
+    return EXIT_OK if all(o.ok for o in outcomes) and not report.failed else EXIT_FAILURE
+
+
 # ---------------------------------------------------------------- demo
 
 
@@ -322,8 +392,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"stored {total} articles; the seed article: {found}")
             print("\n== match (watchlist syria: Raqqa, Daesh, Islamic State, IS)")
             print(match_summary(jobs.match_new(config, db), snippets=True))
+            print("\n== digest and send")
+            built = jobs.build_digests(config, db)
+            report = jobs.send_outbox(config, db)
+        print(report.summary())
+        for each in built:
+            print(f"digest for {each.recipient}: {each.subject!r}")
+        print(f"delivered into the Maildir {config.mail.maildir}")
+        for path in sorted(Path(config.mail.maildir, "new").glob("*")):
+            print(f"  {path}")
     print(f"\nexplore: newswatch --config {config_file} articles --watchlist syria")
-    return EXIT_OK if all(o.ok for o in outcomes) and seed is not None else EXIT_FAILURE
+    ok = all(o.ok for o in outcomes) and seed is not None and built and not report.failed
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -333,6 +413,9 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_crawl,
     _add_articles,
     _add_match,
+    _add_digest,
+    _add_send,
+    _add_cycle,
     _add_demo,
 ]
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
+from alerts import digest
+from alerts.digest import BuiltDigest
+from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.matching import MatchReport, match_articles
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
@@ -43,4 +47,21 @@ def match_new(config: AppConfig, db: Database) -> MatchReport:
         report.articles_checked,
         sum(len(w.new) for w in report.watchlists.values()),
     )
+    return report
+
+
+def build_digests(
+    config: AppConfig, db: Database, *, force: bool = False, now: datetime | None = None
+) -> list[BuiltDigest]:
+    """A digest for every subscriber who is due (every one with ``force``) into the outbox."""
+    built = digest.build_digests(db, config.subscribers, config.mail, now=now, force=force)
+    for each in built:
+        log.info("digest for %s: %s", each.recipient, each.subject)
+    return built
+
+
+def send_outbox(config: AppConfig, db: Database, *, now: datetime | None = None) -> DeliveryReport:
+    """Deliver pending outbox messages (SMTP, or the Maildir while smtp_url is empty)."""
+    report = deliver_outbox(db, config.mail, now=now)
+    log.info("send: %s", report.summary())
     return report

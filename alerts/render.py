@@ -1,0 +1,176 @@
+"""Rendering a digest: subject, text and HTML from Jinja2 templates.
+
+The bundled templates live in ``alerts/templates``; ``[mail] templates = DIR`` overrides any of
+them by name. HTML is autoescaped (scraped text is untrusted), undefined names are errors, and
+the CSS is inlined (css-inline) so mail clients that drop <style> still show the layout."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import css_inline
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+
+TEMPLATES = ("subject.txt", "digest.txt", "digest.html")
+# Gmail clips an HTML part past 102 KB; stay below with room for headers
+HTML_BUDGET = 100_000
+MAX_FULL_ENTRIES = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class TemplateProblem(ValueError):
+    """A template that does not compile or render; names the template and the line."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    title: str
+    url: str
+    language: str
+    published: str
+    teaser: str
+    snippet: list[tuple[str, bool]]  # (text, is_hit) pieces
+    snippet_text: str  # with hits in [brackets], for the text part
+    watchlists: list[str]  # the first is the group it is shown under
+    terms: list[str]
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    entries: list[Entry]
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+
+@dataclass(frozen=True)
+class Digest:
+    recipient: str
+    timezone: str
+    groups: list[Group]
+    unsubscribe_address: str
+    overflow: list[Entry] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(group.count for group in self.groups) + len(self.overflow)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class DigestRenderer:
+    def __init__(self, user_templates: str | Path | None = None) -> None:
+        loaders = []
+        if user_templates:
+            folder = Path(user_templates)
+            if not folder.is_dir():
+                raise TemplateProblem(f"[mail] templates: {folder} is not a folder")
+            loaders.append(FileSystemLoader(folder))
+        loaders.append(PackageLoader("alerts", "templates"))
+        self.env = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(["html"], default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    def render(self, digest: Digest) -> Rendered:
+        """Subject, text and HTML; the newest entries in full up to what keeps the HTML under
+        Gmail's clipping limit, the rest listed by title and link."""
+        full = min(MAX_FULL_ENTRIES, sum(g.count for g in digest.groups))
+        while True:
+            shown = _cap(digest, full)
+            rendered = self._render(shown)
+            if len(rendered.html.encode()) <= HTML_BUDGET or full <= 1:
+                return rendered
+            full = full * 2 // 3
+
+    def _render(self, digest: Digest) -> Rendered:
+        context = {
+            "recipient": digest.recipient,
+            "timezone": digest.timezone,
+            "groups": digest.groups,
+            "overflow": digest.overflow,
+            "total": digest.total,
+            "unsubscribe_address": digest.unsubscribe_address,
+        }
+        try:
+            subject = one_line(self.env.get_template("subject.txt").render(context))
+            context["subject"] = subject
+            text = self.env.get_template("digest.txt").render(context)
+            html = self.env.get_template("digest.html").render(context)
+        except TemplateError as error:
+            raise TemplateProblem(_describe(error)) from None
+        return Rendered(subject, _tidy_text(text), css_inline.inline(html))
+
+    def check(self) -> None:
+        """Compile every template and render a sample digest: a broken user template fails
+        here, at `newswatch check`, not at 07:00."""
+        for name in TEMPLATES:
+            try:
+                self.env.get_template(name)
+            except TemplateError as error:
+                raise TemplateProblem(_describe(error)) from None
+        self.render(sample_digest())
+
+
+def one_line(text: str) -> str:
+    """Header-safe: no CR, LF or other control characters, whitespace collapsed."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def _tidy_text(text: str) -> str:
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _cap(digest: Digest, full: int) -> Digest:
+    """Keep ``full`` entries in full (groups in order), move the rest to the overflow list."""
+    groups, overflow, left = [], list(digest.overflow), full
+    for group in digest.groups:
+        kept, rest = group.entries[:left], group.entries[left:]
+        left -= len(kept)
+        overflow += rest
+        if kept:
+            groups.append(Group(group.name, kept))
+    return replace(digest, groups=groups, overflow=overflow)
+
+
+def _describe(error: TemplateError) -> str:
+    where = getattr(error, "name", None) or getattr(error, "filename", None) or "template"
+    line = getattr(error, "lineno", None)
+    return f"{where}{f' line {line}' if line else ''}: {error.message or error}"
+
+
+def sample_digest() -> Digest:
+    entry = Entry(
+        title="France wants to hit 'nerve center' of 'IS'",
+        url="https://p.dw.com/p/1HDPC",
+        language="en",
+        published=datetime(2015, 11, 27, 10, 0, tzinfo=UTC).strftime("%d %b %Y %H:%M %Z"),
+        teaser="The main objective of the anti-terror coalition is to destroy the headquarters.",
+        snippet=[("… the IS command in the Syrian city of ", False), ("Raqqa", True)],
+        snippet_text="… the IS command in the Syrian city of [Raqqa]",
+        watchlists=["syria"],
+        terms=["Raqqa"],
+    )
+    return Digest("analyst@example.org", "UTC", [Group("syria", [entry])], "newswatch@localhost")
