@@ -7,14 +7,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerts.schedules import parse_schedule
+
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
-SCHEDULE_FORMS = 'immediate | hourly | daily HH:MM | weekly mon HH:MM | cron "m h dom mon dow"'
-_SCHEDULE = re.compile(
-    r"^(immediate|hourly|daily\s+\d{1,2}:\d{2}"
-    r"|weekly\s+(mon|tue|wed|thu|fri|sat|sun)\s+\d{1,2}:\d{2}"
-    r"|cron\s+\"?[^\"]+\"?)$",
-    re.IGNORECASE,
-)
 
 
 class SubscriberConfig(BaseModel):
@@ -36,8 +31,7 @@ class SubscriberConfig(BaseModel):
     @classmethod
     def _schedule(cls, value: str) -> str:
         value = " ".join(value.split())
-        if not _SCHEDULE.match(value):
-            raise ValueError(f"unknown schedule {value!r}; use {SCHEDULE_FORMS}")
+        parse_schedule(value)  # ScheduleError is a ValueError; its message names the forms
         return value
 
     @field_validator("timezone")
