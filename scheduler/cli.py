@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -21,12 +20,13 @@ from crawler.config import parse_duration
 from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, config_path, load_config
 from scheduler.crawling import CrawlOutcome
+from scheduler.lock import AlreadyRunning
+from scheduler.logs import setup_logging
 from store.articles import article_json
 from store.db import Database
 from store.models import Article, Match, utcnow
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-log = logging.getLogger("newswatch")
 
 
 class CommandError(Exception):
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="PATH", help="config file (default: newswatch.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument("--log-file", metavar="PATH", help="log there instead of to stderr")
+    parser.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:
         register(commands)
@@ -351,6 +353,64 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.ok for o in outcomes) and not report.failed else EXIT_FAILURE
 
 
+# ---------------------------------------------------------------- run
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser(
+        "run",
+        help="the service: crawl, match, digest and send on schedule until stopped",
+        description="Runs until SIGTERM/SIGINT (the running step finishes; exit 0). SIGHUP "
+        "reloads the config (a bad one is logged and the old one kept). One service per "
+        "database: a second one exits 2 naming the first.",
+    )
+    sub.set_defaults(run=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scheduler.service import Service
+
+    path = config_path(args.config)
+    config = load_config(path)
+    return Service(config, path).run()
+
+
+# ---------------------------------------------------------------- status
+
+
+def _add_status(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser(
+        "status", help="what the service has done: crawls, articles, matches, outbox, next runs"
+    )
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 with one line per problem when unhealthy (for monitoring)",
+    )
+    sub.set_defaults(run=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from scheduler import status
+
+    config = load_config(config_path(args.config))
+    with Database(config.storage.url) as db:
+        report = status.collect_status(config, db)
+    problems = status.health_problems(report)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    elif not args.check:
+        print(status.render_status(report))
+    if args.check:
+        for problem in problems:
+            print(problem)
+        if not problems:
+            print("ok")
+        return EXIT_FAILURE if problems else EXIT_OK
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- demo
 
 
@@ -416,6 +476,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_digest,
     _add_send,
     _add_cycle,
+    _add_run,
+    _add_status,
     _add_demo,
 ]
 
@@ -423,12 +485,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose=args.verbose, log_file=args.log_file, json_logs=args.json_logs)
     try:
         return args.run(args)
     except ConfigError as error:
@@ -437,6 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as error:
         print(f"newswatch: {error}", file=sys.stderr)
         return error.code
+    except AlreadyRunning as error:
+        print(f"newswatch: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

@@ -3,12 +3,14 @@ no Twisted reactor in the service, memory back to the OS after each crawl, a hun
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from store.models import CrawlRun
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -50,14 +53,26 @@ def crawl_command(
     return command
 
 
+def _die_with_parent() -> None:
+    """In the crawl subprocess: SIGTERM when the service dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: the crawl outlives a killed service and finishes on its own
+        pass
+
+
 def run_crawl(
     source: SourceConfig,
     crawl: CrawlConfig,
     database: Database,
     log_file: Path | None = None,
     timeout: float | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> CrawlOutcome:
-    """Crawl one source in a subprocess; its CrawlRun row tells what it found."""
+    """Crawl one source in a subprocess; its CrawlRun row tells what it found.
+
+    ``on_start`` receives the process, so that a stopping service can ask it to stop."""
     with database.session() as session:
         before = session.scalar(select(func.max(CrawlRun.id))) or 0
     command = crawl_command(source, crawl, database.url)
@@ -66,7 +81,15 @@ def run_crawl(
     # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
     with open(log_file, "a+b") if log_file else tempfile.TemporaryFile() as sink:
         start = sink.seek(0, os.SEEK_END)
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        if on_start is not None:
+            on_start(process)
         exit_code = wait_or_stop(process, limit)
         sink.seek(max(start, sink.seek(0, os.SEEK_END) - 16_384))
         output = sink.read()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -18,13 +20,17 @@ log = logging.getLogger("newswatch.jobs")
 
 
 def crawl_sources(
-    config: AppConfig, db: Database, source: str | None = None, log_file: Path | None = None
+    config: AppConfig,
+    db: Database,
+    source: str | None = None,
+    log_file: Path | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> list[CrawlOutcome]:
     """Crawl every source (or one) once, each in its own subprocess."""
     sources = [config.source(source)] if source else config.sources
     outcomes = []
     for each in sources:
-        outcome = run_crawl(each, config.crawl, db, log_file=log_file)
+        outcome = run_crawl(each, config.crawl, db, log_file=log_file, on_start=on_start)
         run = outcome.run
         log.info(
             "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors",
@@ -54,14 +60,12 @@ def build_digests(
     config: AppConfig, db: Database, *, force: bool = False, now: datetime | None = None
 ) -> list[BuiltDigest]:
     """A digest for every subscriber who is due (every one with ``force``) into the outbox."""
-    built = digest.build_digests(db, config.subscribers, config.mail, now=now, force=force)
-    for each in built:
-        log.info("digest for %s: %s", each.recipient, each.subject)
-    return built
+    return digest.build_digests(db, config.subscribers, config.mail, now=now, force=force)
 
 
 def send_outbox(config: AppConfig, db: Database, *, now: datetime | None = None) -> DeliveryReport:
     """Deliver pending outbox messages (SMTP, or the Maildir while smtp_url is empty)."""
     report = deliver_outbox(db, config.mail, now=now)
-    log.info("send: %s", report.summary())
+    quiet = not (report.sent or report.retrying or report.failed)
+    log.log(logging.DEBUG if quiet else logging.INFO, "send: %s", report.summary())
     return report

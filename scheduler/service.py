@@ -1,0 +1,232 @@
+"""`newswatch run`: one APScheduler BlockingScheduler that keeps crawling, matching and mailing.
+
+- a crawl cycle per source every ``[crawl] every`` (or ``cron``) with jitter, the first at once:
+  crawl (a subprocess) -> match -> immediate digests -> send;
+- a digest job per distinct subscriber schedule, in the subscriber's time zone;
+- a send/retry job every minute and a daily prune.
+
+Jobs run one at a time (one worker thread), never overlap themselves and collapse missed runs
+into one. Schedules come from the config and the database (SubscriberState), not from a pickled
+job store, so a digest missed during downtime is built once on start. SIGHUP reloads the config
+(a bad one is logged and the old one kept); SIGTERM/SIGINT let the running step finish, ask a
+running crawl to stop, and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from alerts.schedules import Schedule, parse_schedule
+from scheduler import jobs
+from scheduler.config import AppConfig, ConfigError, load_config
+from scheduler.crawling import STOP_GRACE_SECONDS
+from scheduler.lock import service_lock
+from store.db import Database
+from store.prune import prune
+
+log = logging.getLogger("newswatch.service")
+SEND_EVERY = timedelta(minutes=1)
+PRUNE_EVERY = timedelta(days=1)
+
+
+class ScheduleTrigger(BaseTrigger):
+    """APScheduler trigger for a subscriber schedule (daily 07:00 Europe/Berlin, cron, ...)."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        after = max(previous_fire_time, now) if previous_fire_time else now - timedelta(seconds=1)
+        return self.schedule.next_slot(after)
+
+    def __str__(self) -> str:
+        return f"schedule[{self.schedule.text} {self.schedule.timezone}]"
+
+
+def crawl_trigger(config: AppConfig) -> BaseTrigger:
+    jitter = int(config.crawl.jitter) or None
+    if config.crawl.cron:
+        return CronTrigger.from_crontab(config.crawl.cron, timezone=UTC, jitter=jitter)
+    return IntervalTrigger(seconds=config.crawl.every, jitter=jitter, timezone=UTC)
+
+
+class Service:
+    def __init__(self, config: AppConfig, config_file: Path | None) -> None:
+        self.config = config
+        self.config_file = config_file
+        self.db = Database(config.storage.url)
+        self.scheduler = BlockingScheduler(
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self.stopping = threading.Event()
+        self._busy = threading.Lock()  # held while a job runs
+        self._crawl: subprocess.Popen | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    def run(self) -> int:
+        lock = service_lock(self.db)
+        lock.acquire()  # AlreadyRunning propagates: exit 2 with the holder named
+        try:
+            self._install_signals()
+            self.schedule_jobs(first_run=True)
+            log.info(
+                "newswatch service started: %d sources, %d subscribers, database %s",
+                len(self.config.sources),
+                len(self.config.subscribers),
+                self.db.url,
+            )
+            self.scheduler.start()  # blocks until shutdown
+            with self._busy:  # the running step finishes before we exit
+                pass
+            log.info("newswatch service stopped")
+            return 0
+        finally:
+            lock.release()
+            self.db.close()
+
+    def _install_signals(self) -> None:
+        # handlers only hand the work to a thread: the scheduler's lock is not re-entered
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, lambda *_: threading.Thread(target=self.stop).start())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload).start())
+
+    def stop(self) -> None:
+        if self.stopping.is_set():
+            return
+        log.info("stopping: no new jobs; the running step finishes")
+        self.stopping.set()
+        crawl = self._crawl
+        if crawl is not None and crawl.poll() is None:
+            log.info("asking the running crawl (pid %s) to stop", crawl.pid)
+            crawl.send_signal(signal.SIGINT)
+            killer = threading.Timer(STOP_GRACE_SECONDS, _kill_if_running, [crawl])
+            killer.daemon = True
+            killer.start()
+        self.scheduler.shutdown(wait=False)
+
+    def reload(self) -> None:
+        try:
+            config = load_config(self.config_file)
+        except ConfigError as error:
+            log.error("config reload failed, keeping the running config: %s", error)
+            return
+        if config.storage.url != self.config.storage.url:
+            log.warning("storage.url changed: restart the service to use the new database")
+            config = config.model_copy(update={"storage": self.config.storage})
+        self.config = config
+        self.schedule_jobs(first_run=False)
+        log.info("config reloaded from %s", self.config_file)
+
+    # ------------------------------------------------------------------ jobs
+
+    def schedule_jobs(self, *, first_run: bool) -> None:
+        self.scheduler.remove_all_jobs()
+        now = datetime.now(UTC)
+        for source in self.config.sources:
+            self._add(
+                self.crawl_cycle,
+                crawl_trigger(self.config),
+                f"crawl:{source.name}",
+                args=[source.name],
+                next_run_time=now if first_run else None,
+            )
+        for key, schedule in self._digest_schedules().items():
+            self._add(self.digest_job, ScheduleTrigger(schedule), f"digest:{key}")
+        # catch up at once: subscribers whose slot passed while the service was down
+        self._add(self.digest_job, None, "digest:catch-up", next_run_time=now)
+        self._add(
+            self.send_job,
+            IntervalTrigger(seconds=SEND_EVERY.total_seconds()),
+            "send",
+            next_run_time=now,
+        )
+        self._add(
+            self.prune_job,
+            IntervalTrigger(seconds=PRUNE_EVERY.total_seconds()),
+            "prune",
+            next_run_time=now + timedelta(minutes=5),
+        )
+
+    def _add(
+        self, func: Callable[..., None], trigger: BaseTrigger | None, job_id: str, **options: Any
+    ) -> None:
+        if trigger is None:
+            options.setdefault("trigger", "date")
+        else:
+            options["trigger"] = trigger
+        self.scheduler.add_job(
+            self._guarded(func, job_id), id=job_id, name=job_id, replace_existing=True, **options
+        )
+
+    def _digest_schedules(self) -> dict[str, Schedule]:
+        schedules = {}
+        for subscriber in self.config.subscribers:
+            schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
+            if schedule.kind != "immediate":
+                schedules[f"{schedule.text}|{schedule.timezone}"] = schedule
+        return schedules
+
+    def _guarded(self, func: Callable[..., None], job_id: str) -> Callable[..., None]:
+        def run(*args: Any) -> None:
+            if self.stopping.is_set():
+                return
+            with self._busy:
+                try:
+                    func(*args)
+                except Exception:  # one failed job must not stop the service
+                    log.exception("job %s failed", job_id)
+
+        return run
+
+    def crawl_cycle(self, source: str) -> None:
+        config, db = self.config, self.db
+        jobs.crawl_sources(config, db, source, on_start=self._track_crawl)
+        self._crawl = None
+        if self.stopping.is_set():
+            return
+        jobs.match_new(config, db)
+        immediate = [s for s in config.subscribers if s.schedule == "immediate"]
+        if immediate:
+            jobs.build_digests(config.model_copy(update={"subscribers": immediate}), db)
+        jobs.send_outbox(config, db)
+
+    def _track_crawl(self, process: subprocess.Popen) -> None:
+        self._crawl = process
+        if self.stopping.is_set():
+            process.send_signal(signal.SIGINT)
+
+    def digest_job(self) -> None:
+        jobs.match_new(self.config, self.db)  # digests speak of every article crawled so far
+        if jobs.build_digests(self.config, self.db):
+            jobs.send_outbox(self.config, self.db)
+
+    def send_job(self) -> None:
+        jobs.send_outbox(self.config, self.db)
+
+    def prune_job(self) -> None:
+        removed = prune(self.db, keep_days=self.config.storage.keep_days)
+        log.info("prune: %s", ", ".join(f"{n} {what}" for what, n in removed.items()))
+
+
+def _kill_if_running(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        log.warning("crawl pid %s did not stop in %ss: killing it", process.pid, STOP_GRACE_SECONDS)
+        process.kill()

@@ -1,0 +1,367 @@
+"""`newswatch status`: what the service has done, what comes next, and whether it is healthy.
+
+:func:`collect_status` reads the database into one JSON-ready dict (datetimes as ISO strings),
+:func:`health_problems` turns that dict into one line per problem (``status --check``) and
+:func:`render_status` into a one-screen summary. Health rules, all measured against the crawl
+*interval* (``crawl.every``, or with ``crawl.cron`` the gap between its next two fire times):
+
+* a source with no successful (``ok``) crawl in 3 intervals. A source that never succeeded is
+  measured from the first crawl run in the database, so a fresh install that has crawled
+  nothing yet is healthy; a source added to an old database counts until its first crawl;
+* failed outbox messages; a backlog: a pending message older than 1 hour, or over 100 pending;
+* every source warning: the last 3 finished runs found nothing, the last finished run needed
+  the selector fallback (DW may have changed its layout), the newest run still "running" after
+  2 intervals (the crawl was killed or hangs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from alerts.schedules import parse_schedule
+from crawler.config import CrawlConfig
+from scheduler.config import AppConfig
+from store.db import Database
+from store.models import (
+    Article,
+    Base,
+    CrawlRun,
+    Delivery,
+    Match,
+    OutboxMessage,
+    SubscriberState,
+    utcnow,
+)
+
+Report = dict[str, Any]
+
+RUNS_SHOWN = 5
+EMPTY_RUNS = 3  # this many empty finished runs in a row: a warning
+STALE_INTERVALS = 2  # a run "running" for longer than this many intervals was killed
+UNHEALTHY_INTERVALS = 3  # no successful crawl for this many intervals: a problem
+BACKLOG_AGE = timedelta(hours=1)
+BACKLOG_COUNT = 100
+MESSAGE_PROBLEMS_SHOWN = 10
+RUN_FIGURES = ("status", "pages", "new", "updated", "skipped_known", "errors", "selector_fallbacks")
+
+
+def collect_status(config: AppConfig, db: Database, now: datetime | None = None) -> Report:
+    """Everything `newswatch status` shows, as a JSON-ready dict."""
+    now = (now or utcnow()).astimezone(UTC)
+    interval = crawl_interval(config.crawl, now)
+    with db.session() as session:
+        return {
+            "generated_at": _iso(now),
+            "database": make_url(config.storage.url).render_as_string(hide_password=True),
+            "crawl": {
+                "every_seconds": None if config.crawl.cron else config.crawl.every,
+                "cron": config.crawl.cron,
+                "interval_seconds": interval.total_seconds(),
+                "jitter_seconds": config.crawl.jitter,
+            },
+            "first_crawl_at": _iso(session.scalar(select(func.min(CrawlRun.started_at)))),
+            "sources": [
+                _source(session, source.name, config.crawl, interval, now)
+                for source in config.sources
+            ],
+            "articles": _articles(session, now),
+            "watchlists": [_watchlist(session, w.name) for w in config.watchlists],
+            "outbox": _outbox(session, now),
+            "subscribers": _subscribers(session, config, now),
+        }
+
+
+def crawl_interval(crawl: CrawlConfig, now: datetime) -> timedelta:
+    """``every``, or with ``cron`` the gap between its next two fire times after `now`."""
+    if not crawl.cron:
+        return timedelta(seconds=crawl.every)
+    trigger = CronTrigger.from_crontab(crawl.cron)
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first)
+    return second - first
+
+
+def _source(
+    session: Session, name: str, crawl: CrawlConfig, interval: timedelta, now: datetime
+) -> Report:
+    runs = session.scalars(
+        select(CrawlRun)
+        .where(CrawlRun.source == name)
+        .order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
+        .limit(RUNS_SHOWN)
+    ).all()
+    last_ok = session.scalar(
+        select(func.max(CrawlRun.finished_at)).where(
+            CrawlRun.source == name, CrawlRun.status == "ok"
+        )
+    )
+    return {
+        "name": name,
+        "last_success_at": _iso(last_ok),
+        "next_crawl_at": _next_crawl(runs, crawl, interval, now),
+        "runs": [_run(run) for run in runs],
+        "warnings": _source_warnings(runs, interval, now),
+    }
+
+
+def _next_crawl(
+    runs: Sequence[CrawlRun], crawl: CrawlConfig, interval: timedelta, now: datetime
+) -> str | None:
+    if crawl.cron:
+        return _iso(CronTrigger.from_crontab(crawl.cron).get_next_fire_time(None, now))
+    if not runs:
+        return "now"
+    return _iso(runs[0].started_at + interval)
+
+
+def _run(run: CrawlRun) -> Report:
+    figures = {name: getattr(run, name) for name in RUN_FIGURES}
+    started, finished = _iso(run.started_at), _iso(run.finished_at)
+    return {"started_at": started, "finished_at": finished, **figures,
+            "last_errors": list(run.last_errors or [])}  # fmt: skip
+
+
+def _found_nothing(run: CrawlRun) -> bool:
+    return not run.pages or not run.new + run.updated + run.skipped_known
+
+
+def _source_warnings(runs: Sequence[CrawlRun], interval: timedelta, now: datetime) -> list[str]:
+    warnings = []
+    finished = [run for run in runs if run.status != "running"]
+    if len(finished) >= EMPTY_RUNS and all(map(_found_nothing, finished[:EMPTY_RUNS])):
+        warnings.append(f"the last {EMPTY_RUNS} runs found nothing")
+    if finished and finished[0].selector_fallbacks:
+        warnings.append(
+            f"the last run needed the selector fallback on {finished[0].selector_fallbacks} "
+            "pages: DW may have changed its layout"
+        )
+    newest = runs[0] if runs else None
+    if newest is not None and newest.status == "running":
+        age = now - newest.started_at
+        if age > STALE_INTERVALS * interval:
+            warnings.append(
+                f"the crawl started {_iso(newest.started_at)} is still 'running' after "
+                f"{_span(age.total_seconds())}: it was probably killed"
+            )
+    return warnings
+
+
+def _count(session: Session, model: type[Base], *where: Any) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def _articles(session: Session, now: datetime) -> Report:
+    recent = Article.first_seen_at >= now - timedelta(hours=24)
+    return {"total": _count(session, Article), "last_24h": _count(session, Article, recent)}
+
+
+def _watchlist(session: Session, name: str) -> Report:
+    """Matches of one watchlist; `undelivered`: given to no subscriber yet."""
+    mine, delivered = Match.watchlist == name, exists().where(Delivery.match_id == Match.id)
+    return {
+        "name": name,
+        "matches": _count(session, Match, mine),
+        "undelivered": _count(session, Match, mine, ~delivered),
+    }
+
+
+def _outbox(session: Session, now: datetime) -> Report:
+    by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    counts: dict[str, int] = dict(session.execute(by_status).all())  # type: ignore[arg-type]
+    pending = OutboxMessage.status == "pending"
+    oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(pending))
+    return {
+        **{status: counts.get(status, 0) for status in ("pending", "sent", "failed")},
+        "oldest_pending_at": _iso(oldest),
+        "oldest_pending_age_seconds": (now - oldest).total_seconds() if oldest else None,
+        "problems": _message_problems(session),
+    }
+
+
+def _message_problems(session: Session) -> list[Report]:
+    """The newest failed or retrying (pending with an error) messages, with their errors."""
+    failed = OutboxMessage.status == "failed"
+    retrying = (OutboxMessage.status == "pending") & OutboxMessage.last_error.is_not(None)
+    messages = session.scalars(
+        select(OutboxMessage)
+        .where(or_(failed, retrying))
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(MESSAGE_PROBLEMS_SHOWN)
+    )
+    return [
+        {
+            "recipient": m.recipient,
+            "subject": m.subject,
+            "status": "failed" if m.status == "failed" else "retrying",
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+        }
+        for m in messages
+    ]
+
+
+def _subscribers(session: Session, config: AppConfig, now: datetime) -> list[Report]:
+    last = dict(
+        session.execute(select(SubscriberState.email, SubscriberState.last_digest_at)).all()
+    )
+    rows = []
+    for subscriber in config.subscribers:
+        schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
+        rows.append(
+            {
+                "email": subscriber.email,
+                "schedule": subscriber.schedule,
+                "timezone": subscriber.timezone,
+                "last_digest_at": _iso(last.get(subscriber.email)),
+                # None for "immediate": every run of the digest job
+                "next_digest_at": _iso(schedule.next_slot(now)),
+                "due": schedule.is_due(now, last.get(subscriber.email)),
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- health
+
+
+def health_problems(report: Report) -> list[str]:
+    """One line per problem; an empty list means healthy."""
+    now = _parse(report["generated_at"])
+    assert now is not None
+    interval = report["crawl"]["interval_seconds"]
+    problems = []
+    for source in report["sources"]:
+        stale = _no_recent_success(source, report.get("first_crawl_at"), interval, now)
+        if stale:
+            problems.append(f"source {source['name']}: {stale}")
+        problems += [f"source {source['name']}: {w}" for w in source["warnings"]]
+    return problems + _outbox_problems(report["outbox"])
+
+
+def _no_recent_success(
+    source: Report, first_crawl_at: str | None, interval: float, now: datetime
+) -> str | None:
+    limit = UNHEALTHY_INTERVALS * interval
+    last = _parse(source["last_success_at"])
+    if last is not None:
+        if (now - last).total_seconds() <= limit:
+            return None
+        return f"no successful crawl since {_iso(last)} (over {_span(limit)})"
+    first = _parse(first_crawl_at)
+    if first is None or (now - first).total_seconds() <= limit:
+        return None  # nothing crawled yet at all, or crawling began too recently to judge
+    since = _span((now - first).total_seconds())
+    return f"no successful crawl yet, {since} after the first crawl in the database"
+
+
+def _outbox_problems(outbox: Report) -> list[str]:
+    problems = []
+    if outbox["failed"]:
+        failed = [p for p in outbox["problems"] if p["status"] == "failed"]
+        latest = f" (latest: {failed[0]['recipient']}: {failed[0]['last_error']})" if failed else ""
+        problems.append(f"outbox: {outbox['failed']} messages failed{latest}")
+    age = outbox["oldest_pending_age_seconds"]
+    if outbox["pending"] > BACKLOG_COUNT or (age is not None and age > BACKLOG_AGE.total_seconds()):
+        problems.append(
+            f"outbox: backlog of {outbox['pending']} pending messages, the oldest waiting "
+            f"{_span(age or 0)}"
+        )
+    return problems
+
+
+# ---------------------------------------------------------------- text
+
+
+def render_status(report: Report) -> str:
+    """A one-screen summary of the report, ending with its problems (or "health: ok")."""
+    now = _parse(report["generated_at"]) or utcnow()
+    crawl, articles = report["crawl"], report["articles"]
+    cadence = (
+        f"cron {crawl['cron']!r}" if crawl["cron"] else f"every {_span(crawl['every_seconds'])}"
+    )
+    lines = [f"newswatch status, {_show(report['generated_at'], now)}",
+             f"database: {report['database']}",
+             f"crawl: {cadence}, jitter {_span(crawl['jitter_seconds'])}"]  # fmt: skip
+    for source in report["sources"]:
+        lines += _source_lines(source, now)
+    lines += ["", f"articles: {articles['total']} stored, {articles['last_24h']} in the last 24 h"]
+    lines += [f"  watchlist {w['name']}: {w['matches']} matches, {w['undelivered']} undelivered"
+              for w in report["watchlists"]]  # fmt: skip
+    lines += _outbox_lines(report["outbox"])
+    for sub in report["subscribers"]:
+        upcoming = _show(sub["next_digest_at"], now) if sub["next_digest_at"] else "every run"
+        lines.append(f"  {sub['email']} ({sub['schedule']}, {sub['timezone']}): last digest "
+                     f"{_show(sub['last_digest_at'], now)}, next {upcoming}")  # fmt: skip
+    problems = health_problems(report)
+    lines += ["", "problems:" if problems else "health: ok", *(f"  ! {p}" for p in problems)]
+    return "\n".join(lines)
+
+
+def _source_lines(source: Report, now: datetime) -> list[str]:
+    lines = ["", f"source {source['name']}: last ok {_show(source['last_success_at'], now)}, "
+                 f"next crawl {_show(source['next_crawl_at'], now)}"]  # fmt: skip
+    for run in source["runs"]:
+        lines.append(
+            f"  {_show(run['started_at'], now)}  {run['status']:<11} {run['pages']} pages, "
+            f"{run['new']} new, {run['updated']} updated, {run['skipped_known']} known, "
+            f"{run['errors']} errors, {run['selector_fallbacks']} fallbacks"
+        )
+    if not source["runs"]:
+        lines.append("  never crawled")
+    return lines + [f"  ! {warning}" for warning in source["warnings"]]
+
+
+def _outbox_lines(outbox: Report) -> list[str]:
+    age = outbox["oldest_pending_age_seconds"]
+    oldest = f" (oldest waiting {_span(age)})" if age is not None else ""
+    lines = [
+        f"outbox: {outbox['pending']} pending{oldest}, {outbox['sent']} sent, "
+        f"{outbox['failed']} failed"
+    ]
+    for p in outbox["problems"]:
+        lines.append(
+            f"  {p['status']} after {p['attempts']} attempts: {p['recipient']} "
+            f"{p['subject']!r}: {p['last_error']}"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------- times
+
+
+def _span(seconds: float) -> str:
+    """``45s``, ``15m``, ``2h 5m``, ``3d 4h``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 3600:
+        return f"{minutes}m"
+    if seconds < 86400:
+        return f"{hours}h {minutes % 60}m" if minutes % 60 else f"{hours}h"
+    return f"{days}d {hours % 24}h" if hours % 24 else f"{days}d"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text and text != "now" else None
+
+
+def _show(text: str | None, now: datetime) -> str:
+    """``2024-05-01 07:00 UTC (15m ago)``, ``... (in 5m)``, ``never`` or ``now``."""
+    moment = _parse(text)
+    if moment is None:
+        return text or "never"
+    delta = (moment - now).total_seconds()
+    relative = f"in {_span(delta)}" if delta > 0 else f"{_span(-delta)} ago"
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({relative})"
