@@ -29,16 +29,7 @@ from alerts.schedules import parse_schedule
 from crawler.config import CrawlConfig
 from scheduler.config import AppConfig
 from store.db import Database
-from store.models import (
-    Article,
-    Base,
-    CrawlRun,
-    Delivery,
-    Match,
-    OutboxMessage,
-    SubscriberState,
-    utcnow,
-)
+from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState, utcnow
 
 Report = dict[str, Any]
 
@@ -82,10 +73,14 @@ def crawl_interval(crawl: CrawlConfig, now: datetime) -> timedelta:
     """``every``, or with ``cron`` the gap between its next two fire times after `now`."""
     if not crawl.cron:
         return timedelta(seconds=crawl.every)
-    trigger = CronTrigger.from_crontab(crawl.cron)
+    trigger = _cron_trigger(crawl.cron)
     first = trigger.get_next_fire_time(None, now)
-    second = trigger.get_next_fire_time(first, first)
-    return second - first
+    second = trigger.get_next_fire_time(first, first) if first else None
+    return second - first if first and second else timedelta(seconds=crawl.every)
+
+
+def _cron_trigger(cron: str) -> CronTrigger:
+    return CronTrigger.from_crontab(cron, timezone=UTC)  # as scheduler.service reads it
 
 
 def _source(
@@ -114,18 +109,22 @@ def _source(
 def _next_crawl(
     runs: Sequence[CrawlRun], crawl: CrawlConfig, interval: timedelta, now: datetime
 ) -> str | None:
-    if crawl.cron:
-        return _iso(CronTrigger.from_crontab(crawl.cron).get_next_fire_time(None, now))
     if not runs:
-        return "now"
+        return "now"  # the service crawls each source at once when it starts
+    if crawl.cron:
+        return _iso(_cron_trigger(crawl.cron).get_next_fire_time(None, now))
     return _iso(runs[0].started_at + interval)
 
 
 def _run(run: CrawlRun) -> Report:
     figures = {name: getattr(run, name) for name in RUN_FIGURES}
     started, finished = _iso(run.started_at), _iso(run.finished_at)
-    return {"started_at": started, "finished_at": finished, **figures,
-            "last_errors": list(run.last_errors or [])}  # fmt: skip
+    return {
+        "started_at": started,
+        "finished_at": finished,
+        **figures,
+        "last_errors": list(run.last_errors or []),
+    }
 
 
 def _found_nothing(run: CrawlRun) -> bool:
@@ -153,7 +152,7 @@ def _source_warnings(runs: Sequence[CrawlRun], interval: timedelta, now: datetim
     return warnings
 
 
-def _count(session: Session, model: type[Base], *where: Any) -> int:
+def _count(session: Session, model: type[Any], *where: Any) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
@@ -174,7 +173,7 @@ def _watchlist(session: Session, name: str) -> Report:
 
 def _outbox(session: Session, now: datetime) -> Report:
     by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    counts: dict[str, int] = dict(session.execute(by_status).all())  # type: ignore[arg-type]
+    counts: dict[str, int] = dict(session.execute(by_status).all())
     pending = OutboxMessage.status == "pending"
     oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(pending))
     return {
@@ -195,34 +194,30 @@ def _message_problems(session: Session) -> list[Report]:
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
         .limit(MESSAGE_PROBLEMS_SHOWN)
     )
+    fields = ("recipient", "subject", "attempts", "last_error")
     return [
-        {
-            "recipient": m.recipient,
-            "subject": m.subject,
-            "status": "failed" if m.status == "failed" else "retrying",
-            "attempts": m.attempts,
-            "last_error": m.last_error,
-        }
+        {"status": "failed" if m.status == "failed" else "retrying"}
+        | {name: getattr(m, name) for name in fields}
         for m in messages
     ]
 
 
 def _subscribers(session: Session, config: AppConfig, now: datetime) -> list[Report]:
-    last = dict(
-        session.execute(select(SubscriberState.email, SubscriberState.last_digest_at)).all()
-    )
+    """Each subscriber's last digest and next slot (None for "immediate": every digest run)."""
+    states = select(SubscriberState.email, SubscriberState.last_digest_at)
+    last: dict[str, datetime | None] = dict(session.execute(states).all())
     rows = []
-    for subscriber in config.subscribers:
-        schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
+    for sub in config.subscribers:
+        schedule = parse_schedule(sub.schedule, sub.timezone)
+        previous = last.get(sub.email)
         rows.append(
             {
-                "email": subscriber.email,
-                "schedule": subscriber.schedule,
-                "timezone": subscriber.timezone,
-                "last_digest_at": _iso(last.get(subscriber.email)),
-                # None for "immediate": every run of the digest job
+                "email": sub.email,
+                "schedule": sub.schedule,
+                "timezone": sub.timezone,
+                "last_digest_at": _iso(previous),
                 "next_digest_at": _iso(schedule.next_slot(now)),
-                "due": schedule.is_due(now, last.get(subscriber.email)),
+                "due": schedule.is_due(now, previous),
             }
         )
     return rows
@@ -286,27 +281,39 @@ def render_status(report: Report) -> str:
     cadence = (
         f"cron {crawl['cron']!r}" if crawl["cron"] else f"every {_span(crawl['every_seconds'])}"
     )
-    lines = [f"newswatch status, {_show(report['generated_at'], now)}",
-             f"database: {report['database']}",
-             f"crawl: {cadence}, jitter {_span(crawl['jitter_seconds'])}"]  # fmt: skip
+    lines = [
+        f"newswatch status at {now:%Y-%m-%d %H:%M} UTC",
+        f"database: {report['database']}",
+        f"crawl: {cadence}, jitter {_span(crawl['jitter_seconds'])}",
+    ]
     for source in report["sources"]:
         lines += _source_lines(source, now)
     lines += ["", f"articles: {articles['total']} stored, {articles['last_24h']} in the last 24 h"]
-    lines += [f"  watchlist {w['name']}: {w['matches']} matches, {w['undelivered']} undelivered"
-              for w in report["watchlists"]]  # fmt: skip
+    lines += [
+        f"  watchlist {w['name']}: {w['matches']} matches, {w['undelivered']} undelivered"
+        for w in report["watchlists"]
+    ]
     lines += _outbox_lines(report["outbox"])
+    lines += ["subscribers:"] if report["subscribers"] else []
     for sub in report["subscribers"]:
-        upcoming = _show(sub["next_digest_at"], now) if sub["next_digest_at"] else "every run"
-        lines.append(f"  {sub['email']} ({sub['schedule']}, {sub['timezone']}): last digest "
-                     f"{_show(sub['last_digest_at'], now)}, next {upcoming}")  # fmt: skip
+        upcoming = (
+            _show(sub["next_digest_at"], now) if sub["next_digest_at"] else "at every digest run"
+        )
+        lines.append(
+            f"  {sub['email']} ({sub['schedule']}, {sub['timezone']}): last digest "
+            f"{_show(sub['last_digest_at'], now)}, next {upcoming}"
+        )
     problems = health_problems(report)
     lines += ["", "problems:" if problems else "health: ok", *(f"  ! {p}" for p in problems)]
     return "\n".join(lines)
 
 
 def _source_lines(source: Report, now: datetime) -> list[str]:
-    lines = ["", f"source {source['name']}: last ok {_show(source['last_success_at'], now)}, "
-                 f"next crawl {_show(source['next_crawl_at'], now)}"]  # fmt: skip
+    lines = [
+        "",
+        f"source {source['name']}: last ok {_show(source['last_success_at'], now)}, "
+        f"next crawl {_show(source['next_crawl_at'], now)}",
+    ]
     for run in source["runs"]:
         lines.append(
             f"  {_show(run['started_at'], now)}  {run['status']:<11} {run['pages']} pages, "

@@ -39,10 +39,24 @@ def seed_fields(published: datetime) -> dict:
     """The seed article as the crawler stores it, dated ``published``."""
     site = DemoSite(demo_articles(), "http://127.0.0.1:1")
     page = parse_page(site.page(site.article(18879446)), url=None)
-    fields = {name: getattr(page, name) for name in (
-        "short_id", "content_id", "url", "language", "kind", "title", "teaser", "body",
-        "captions", "authors", "topics", "modified_at", "selector_fallback",
-    )}  # fmt: skip
+    fields = {
+        name: getattr(page, name)
+        for name in (
+            "short_id",
+            "content_id",
+            "url",
+            "language",
+            "kind",
+            "title",
+            "teaser",
+            "body",
+            "captions",
+            "authors",
+            "topics",
+            "modified_at",
+            "selector_fallback",
+        )
+    }
     fields["published_at"] = published
     return fields
 
@@ -86,8 +100,12 @@ def mail(tmp_path: Path) -> MailConfig:
 
 
 def subscriber(*watchlists: str, schedule: str = "immediate") -> SubscriberConfig:
-    return SubscriberConfig(email="analyst@example.org", watchlists=list(watchlists),
-                            schedule=schedule, timezone="Europe/Berlin")  # fmt: skip
+    return SubscriberConfig(
+        email="analyst@example.org",
+        watchlists=list(watchlists),
+        schedule=schedule,
+        timezone="Europe/Berlin",
+    )
 
 
 def delivered(mail: MailConfig) -> list[EmailMessage]:
@@ -252,8 +270,11 @@ KILL_AFTER_RENDER = textwrap.dedent(
 def test_a_crash_between_render_and_send_sends_once_after_restart(db, mail) -> None:
     store(db, article(5012, "Raqqa", "Body.", datetime.now(UTC) - timedelta(hours=1)))
     match_articles(db, [SYRIA])
-    crashed = subprocess.run([sys.executable, "-c", KILL_AFTER_RENDER, db.url, mail.maildir],
-                             env={**os.environ}, timeout=60)  # fmt: skip
+    crashed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_RENDER, db.url, mail.maildir],
+        env={**os.environ},
+        timeout=60,
+    )
     assert crashed.returncode == -signal.SIGKILL
     with db.session() as session:
         assert session.scalars(select(OutboxMessage.status)).all() == ["pending"]

@@ -1,0 +1,74 @@
+"""Imports point one way (DESIGN.md): scheduler -> crawler, alerts, store; crawler -> store;
+alerts -> store. alerts and store never load Scrapy or Twisted."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("crawler", "store", "alerts", "scheduler", "demo")
+ALLOWED = {
+    "store": set(),
+    "crawler": {"store"},
+    "alerts": {"store"},
+    "demo": {"crawler", "store"},
+    "scheduler": {"crawler", "alerts", "store", "demo"},
+}
+
+
+def imported_stages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found |= {name.split(".")[0] for name in names if name.split(".")[0] in STAGES}
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_imports_only_the_stages_below_it(stage: str) -> None:
+    wrong = {}
+    for path in sorted((ROOT / stage).rglob("*.py")):
+        bad = imported_stages(path) - ALLOWED[stage] - {stage}
+        if bad:
+            wrong[str(path.relative_to(ROOT))] = sorted(bad)
+    assert wrong == {}
+
+
+def test_only_the_cli_imports_the_demo_site() -> None:
+    users = {
+        str(path.relative_to(ROOT))
+        for stage in ("crawler", "store", "alerts", "scheduler")
+        for path in (ROOT / stage).rglob("*.py")
+        if "demo" in imported_stages(path)
+    }
+    assert users <= {"scheduler/cli.py", "scheduler/demo_flow.py"}
+
+
+def test_alerts_and_store_load_neither_scrapy_nor_twisted() -> None:
+    modules = [
+        f"{stage}.{path.stem}"
+        for stage in ("alerts", "store")
+        for path in (ROOT / stage).glob("*.py")
+        if path.stem != "__init__"
+    ]
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'scrapy', 'twisted'})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert json.loads(result.stdout) == []

@@ -1,0 +1,442 @@
+"""`newswatch status`: crawl history, articles, matches, outbox and subscribers, and its health
+check, read from a real SQLite database written through the ORM."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler.cli import main
+from scheduler.config import AppConfig, load_config
+from scheduler.status import collect_status, health_problems, render_status
+from store.db import Database
+from store.models import (
+    Article,
+    CrawlRun,
+    Delivery,
+    Match,
+    OutboxMessage,
+    SubscriberState,
+    utcnow,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+BUSY_RUN = {"pages": 40, "new": 3, "updated": 1, "skipped_known": 36}
+
+
+@pytest.fixture(autouse=True)
+def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSWATCH_DATABASE_URL", raising=False)
+    monkeypatch.delenv("NEWSWATCH_SMTP_URL", raising=False)
+
+
+def write_config(tmp_path: Path, url: str, crawl: str = 'every = "15m"') -> Path:
+    path = tmp_path / "newswatch.toml"
+    path.write_text(
+        f"""
+[storage]
+url = "{url}"
+
+[crawl]
+{crawl}
+jitter = "1m"
+
+[[sources]]
+name = "dw-en"
+feeds = ["https://rss.dw.com/rdf/rss-en-all"]
+
+[[sources]]
+name = "dw-de"
+feeds = ["https://rss.dw.com/rdf/rss-de-all"]
+
+[[watchlists]]
+name = "syria"
+terms = ["Raqqa", "Daesh"]
+
+[[watchlists]]
+name = "climate"
+terms = ["climate"]
+
+[[subscribers]]
+email = "analyst@example.org"
+watchlists = ["syria"]
+schedule = "daily 07:00"
+timezone = "Europe/Berlin"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def config_for(tmp_path: Path, url: str, crawl: str = 'every = "15m"') -> AppConfig:
+    return load_config(write_config(tmp_path, url, crawl))
+
+
+def add(db: Database, *rows: Any) -> None:
+    with db.session() as session:
+        session.add_all(rows)
+        session.commit()
+
+
+def run(source: str, started: datetime, status: str = "ok", **figures: Any) -> CrawlRun:
+    finished = None if status == "running" else started + 2 * MIN
+    values = {**BUSY_RUN, **figures}
+    return CrawlRun(
+        source=source, started_at=started, finished_at=finished, status=status, **values
+    )
+
+
+def article(content_id: int, first_seen: datetime) -> Article:
+    return Article(
+        short_id=f"s{content_id}",
+        content_id=content_id,
+        url=f"https://www.dw.com/en/story/a-{content_id}",
+        kind="article",
+        title=f"Story {content_id}",
+        content_hash=f"{content_id:064d}",
+        first_seen_at=first_seen,
+    )
+
+
+def message(n: int, created: datetime, status: str = "pending", **fields: Any) -> OutboxMessage:
+    return OutboxMessage(
+        message_id=f"<{n}@newswatch>",
+        recipient=f"reader{n}@example.org",
+        subject=f"Digest {n}",
+        text="text",
+        html="<p>html</p>",
+        status=status,
+        created_at=created,
+        next_attempt_at=created,
+        **fields,
+    )
+
+
+def source_of(report: dict, name: str) -> dict:
+    return next(source for source in report["sources"] if source["name"] == name)
+
+
+# ---------------------------------------------------------------- collect_status / health
+
+
+def test_fresh_database_lists_every_source_as_never_crawled_and_is_healthy(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        report = collect_status(config, db, now=T0)
+    assert [s["name"] for s in report["sources"]] == ["dw-en", "dw-de"]
+    assert source_of(report, "dw-en") == {
+        "name": "dw-en",
+        "last_success_at": None,
+        "next_crawl_at": "now",
+        "runs": [],
+        "warnings": [],
+    }
+    assert report["articles"] == {"total": 0, "last_24h": 0}
+    assert report["outbox"]["pending"] == 0
+    assert report["first_crawl_at"] is None
+    assert health_problems(report) == []
+    json.dumps(report)  # JSON-ready without a default=
+
+
+def test_shows_the_last_five_runs_newest_first_and_the_next_crawl_after_the_last_start(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(db, *(run("dw-en", T0 - (15 * i + 5) * MIN) for i in range(7)))
+        add(db, run("dw-en", T0 - 2 * MIN, "failed", pages=0, errors=4, last_errors=["HTTP 503"]))
+        report = collect_status(config, db, now=T0)
+    source = source_of(report, "dw-en")
+    assert [r["started_at"] for r in source["runs"]] == [
+        "2024-05-01T11:58:00+00:00",
+        "2024-05-01T11:55:00+00:00",
+        "2024-05-01T11:40:00+00:00",
+        "2024-05-01T11:25:00+00:00",
+        "2024-05-01T11:10:00+00:00",
+    ]
+    assert source["runs"][0] == {
+        "started_at": "2024-05-01T11:58:00+00:00",
+        "finished_at": "2024-05-01T12:00:00+00:00",
+        "status": "failed",
+        "pages": 0,
+        "new": 3,
+        "updated": 1,
+        "skipped_known": 36,
+        "errors": 4,
+        "selector_fallbacks": 0,
+        "last_errors": ["HTTP 503"],
+    }
+    assert source["last_success_at"] == "2024-05-01T11:57:00+00:00"  # finish of the 11:55 run
+    assert source["next_crawl_at"] == "2024-05-01T12:13:00+00:00"
+    assert source["warnings"] == []
+    assert report["first_crawl_at"] == "2024-05-01T10:25:00+00:00"
+
+
+def test_three_empty_runs_in_a_row_and_the_selector_fallback_are_warnings(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(
+            db,
+            run("dw-en", T0 - 50 * MIN),
+            run("dw-en", T0 - 35 * MIN, pages=0, new=0, updated=0, skipped_known=0),
+            run("dw-en", T0 - 20 * MIN, new=0, updated=0, skipped_known=0),  # pages, no articles
+            run("dw-en", T0 - 5 * MIN, pages=0, new=0, updated=0, skipped_known=0),
+            run("dw-de", T0 - 20 * MIN, pages=0, new=0, updated=0, skipped_known=0),
+            run("dw-de", T0 - 5 * MIN, selector_fallbacks=7),
+        )
+        report = collect_status(config, db, now=T0)
+    assert source_of(report, "dw-en")["warnings"] == ["the last 3 runs found nothing"]
+    assert source_of(report, "dw-de")["warnings"] == [
+        "the last run needed the selector fallback on 7 pages: DW may have changed its layout"
+    ]
+    assert health_problems(report) == [
+        "source dw-en: the last 3 runs found nothing",
+        "source dw-de: the last run needed the selector fallback on 7 pages: "
+        "DW may have changed its layout",
+    ]
+
+
+def test_a_crawl_running_for_over_two_intervals_is_reported_as_killed(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", T0 - 29 * MIN), run("dw-en", T0 - 14 * MIN, "running"))
+        add(db, run("dw-de", T0 - 40 * MIN), run("dw-de", T0 - 31 * MIN, "running"))
+        report = collect_status(config, db, now=T0)
+    assert source_of(report, "dw-en")["warnings"] == []  # still within 2 × 15 min
+    assert source_of(report, "dw-de")["warnings"] == [
+        "the crawl started 2024-05-01T11:29:00+00:00 is still 'running' after 31m: "
+        "it was probably killed"
+    ]
+
+
+def test_no_successful_crawl_in_three_intervals_is_a_problem(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", T0 - 49 * MIN))  # finished 47 min ago: > 45 min
+        add(db, run("dw-en", T0 - 20 * MIN, "failed", pages=0, errors=2))
+        report = collect_status(config, db, now=T0)
+        in_time = collect_status(config, db, now=T0 - 5 * MIN)
+    assert health_problems(report) == [
+        "source dw-en: no successful crawl since 2024-05-01T11:13:00+00:00 (over 45m)",
+        "source dw-de: no successful crawl yet, 49m after the first crawl in the database",
+    ]
+    assert health_problems(in_time) == []  # 42 min, and crawling began 44 min before
+
+
+def test_cron_gives_the_next_fire_time_and_its_gap_as_the_interval(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url, crawl='cron = "*/20 * * * *"')
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", T0 - 55 * MIN), run("dw-de", T0 - 5 * MIN))
+        report = collect_status(config, db, now=T0 + 5 * MIN)
+    assert report["crawl"]["interval_seconds"] == 1200
+    assert report["crawl"]["cron"] == "*/20 * * * *"
+    assert source_of(report, "dw-en")["next_crawl_at"] == "2024-05-01T12:20:00+00:00"
+    assert health_problems(report) == []  # dw-en's success 58 min ago: within 3 × 20 min
+    later = collect_status(config, db, now=T0 + 10 * MIN)
+    assert health_problems(later)[0].startswith("source dw-en: no successful crawl since")
+
+
+def test_counts_articles_and_undelivered_matches_per_watchlist(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        stories = [
+            article(1, T0 - 30 * MIN),
+            article(2, T0 - 23 * 60 * MIN),
+            article(3, T0 - 2 * timedelta(days=1)),
+        ]
+        add(db, *stories)
+        matches = [Match(article_id=a.id, watchlist="syria") for a in stories]
+        sent = message(1, T0 - 60 * MIN, "sent")
+        add(db, *matches, sent)
+        add(
+            db,
+            Delivery(subscriber="analyst@example.org", match_id=matches[0].id, message_id=sent.id),
+        )
+        report = collect_status(config, db, now=T0)
+    assert report["articles"] == {"total": 3, "last_24h": 2}
+    assert report["watchlists"] == [
+        {"name": "syria", "matches": 3, "undelivered": 2},
+        {"name": "climate", "matches": 0, "undelivered": 0},
+    ]
+
+
+def test_outbox_shows_pending_age_and_failed_and_retrying_errors(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(
+            db,
+            message(1, T0 - 90 * MIN, "failed", attempts=1, last_error="550 no such user"),
+            message(2, T0 - 20 * MIN, attempts=2, last_error="421 try again later"),
+            message(3, T0 - 5 * MIN),
+            message(4, T0 - 3 * MIN, "sent"),
+        )
+        report = collect_status(config, db, now=T0)
+    outbox = report["outbox"]
+    assert (outbox["pending"], outbox["sent"], outbox["failed"]) == (2, 1, 1)
+    assert outbox["oldest_pending_at"] == "2024-05-01T11:40:00+00:00"
+    assert outbox["oldest_pending_age_seconds"] == 20 * 60
+    assert outbox["problems"] == [
+        {
+            "status": "retrying",
+            "recipient": "reader2@example.org",
+            "subject": "Digest 2",
+            "attempts": 2,
+            "last_error": "421 try again later",
+        },
+        {
+            "status": "failed",
+            "recipient": "reader1@example.org",
+            "subject": "Digest 1",
+            "attempts": 1,
+            "last_error": "550 no such user",
+        },
+    ]
+    assert health_problems(report) == [
+        "outbox: 1 messages failed (latest: reader1@example.org: 550 no such user)"
+    ]
+
+
+def test_a_backlog_is_pending_mail_older_than_an_hour_or_over_a_hundred_messages(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(db, message(0, T0 - 61 * MIN))
+        old = collect_status(config, db, now=T0)
+        add(db, *(message(n, T0 - 61 * MIN + n * timedelta(seconds=1)) for n in range(1, 101)))
+        many = collect_status(config, db, now=T0 - 2 * MIN)  # oldest is 59 min old
+    assert health_problems(old) == [
+        "outbox: backlog of 1 pending messages, the oldest waiting 1h 1m"
+    ]
+    assert health_problems(many) == [
+        "outbox: backlog of 101 pending messages, the oldest waiting 59m"
+    ]
+
+
+def test_subscribers_show_their_last_digest_and_next_slot_in_their_time_zone(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(db, SubscriberState(email="analyst@example.org", last_digest_at=T0 - 7 * 60 * MIN))
+        report = collect_status(config, db, now=T0)
+    assert report["subscribers"] == [
+        {
+            "email": "analyst@example.org",
+            "schedule": "daily 07:00",
+            "timezone": "Europe/Berlin",
+            "last_digest_at": "2024-05-01T05:00:00+00:00",
+            "next_digest_at": "2024-05-02T05:00:00+00:00",  # 07:00 CEST
+            "due": False,
+        }
+    ]
+
+
+def test_the_text_summary_shows_runs_counts_and_problems(tmp_path: Path, sqlite_url: str) -> None:
+    config = config_for(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", T0 - 10 * MIN, selector_fallbacks=2), article(1, T0 - MIN))
+        add(db, message(1, T0 - 5 * MIN, "failed", attempts=1, last_error="550 no such user"))
+        text = render_status(collect_status(config, db, now=T0))
+    assert (
+        "source dw-en: last ok 2024-05-01 11:52 UTC (8m ago), "
+        "next crawl 2024-05-01 12:05 UTC (in 5m)" in text
+    )
+    assert (
+        "2024-05-01 11:50 UTC (10m ago)  ok          40 pages, 3 new, 1 updated, 36 known" in text
+    )
+    assert "source dw-de: last ok never, next crawl now\n  never crawled" in text
+    assert "articles: 1 stored, 1 in the last 24 h" in text
+    assert "  watchlist syria: 0 matches, 0 undelivered" in text
+    assert "outbox: 0 pending, 0 sent, 1 failed" in text
+    assert "  failed after 1 attempts: reader1@example.org 'Digest 1': 550 no such user" in text
+    assert "analyst@example.org (daily 07:00, Europe/Berlin): last digest never" in text
+    assert text.endswith(
+        "problems:\n"
+        "  ! source dw-en: the last run needed the selector fallback on 2 pages: "
+        "DW may have changed its layout\n"
+        "  ! outbox: 1 messages failed (latest: reader1@example.org: 550 no such user)"
+    )
+    assert len(text.splitlines()) < 40
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_status_json_on_the_command_line(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, sqlite_url)
+    now = utcnow()
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", now - 3 * MIN), article(1, now - 60 * MIN))
+    assert main(["--config", str(path), "status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    source = source_of(report, "dw-en")
+    assert source["runs"][0]["status"] == "ok"
+    assert source["runs"][0]["new"] == 3
+    assert datetime.fromisoformat(source["next_crawl_at"]) > now
+    assert source_of(report, "dw-de")["next_crawl_at"] == "now"
+    assert report["articles"] == {"total": 1, "last_24h": 1}
+    assert report["subscribers"][0]["email"] == "analyst@example.org"
+
+
+def test_status_text_on_the_command_line(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, sqlite_url)
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", utcnow() - 3 * MIN))
+    assert main(["--config", str(path), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "source dw-en: last ok" in out
+    assert "outbox: 0 pending, 0 sent, 0 failed" in out
+    assert out.rstrip().endswith("health: ok")
+
+
+def test_check_exits_1_with_one_line_per_problem(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, sqlite_url)
+    now = utcnow()
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", now - 10 * MIN), run("dw-de", now - 44 * MIN))  # ok 42 min ago
+        add(db, run("dw-de", now - 35 * MIN, "running"))  # killed: > 2 × 15 min
+        add(db, message(1, now - 5 * MIN, "failed", attempts=1, last_error="550 no such user"))
+    assert main(["--config", str(path), "status", "--check"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("source dw-de: the crawl started ")
+    assert lines[0].endswith("is still 'running' after 35m: it was probably killed")
+    assert lines[1] == "outbox: 1 messages failed (latest: reader1@example.org: 550 no such user)"
+
+
+def test_check_says_ok_and_exits_0_when_healthy(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, sqlite_url)
+    now = utcnow()
+    with Database(sqlite_url) as db:
+        add(db, run("dw-en", now - 10 * MIN), run("dw-de", now - 9 * MIN))
+        add(db, message(1, now - 2 * MIN), message(2, now - 30 * MIN, "sent"))
+    assert main(["--config", str(path), "status", "--check"]) == 0
+    assert capsys.readouterr().out == "ok\n"
