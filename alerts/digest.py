@@ -153,12 +153,18 @@ def digest_view(subscriber: SubscriberConfig, matches: Sequence[Match], sender: 
 def _entry(hits: list[Match], zone: ZoneInfo) -> Entry:
     article = hits[0].article
     snippet = Snippet.from_dict(hits[0].snippet) if hits[0].snippet else None
+    # a snippet that is the title is shown as the title, highlighted, not repeated below it
+    in_title = snippet is not None and snippet.text == article.title
+    title_marked = snippet.segments() if snippet and in_title else [(article.title, False)]
+    if in_title:
+        snippet = None
     moment = article.published_at or article.first_seen_at
     terms: list[str] = []
     for match in hits:
         terms += [term for term in match.terms if term not in terms]
     return Entry(
         title=article.title,
+        title_marked=title_marked,
         url=short_url(article.short_id),
         language=article.language or "?",
         published=local_time(moment, zone),

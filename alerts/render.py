@@ -36,6 +36,7 @@ class TemplateProblem(ValueError):
 @dataclass(frozen=True)
 class Entry:
     title: str
+    title_marked: list[tuple[str, bool]]  # the title in (text, is_hit) pieces
     url: str
     language: str
     published: str
@@ -164,6 +165,11 @@ def _describe(error: TemplateError) -> str:
 def sample_digest() -> Digest:
     entry = Entry(
         title="France wants to hit 'nerve center' of 'IS'",
+        title_marked=[
+            ("France wants to hit 'nerve center' of '", False),
+            ("IS", True),
+            ("'", False),
+        ],
         url="https://p.dw.com/p/1HDPC",
         language="en",
         published=datetime(2015, 11, 27, 10, 0, tzinfo=UTC).strftime("%d %b %Y %H:%M %Z"),
