@@ -31,9 +31,14 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 
+# Redirects stay within the source's allowed_domains; one leading elsewhere is a counted error.
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.StrictRobotsTxtMiddleware": 100,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.redirects.OnSiteMetaRefreshMiddleware": 580,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.redirects.OnSiteRedirectMiddleware": 600,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.ValidateArticlePipeline": 100,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from store.db import Database
 
 ADVISORY_KEY = 0x6E657773  # "news"
+APPLICATION_PREFIX = "newswatch "
 
 
 class AlreadyRunning(Exception):
@@ -72,15 +73,18 @@ class AdvisoryLock:
         if not got:
             holder = connection.execute(
                 text(
-                    "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l "
-                    "JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted LIMIT 1"
+                    "SELECT a.pid, a.client_addr, a.backend_start, a.application_name "
+                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted "
+                    "AND l.database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database()) LIMIT 1"
                 ),
                 {"key": ADVISORY_KEY},
             ).first()
             connection.close()
             who = (
                 (
+                    f"{holder.application_name.removeprefix(APPLICATION_PREFIX) or '?'}; "
                     f"server pid {holder.pid} from {holder.client_addr or 'local socket'} "
                     f"since {holder.backend_start:%Y-%m-%d %H:%M:%S}"
                 )
@@ -88,6 +92,11 @@ class AdvisoryLock:
                 else "another process"
             )
             raise AlreadyRunning(f"newswatch is already running on this database ({who})")
+        # the lock's session names the service (pid and host) for a refused second one
+        name = f"{APPLICATION_PREFIX}pid {os.getpid()} on {socket.gethostname()}"
+        connection.execute(
+            text("SELECT set_config('application_name', :name, false)"), {"name": name[:63]}
+        )
         connection.commit()
         self._connection = connection
 

@@ -14,6 +14,7 @@ running crawl to stop, and exit 0.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import subprocess
@@ -23,10 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.schedules import Schedule, parse_schedule
@@ -45,24 +47,35 @@ PRUNE_EVERY = timedelta(days=1)
 class ScheduleTrigger(BaseTrigger):
     """APScheduler trigger for a subscriber schedule (daily 07:00 Europe/Berlin, cron, ...)."""
 
-    def __init__(self, schedule: Schedule) -> None:
+    def __init__(self, schedule: Schedule, jitter: int | None = None) -> None:
         self.schedule = schedule
+        self.jitter = jitter
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         after = max(previous_fire_time, now) if previous_fire_time else now - timedelta(seconds=1)
-        return self.schedule.next_slot(after)
+        return self._apply_jitter(self.schedule.next_slot(after), self.jitter, now)
 
     def __str__(self) -> str:
         return f"schedule[{self.schedule.text} {self.schedule.timezone}]"
 
 
 def crawl_trigger(config: AppConfig) -> BaseTrigger:
+    """``[crawl] every`` or ``cron`` (standard crontab in UTC: 0 and 7 are Sunday, unlike
+    APScheduler 3's CronTrigger.from_crontab, which also takes no jitter)."""
     jitter = int(config.crawl.jitter) or None
     if config.crawl.cron:
-        return CronTrigger.from_crontab(config.crawl.cron, timezone=UTC, jitter=jitter)
+        return ScheduleTrigger(parse_schedule(f"cron {config.crawl.cron}", "UTC"), jitter)
     return IntervalTrigger(seconds=config.crawl.every, jitter=jitter, timezone=UTC)
+
+
+def check_config(config: AppConfig) -> None:
+    """What the config model takes but the scheduler cannot use; ConfigError names the field."""
+    try:
+        crawl_trigger(config)
+    except ValueError as error:  # ScheduleError
+        raise ConfigError(f"crawl.cron: {error}") from None
 
 
 class Service:
@@ -82,10 +95,13 @@ class Service:
     # ------------------------------------------------------------------ life cycle
 
     def run(self) -> int:
+        check_config(self.config)
         lock = service_lock(self.db)
         lock.acquire()  # AlreadyRunning propagates: exit 2 with the holder named
         try:
             self._install_signals()
+            # a stop asked for before the scheduler ran shuts it down as soon as it starts
+            self.scheduler.add_listener(lambda _: self._shutdown(), EVENT_SCHEDULER_STARTED)
             self.schedule_jobs(first_run=True)
             log.info(
                 "newswatch service started: %d sources, %d subscribers, database %s",
@@ -120,11 +136,19 @@ class Service:
             killer = threading.Timer(STOP_GRACE_SECONDS, _kill_if_running, [crawl])
             killer.daemon = True
             killer.start()
-        self.scheduler.shutdown(wait=False)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if not self.stopping.is_set():
+            return
+        with contextlib.suppress(SchedulerNotRunningError):  # not started yet, or already down
+            self.scheduler.shutdown(wait=False)
 
     def reload(self) -> None:
         try:
-            config = load_config(self.config_file)
+            # the file the service runs on must be there (not the built-in defaults instead)
+            config = load_config(self.config_file, required=self.config_file is not None)
+            check_config(config)
         except ConfigError as error:
             log.error("config reload failed, keeping the running config: %s", error)
             return

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import mailbox
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -234,7 +234,8 @@ def test_a_large_digest_stays_under_gmails_clipping_limit_and_lists_the_rest(db,
     assert built.articles == 300
     text, html = parts(delivered(mail)[0])
     assert len(html.encode()) <= HTML_BUDGET
-    assert "Raqqa report 0" in visible(html) and "Raqqa report 299" in visible(html)  # newest in full, oldest listed
+    # the newest in full, the oldest listed by title
+    assert "Raqqa report 0" in visible(html) and "Raqqa report 299" in visible(html)
     assert "more" in text
 
 
