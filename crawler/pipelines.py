@@ -6,6 +6,7 @@ filled with the crawl's figures when it closes."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Self
 
 from scrapy import Spider, signals
@@ -14,7 +15,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler.dw import short_id
 from crawler.items import ArticleItem
-from store.articles import Upsert, upsert_article
+from store.articles import Upsert, upsert_articles
 from store.db import Database
 from store.models import CrawlRun, utcnow
 
@@ -39,13 +40,21 @@ class ValidateArticlePipeline:
 
 
 class StoreArticlePipeline:
-    """Upsert each article by short id: new, updated (content changed) or unchanged."""
+    """Upsert articles by short id: new, updated (content changed) or unchanged.
+
+    Articles are written a batch at a time (``NEWSWATCH_STORE_BATCH`` articles, or what came
+    in ``NEWSWATCH_STORE_SECONDS``), one transaction each; a crawl killed mid-batch loses only
+    that batch, whose articles are simply fetched again by the next crawl."""
 
     def __init__(self, crawler: Crawler, database_url: str) -> None:
         self.crawler = crawler
         self.database_url = database_url
         self.db: Database | None = None
         self.run_id: int | None = None
+        self.batch: list[ArticleItem] = []
+        self.batch_size = crawler.settings.getint("NEWSWATCH_STORE_BATCH", 50)
+        self.batch_seconds = crawler.settings.getfloat("NEWSWATCH_STORE_SECONDS", 5.0)
+        self.batch_started = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -58,7 +67,12 @@ class StoreArticlePipeline:
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        self.db = Database(self.database_url)
+        """Use the CrawlRun row `newswatch crawl` made for this crawl (NEWSWATCH_RUN_ID), or
+        make one when the crawl runs by hand."""
+        self.db = Database(self.database_url, migrate=False)  # the spider migrated it
+        self.run_id = self.crawler.settings.getint("NEWSWATCH_RUN_ID") or None
+        if self.run_id is not None:
+            return
         source = getattr(self.crawler.spider, "source_name", "") or "unnamed"
         with self.db.session() as session:
             run = CrawlRun(source=source, status="running", started_at=utcnow())
@@ -69,13 +83,27 @@ class StoreArticlePipeline:
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, ArticleItem) or self.db is None:
             return item
-        with self.db.session() as session:
-            outcome = upsert_article(session, item.fields())
-            session.commit()
-        self.crawler.stats.inc_value(STATS + outcome.value)
-        if outcome is not Upsert.UNCHANGED:
-            log.info("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
+        if not self.batch:
+            self.batch_started = time.monotonic()
+        self.batch.append(item)
+        waited = time.monotonic() - self.batch_started
+        if len(self.batch) >= self.batch_size or waited >= self.batch_seconds:
+            self.flush()
         return item
+
+    def flush(self) -> None:
+        if not self.batch or self.db is None:
+            return
+        with self.db.engine.begin() as connection:
+            outcomes = upsert_articles(connection, [item.fields() for item in self.batch])
+        for item, outcome in zip(self.batch, outcomes, strict=True):
+            self.crawler.stats.inc_value(STATS + outcome.value)
+            if outcome is not Upsert.UNCHANGED:
+                log.debug("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
+        self.batch = []
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        self.flush()
 
     def record_run(self, spider: Spider, reason: str) -> None:
         """Fill this crawl's CrawlRun row with its figures and outcome."""

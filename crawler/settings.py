@@ -48,6 +48,14 @@ ITEM_PIPELINES = {
 # newswatch's own settings
 NEWSWATCH_DATABASE_URL = ""  # empty: nothing is stored (and nothing counts as known)
 NEWSWATCH_SOURCE = ""  # JSON of one [[sources]] entry; `newswatch crawl` sets it
+NEWSWATCH_STORE_BATCH = 50  # articles written per transaction
+NEWSWATCH_STORE_SECONDS = 5.0  # ... or what arrived in this long
+NEWSWATCH_RUN_ID = 0  # the CrawlRun row `newswatch crawl` made for this crawl; 0: make one
+
+# Callbacks yield at most one item: a large CONCURRENT_ITEMS only creates idle tasks.
+CONCURRENT_ITEMS = 8
+# Our callbacks are generators that return discovery results to their callers on purpose.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -14,11 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from crawler.config import CrawlConfig, SourceConfig, scrapy_settings
 from store.db import Database
-from store.models import CrawlRun
+from store.models import CrawlRun, utcnow
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
@@ -38,12 +36,17 @@ class CrawlOutcome:
 
 
 def crawl_command(
-    source: SourceConfig, crawl: CrawlConfig, database_url: str, log_level: str = "INFO"
+    source: SourceConfig,
+    crawl: CrawlConfig,
+    database_url: str,
+    run_id: int = 0,
+    log_level: str = "INFO",
 ) -> list[str]:
     settings = {
         **scrapy_settings(crawl),
         "NEWSWATCH_SOURCE": source.model_dump_json(),
         "NEWSWATCH_DATABASE_URL": database_url,
+        "NEWSWATCH_RUN_ID": str(run_id),
         "LOG_LEVEL": log_level,
         "CLOSESPIDER_TIMEOUT": str(int(crawl.every)),
     }
@@ -74,8 +77,11 @@ def run_crawl(
 
     ``on_start`` receives the process, so that a stopping service can ask it to stop."""
     with database.session() as session:
-        before = session.scalar(select(func.max(CrawlRun.id))) or 0
-    command = crawl_command(source, crawl, database.url)
+        created = CrawlRun(source=source.name, status="running")
+        session.add(created)
+        session.commit()
+        run_id = created.id
+    command = crawl_command(source, crawl, database.url, run_id)
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
     limit = timeout if timeout is not None else crawl.every + STOP_GRACE_SECONDS + crawl.timeout
     # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
@@ -94,11 +100,11 @@ def run_crawl(
         sink.seek(max(start, sink.seek(0, os.SEEK_END) - 16_384))
         output = sink.read()
     with database.session() as session:
-        run = session.scalars(
-            select(CrawlRun)
-            .where(CrawlRun.source == source.name, CrawlRun.id > before)
-            .order_by(CrawlRun.id.desc())
-        ).first()
+        run = session.get(CrawlRun, run_id)
+        if run is not None and run.status == "running":  # the crawl died before recording
+            run.status, run.finished_at = "failed", utcnow()
+            run.last_errors = [f"crawl process exited {exit_code}"]
+            session.commit()
     tail = "\n".join(output.decode("utf-8", "replace").splitlines()[-15:])
     if exit_code != 0:
         log.warning("crawl of %s exited %s", source.name, exit_code)

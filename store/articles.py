@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Insert, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,8 +56,7 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot hash {type(value).__name__}")
 
 
-def _insert_for(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
+def _insert_for(dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert
     if dialect == "sqlite":
@@ -66,36 +65,56 @@ def _insert_for(session: Session) -> Any:
 
 
 def upsert_article(session: Session, fields: Mapping[str, Any]) -> Upsert:
-    """Insert the article, or update it when its content changed, or touch it.
+    """Insert the article, or update it when its content changed, or touch it. The caller
+    commits."""
+    return upsert_articles(session.connection(), [fields])[0]
 
-    Insert-on-conflict makes two crawls that store the same short id at once leave one row.
-    The caller commits."""
-    values = {name: fields[name] for name in ARTICLE_FIELDS if name in fields}
+
+def upsert_articles(connection: Connection, items: Sequence[Mapping[str, Any]]) -> list[Upsert]:
+    """Store a batch of articles by short id: new -> insert, changed content -> update,
+    same content -> touch. Insert-on-conflict makes two crawls that store the same short id at
+    once leave one row (the loser updates or touches it). Core statements, compiled once and
+    cached, keep this cheap; the caller commits."""
+    table = Article.__table__
     now = utcnow()
-    digest = content_hash(values)
-    statement: Insert = (
-        _insert_for(session)(Article)
-        .values(**values, content_hash=digest, first_seen_at=now, updated_at=now, checked_at=now)
+    rows = []
+    for fields in items:
+        values = {name: fields[name] for name in ARTICLE_FIELDS if name in fields}
+        rows.append({**values, "content_hash": content_hash(values), "updated_at": now,
+                     "checked_at": now})  # fmt: skip
+    stored = dict(
+        connection.execute(
+            select(table.c.short_id, table.c.content_hash).where(
+                table.c.short_id.in_({row["short_id"] for row in rows})
+            )
+        ).all()
+    )
+    insert = (
+        _insert_for(connection.dialect.name)(table)
         .on_conflict_do_nothing(index_elements=["short_id"])
-        .returning(Article.id)
+        .returning(table.c.id)
     )
-    if session.execute(statement).first() is not None:
-        return Upsert.NEW
-    changed = session.execute(
-        update(Article)
-        .where(Article.short_id == values["short_id"], Article.content_hash != digest)
-        .values(**values, content_hash=digest, updated_at=now, checked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if changed.rowcount:
-        return Upsert.UPDATED
-    session.execute(
-        update(Article)
-        .where(Article.short_id == values["short_id"])
-        .values(checked_at=now, **_present(values, "listed_at"))
-        .execution_options(synchronize_session=False)
-    )
-    return Upsert.UNCHANGED
+    outcomes = []
+    for row in rows:
+        short = row["short_id"]
+        if short not in stored:
+            if connection.execute(insert, {**row, "first_seen_at": now}).first() is not None:
+                stored[short] = row["content_hash"]
+                outcomes.append(Upsert.NEW)
+                continue
+            # another crawl stored it a moment ago: compare with what it stored
+            stored[short] = connection.execute(
+                select(table.c.content_hash).where(table.c.short_id == short)
+            ).scalar_one()
+        if stored[short] != row["content_hash"]:
+            connection.execute(update(table).where(table.c.short_id == short).values(row))
+            stored[short] = row["content_hash"]
+            outcomes.append(Upsert.UPDATED)
+        else:
+            touch = {"checked_at": now, **_present(row, "listed_at")}
+            connection.execute(update(table).where(table.c.short_id == short).values(touch))
+            outcomes.append(Upsert.UNCHANGED)
+    return outcomes
 
 
 def _present(values: Mapping[str, Any], *names: str) -> dict[str, Any]:

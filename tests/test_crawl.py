@@ -117,7 +117,11 @@ def flow(
         again = crawl_step(server, source, database)
         other_urls = crawl_step(server, other_urls_source(server), database)
         seed = server.site.article(SEED_ID)
-        server.site.update_article(SEED_ID, paragraphs=(*seed.paragraphs, NEW_PARAGRAPH))
+        server.site.update_article(  # dated after the other-URLs feed's date for it
+            SEED_ID,
+            paragraphs=(*seed.paragraphs, NEW_PARAGRAPH),
+            modified_at=seed.modified_at + timedelta(minutes=2),
+        )
         changed = crawl_step(server, source, database)
         yield DemoFlow(first, again, other_urls, changed)
 

@@ -10,6 +10,7 @@ Run by ``newswatch crawl`` (which passes the source as JSON in ``NEWSWATCH_SOURC
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
@@ -82,7 +83,12 @@ class DwSpider(Spider):
         spider.source_name = spider.source.name
         spider.allowed_domains = spider.source.allowed_domains
         url = crawler.settings.get("NEWSWATCH_DATABASE_URL")
-        spider.database = Database(url) if url else None
+        # `newswatch crawl` migrated the database before starting us; by hand, we do
+        migrate = not crawler.settings.getint("NEWSWATCH_RUN_ID")
+        spider.database = Database(url, migrate=migrate) if url else None
+        # what is loaded by now lives as long as the crawl: keep the collector off it
+        gc.collect()
+        gc.freeze()
         return spider
 
     def _source_from(self, setting: str | None) -> SourceConfig:
