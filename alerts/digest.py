@@ -14,9 +14,9 @@ from datetime import datetime, time, timedelta
 from email.utils import make_msgid, parseaddr
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defaultload
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.render import Digest, DigestRenderer, Entry, Group
@@ -101,9 +101,12 @@ def _build_one(
         )
         session.add(message)
         session.flush()
-        session.add_all(
-            Delivery(subscriber=subscriber.email, match_id=m.id, message_id=message.id)
-            for m in matches
+        session.execute(
+            insert(Delivery),
+            [
+                {"subscriber": subscriber.email, "match_id": m.id, "message_id": message.id}
+                for m in matches
+            ],
         )
         session.commit()
         log.info("digest for %s: %s", subscriber.email, rendered.subject)
@@ -124,6 +127,7 @@ def undelivered_matches(
     query = (
         select(Match)
         .join(Match.article)
+        .options(defaultload(Match.article).defer(Article.body).defer(Article.captions))
         .where(Match.watchlist.in_(subscriber.watchlists), ~delivered, recent >= since)
         .order_by(published.desc(), Article.id.desc())
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from alerts.config import MailConfig
 from alerts.mime import build_message
@@ -142,7 +142,10 @@ class SmtpTransport:
 
     @staticmethod
     def _alive(smtp: smtplib.SMTP) -> bool:
-        """Ask before reusing: a blind resend after a drop could deliver a message twice."""
+        """Ask (NOOP) before reusing: a blind resend after a drop could deliver a message twice,
+        and a server may hang up right after accepting one; one round trip buys certainty."""
+        if smtp.sock is None:
+            return False
         try:
             return smtp.noop()[0] == 250
         except (smtplib.SMTPException, OSError):
@@ -273,11 +276,13 @@ def _send_batch(
 
 
 def _record_sent(db: Database, row_id: int, now: datetime) -> None:
-    with db.session() as session, session.begin():
-        row = session.get(OutboxMessage, row_id)
-        if row is not None:
-            row.status, row.sent_at, row.last_error = "sent", now, None
-            row.attempts += 1
+    outbox = OutboxMessage.__table__
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id)
+            .values(status="sent", sent_at=now, last_error=None, attempts=outbox.c.attempts + 1)
+        )
 
 
 def _record_failure(

@@ -83,6 +83,7 @@ def build_message(
     message.set_raw(
         "List-Unsubscribe", f"<{link or unsubscribe_mailto(sender, recipient)}>"
     )  # RFC 2369; no List-Unsubscribe-Post: one-click (RFC 8058) needs an https endpoint
-    message.set_content(outbox.text, subtype="plain", charset="utf-8")
-    message.add_alternative(outbox.html, subtype="html", charset="utf-8")
+    # encodings chosen, not guessed: the stdlib's guess re-encodes each part in pure Python
+    message.set_content(outbox.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(outbox.html, subtype="html", charset="utf-8", cte="base64")
     return message
