@@ -21,6 +21,7 @@ from store.models import CrawlRun, utcnow
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
 PR_SET_PDEATHSIG = 1
+MIN_CRAWL_SECONDS = 30.0
 
 
 @dataclass
@@ -48,7 +49,8 @@ def crawl_command(
         "NEWSWATCH_DATABASE_URL": database_url,
         "NEWSWATCH_RUN_ID": str(run_id),
         "LOG_LEVEL": log_level,
-        "CLOSESPIDER_TIMEOUT": str(int(crawl.every)),
+        # a crawl is bounded by the interval, with a floor for very short test intervals
+        "CLOSESPIDER_TIMEOUT": str(int(max(crawl.every, MIN_CRAWL_SECONDS))),
     }
     command = [sys.executable, "-m", "scrapy", "crawl", "dw", "-a", f"source={source.name}"]
     for name, value in settings.items():
@@ -83,7 +85,8 @@ def run_crawl(
         run_id = created.id
     command = crawl_command(source, crawl, database.url, run_id)
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
-    limit = timeout if timeout is not None else crawl.every + STOP_GRACE_SECONDS + crawl.timeout
+    bound = max(crawl.every, MIN_CRAWL_SECONDS)
+    limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
     # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
     with open(log_file, "a+b") if log_file else tempfile.TemporaryFile() as sink:
         start = sink.seek(0, os.SEEK_END)

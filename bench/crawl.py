@@ -1,0 +1,395 @@
+"""Crawl speed: the full newswatch crawl against a bare Scrapy spider, and the incremental crawl.
+
+    python bench/crawl.py [--articles N] [--concurrency C]
+
+The demo site with N generated articles (``synthetic_articles(N)``, default 2,000) is served on
+loopback by ``DemoServer`` in a separate process (this script run with ``--serve``), so the
+server's CPU never shares a GIL with a crawl. Every page is rendered before the first crawl,
+so neither crawl pays for the server's first-request rendering. The server process records when
+each request arrives; article requests are those naming ``/a-<id>`` or ``/av-<id>``.
+
+Cases, one after another against the same server:
+
+* ``bare-scrapy``: a Scrapy spider (defined below, run by ``scrapy runspider``) that only
+  downloads the article URLs the sitemaps list, with the project's Scrapy settings and the same
+  ``-s`` overrides newswatch passes (CONCURRENT_REQUESTS_PER_DOMAIN=C, no delay, no
+  AutoThrottle, robots.txt obeyed).
+* ``newswatch``: ``run_crawl`` (a ``scrapy crawl dw`` subprocess) of a source whose only start
+  URL is the sitemap index, into a fresh SQLite file: discovery, parsing, storing.
+* ``newswatch-incremental``: the same crawl again into the same database; nothing is new.
+
+pages/s is article pages over the article-fetch phase, timed by the server from the first
+article request to the last one; Scrapy startup and shutdown are in neither (newswatch fetches
+its sitemaps first, at a higher priority, so they are almost all outside it too). The wall
+column is the whole subprocess, startup included, for both. Prints a table, then one JSON line
+per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.http import Response
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ARTICLES = 2000
+CONCURRENCY = 8
+ROUNDS = 3
+RATIO_TARGET = 0.7
+INCREMENTAL_TIME_TARGET = 0.10  # of the first crawl's wall time
+_ARTICLE_PATH = re.compile(r"/(a|av)-\d+(?:/|$)")
+_LOC = re.compile(rb"<loc>\s*([^<\s]+)\s*</loc>")
+
+
+class BareSpider(Spider):
+    """Downloads the given URLs and nothing else (``-a urls_file=PATH``, one URL a line)."""
+
+    name = "bare"
+
+    def __init__(self, urls_file: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.urls = Path(urls_file).read_text().split()
+        self.allowed_domains = ["127.0.0.1"]
+
+    async def start(self) -> AsyncIterator[Request]:
+        for url in self.urls:
+            yield Request(url, callback=self.parse)
+
+    def parse(self, response: Response, **kwargs: Any) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------- the server process
+
+
+def serve(articles: int) -> None:
+    """Serve the demo site; answer ``stats`` / ``clear`` lines on stdin until stdin closes."""
+    from demo.server import DemoServer, RequestLog
+    from demo.synthetic import synthetic_articles
+
+    class TimedLog(RequestLog):
+        def __init__(self) -> None:
+            super().__init__()
+            self.arrivals: list[tuple[float, str]] = []
+
+        def record(self, target: str) -> None:
+            arrived = time.perf_counter()
+            with self._lock:
+                self.arrivals.append((arrived, target))
+
+        def clear(self) -> None:
+            with self._lock:
+                self.arrivals.clear()
+
+        def stats(self) -> dict[str, Any]:
+            with self._lock:
+                arrivals = list(self.arrivals)
+            times = [t for t, target in arrivals if _ARTICLE_PATH.search(target.split("?")[0])]
+            targets = [target for _, target in arrivals]
+            return {
+                "requests": len(arrivals),
+                "article_requests": len(times),
+                "article_window_s": (times[-1] - times[0]) if len(times) > 1 else 0.0,
+                "article_targets": sorted(t for t in targets if _ARTICLE_PATH.search(t)),
+            }
+
+    server = DemoServer(synthetic_articles(articles))
+    log = TimedLog()
+    server.request_log = log
+    for article in server.site.articles:  # render every page now, not during a crawl
+        server.site.page(article)
+    server.start()
+    print(server.base_url, flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "clear":
+            log.clear()
+            print("{}", flush=True)
+        elif command == "stats":
+            print(json.dumps(log.stats()), flush=True)
+    server.stop()
+
+
+class ServerProcess:
+    def __init__(self, articles: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve", "--articles", str(articles)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.lock = threading.Lock()
+        self.base_url = self._line().strip()
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the demo server process exited")
+        return line
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return json.loads(self._line())
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# ---------------------------------------------------------------------- the crawls
+
+
+def sitemap_urls(base_url: str) -> list[str]:
+    """The article URLs the sitemaps under ``/sitemap.xml`` list (as the crawl discovers them)."""
+
+    def locs(url: str) -> list[str]:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return [loc.decode() for loc in _LOC.findall(answer.read())]
+
+    return [url for sitemap in locs(base_url + "/sitemap.xml") for url in locs(sitemap)]
+
+
+def _elapsed(log: Path) -> float | None:
+    """Scrapy's own ``elapsed_time_seconds`` (engine start to close) from a crawl log."""
+    found = re.findall(r"'elapsed_time_seconds': ([\d.]+)", log.read_text(errors="replace"))
+    return float(found[-1]) if found else None
+
+
+class _Child:
+    """Wall and CPU seconds (user + system) of the subprocesses waited for in the block."""
+
+    def __enter__(self) -> _Child:
+        self.started = time.perf_counter()
+        self.usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.started
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu = (usage.ru_utime - self.usage.ru_utime) + (usage.ru_stime - self.usage.ru_stime)
+
+
+def run_bare(urls: list[str], settings: dict[str, str], workdir: Path, log: Path) -> _Child:
+    """``scrapy runspider`` of the bare spider over ``urls``, with the project's settings."""
+    urls_file = workdir / "urls.txt"
+    urls_file.write_text("\n".join(urls) + "\n")
+    command = [sys.executable, "-m", "scrapy", "runspider", str(Path(__file__).resolve())]
+    command += ["-a", f"urls_file={urls_file}"]
+    for name, value in {**settings, "LOG_LEVEL": "INFO"}.items():
+        command += ["-s", f"{name}={value}"]
+    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
+    with open(log, "wb") as sink, _Child() as child:
+        code = subprocess.run(command, env=env, cwd=ROOT, stdout=sink, stderr=sink).returncode
+    if code != 0:
+        raise RuntimeError(f"bare crawl exited {code}:\n{log.read_text()[-3000:]}")
+    return child
+
+
+def run_newswatch(base_url: str, concurrency: int, database_url: str, log: Path) -> _Child:
+    """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``)."""
+    from crawler.config import CrawlConfig, SourceConfig
+    from scheduler.crawling import run_crawl
+    from store.db import Database
+
+    source = SourceConfig(
+        name="bench", sitemaps=[base_url + "/sitemap.xml"], allowed_domains=["127.0.0.1"]
+    )
+    crawl = CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency)
+    # Database() migrates the schema before the clock starts
+    with Database(database_url) as database, _Child() as child:
+        outcome = run_crawl(source, crawl, database, log_file=log, timeout=600)
+    if not outcome.ok:
+        raise RuntimeError(f"newswatch crawl failed ({outcome.exit_code}):\n{outcome.log_tail}")
+    return child
+
+
+def _row(case: str, stats: dict[str, Any], child: _Child, log: Path) -> dict[str, Any]:
+    pages = stats["article_requests"]
+    window = stats["article_window_s"]
+    elapsed = _elapsed(log)
+    return {
+        "case": case,
+        "article_requests": pages,
+        "requests": stats["requests"],
+        "article_phase_s": round(window, 3),
+        "pages_per_s": round(pages / window, 1) if window else None,
+        "scrapy_elapsed_s": None if elapsed is None else round(elapsed, 2),
+        "wall_s": round(child.wall, 2),
+        "cpu_s": round(child.cpu, 2),
+    }
+
+
+def crawl_round(
+    server: ServerProcess, urls: list[str], concurrency: int, workdir: Path, number: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """bare, newswatch into a fresh database, newswatch again: their rows, and whether both
+    crawls requested the same article URLs."""
+    from crawler.config import CrawlConfig, scrapy_settings
+
+    settings = scrapy_settings(CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency))
+    rows = []
+    server.ask("clear")
+    log = workdir / f"bare-{number}.log"
+    child = run_bare(urls, settings, workdir, log)
+    bare = server.ask("stats")
+    rows.append(_row("bare-scrapy", bare, child, log))
+    database_url = f"sqlite:///{workdir / f'bench-{number}.db'}"
+    same = False
+    for case in ("newswatch", "newswatch-incremental"):
+        server.ask("clear")
+        log = workdir / f"{case}-{number}.log"
+        child = run_newswatch(server.base_url, concurrency, database_url, log)
+        stats = server.ask("stats")
+        rows.append(_row(case, stats, child, log))
+        if case == "newswatch":
+            same = stats["article_targets"] == bare["article_targets"]
+    return rows, same
+
+
+def best(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per case, the round with the shortest article phase (the incremental: shortest wall)."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = "wall_s" if row["case"].endswith("incremental") else "article_phase_s"
+        if row["case"] not in chosen or row[key] < chosen[row["case"]][key]:
+            chosen[row["case"]] = row
+    return list(chosen.values())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=ARTICLES, help="generated articles")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests per host")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds; the best counts")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.serve:
+        serve(options.articles)
+        return 0
+
+    server = ServerProcess(options.articles)
+    every: list[dict[str, Any]] = []
+    same = True
+    try:
+        with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as temp:
+            urls = sitemap_urls(server.base_url)
+            for number in range(options.rounds):
+                rows, same_urls = crawl_round(server, urls, options.concurrency, Path(temp), number)
+                every += rows
+                same = same and same_urls
+    finally:
+        server.close()
+
+    rows = best(every)
+    by_case = {row["case"]: row for row in rows}
+    bare, first, again = (
+        by_case["bare-scrapy"],
+        by_case["newswatch"],
+        by_case["newswatch-incremental"],
+    )
+    ratio = first["pages_per_s"] / bare["pages_per_s"]
+    time_share = again["wall_s"] / first["wall_s"]
+    checks = [
+        ("newswatch_vs_bare_pages_per_s", ratio, f">= {RATIO_TARGET}", ratio >= RATIO_TARGET),
+        ("incremental_article_requests", again["article_requests"], "== 0",
+         again["article_requests"] == 0),
+        ("incremental_vs_first_wall_time", time_share, f"<= {INCREMENTAL_TIME_TARGET}",
+         time_share <= INCREMENTAL_TIME_TARGET),
+    ]  # fmt: skip
+    notes = [
+        ("newswatch_vs_bare_wall_time", bare["wall_s"] / first["wall_s"]),
+        ("newswatch_vs_bare_cpu_time", bare["cpu_s"] / first["cpu_s"]),
+    ]
+    if again["scrapy_elapsed_s"] is not None and first["scrapy_elapsed_s"]:
+        share = again["scrapy_elapsed_s"] / first["scrapy_elapsed_s"]
+        notes.append(("incremental_vs_first_scrapy_s", share))
+
+    _print_table(every, rows, options, len(urls), same)
+    for name, value, target, met in checks:
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"{name}: {shown} (target {target}: {'met' if met else 'NOT met'})")
+    for name, value in notes:
+        print(f"{name}: {value:.3f} (for reference)")
+    for row in rows:
+        print(json.dumps({"bench": "crawl", **row, "concurrency": options.concurrency}))
+    for name, value, target, met in checks:
+        value = round(value, 3) if isinstance(value, float) else value
+        print(json.dumps({"bench": "crawl", "case": name, "value": value, "target": target,
+                          "met": met}))  # fmt: skip
+    for name, value in notes:
+        print(json.dumps({"bench": "crawl", "case": name, "value": round(value, 3)}))
+    return 0
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _print_table(
+    every: list[dict[str, Any]], rows: list[dict[str, Any]], options: Any, urls: int, same: bool
+) -> None:
+    print(
+        f"crawl bench: demo site with {options.articles} generated articles ({urls} in the "
+        f"sitemaps), server in its own process on loopback; concurrency {options.concurrency} "
+        "per host, no delay, no AutoThrottle, robots.txt obeyed"
+    )
+    print(
+        "pages/s: article pages / article phase (server-timed, first to last article request; "
+        "no Scrapy startup in either)"
+    )
+    print(
+        "scrapy s: Scrapy's elapsed_time_seconds; wall s and cpu s: the whole crawl subprocess, "
+        "startup included"
+    )
+    print(f"best of {options.rounds} rounds; every round: bare-scrapy, newswatch, incremental")
+    print(f"newswatch requested exactly the bare spider's article URLs: {same}")
+    header = (
+        f"{'case':<24}{'articles':>9}{'requests':>9}{'phase s':>9}{'pages/s':>9}"
+        f"{'scrapy s':>10}{'wall s':>8}{'cpu s':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        rate = "-" if row["pages_per_s"] is None else row["pages_per_s"]
+        print(
+            f"{row['case']:<24}{row['article_requests']:>9}{row['requests']:>9}"
+            f"{row['article_phase_s']:>9}{rate:>9}{_shown(row['scrapy_elapsed_s']):>10}"
+            f"{row['wall_s']:>8}{row['cpu_s']:>8}"
+        )
+    spread = {}
+    for row in every:
+        if row["pages_per_s"] is not None:
+            spread.setdefault(row["case"], []).append(row["pages_per_s"])
+    print(
+        "pages/s in every round: "
+        + "; ".join(f"{case} {', '.join(map(str, rates))}" for case, rates in spread.items())
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
