@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,13 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'newswatch.db'}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
+@contextmanager
+def fresh_database_url(kind: str, folder: Path) -> Iterator[str]:
+    """A new empty database: a SQLite file in ``folder``, or a PostgreSQL database on
+    127.0.0.1:5432 dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / f'newswatch-{uuid.uuid4().hex[:8]}.db'}"
+        return
     need(_reachable(PG_HOST, PG_PORT), f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}")
     import psycopg
 
@@ -63,6 +68,12 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database_url("postgresql", tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -24,7 +21,6 @@ from demo import DemoArticle, DemoServer, DemoSite
 from scheduler.crawling import CrawlOutcome, run_crawl
 from store.db import Database
 from store.models import Article
-from tests.conftest import PG_HOST, PG_PORT, _reachable, need
 
 SEED_ID = 18879446
 SEED_SHORT_ID = "1HDPC"
@@ -34,26 +30,6 @@ DEMO_ARTICLES = 33
 FAST = CrawlConfig(delay=0, autothrottle=False, concurrency=4)
 CRAWL_TIMEOUT = 60.0
 RSS = "application/rss+xml; charset=utf-8"
-
-
-@contextmanager
-def fresh_database_url(kind: str, folder: Path) -> Iterator[str]:
-    """A new empty database: a SQLite file in ``folder``, or a PostgreSQL database dropped after."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / f'crawl-{uuid.uuid4().hex[:8]}.db'}"
-        return
-    need(_reachable(PG_HOST, PG_PORT), f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}")
-    import psycopg
-
-    name = f"newswatch_crawl_{uuid.uuid4().hex[:12]}"
-    admin = f"host={PG_HOST} port={PG_PORT} dbname=test user=postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def demo_source(server: DemoServer, name: str = "demo") -> SourceConfig:

@@ -19,6 +19,7 @@ from demo import DemoServer, Route, demo_articles
 from scheduler.crawling import CrawlOutcome, run_crawl
 from store.db import Database
 from store.models import CrawlRun
+from tests.conftest import fresh_database_url
 from tests.crawling import (
     CRAWL_TIMEOUT,
     DEMO_ARTICLES,
@@ -31,7 +32,6 @@ from tests.crawling import (
     StoredArticle,
     crawl,
     demo_source,
-    fresh_database_url,
     rss_feed,
     stored_articles,
 )
