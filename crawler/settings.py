@@ -30,6 +30,8 @@ DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# No remote control endpoint: nothing but newswatch drives the crawl.
+REMOTE_CONTROL_ENABLED = False
 
 # Redirects stay within the source's allowed_domains; one leading elsewhere is a counted error.
 DOWNLOADER_MIDDLEWARES = {

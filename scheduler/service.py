@@ -30,6 +30,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import update
 
 from alerts.schedules import Schedule, parse_schedule
 from scheduler import jobs
@@ -37,6 +38,7 @@ from scheduler.config import AppConfig, ConfigError, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.lock import service_lock
 from store.db import Database
+from store.models import CrawlRun, utcnow
 from store.prune import prune
 
 log = logging.getLogger("newswatch.service")
@@ -99,6 +101,7 @@ class Service:
         lock = service_lock(self.db)
         lock.acquire()  # AlreadyRunning propagates: exit 2 with the holder named
         try:
+            self._close_abandoned_crawls()
             self._install_signals()
             # a stop asked for before the scheduler ran shuts it down as soon as it starts
             self.scheduler.add_listener(lambda _: self._shutdown(), EVENT_SCHEDULER_STARTED)
@@ -117,6 +120,19 @@ class Service:
         finally:
             lock.release()
             self.db.close()
+
+    def _close_abandoned_crawls(self) -> None:
+        """Crawl runs a killed service left "running": their crawl died with it (SIGTERM from
+        each of its exiting threads forces Scrapy's unclean shutdown, which records nothing).
+        A crawl that is in fact still finishing records its own outcome over this."""
+        with self.db.session() as session, session.begin():
+            closed = session.execute(
+                update(CrawlRun)
+                .where(CrawlRun.status == "running")
+                .values(status="interrupted", finished_at=utcnow())
+            ).rowcount
+        if closed:
+            log.warning("%d crawl run(s) left running by a stopped service: interrupted", closed)
 
     def _install_signals(self) -> None:
         # handlers only hand the work to a thread: the scheduler's lock is not re-entered
