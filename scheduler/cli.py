@@ -13,12 +13,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
-from alerts.render import DigestRenderer, TemplateProblem
-from alerts.schedules import ScheduleError, parse_schedule
 from alerts.snippets import Snippet
 from crawler.config import parse_duration
 from scheduler import jobs
-from scheduler.config import AppConfig, ConfigError, config_path, load_config
+from scheduler.config import ConfigError, check_templates, config_path, load_config
 from scheduler.crawling import CrawlOutcome
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
@@ -88,8 +86,7 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     config = load_config(path, required=True)
-    for check in CONFIG_CHECKS:
-        check(config)
+    check_templates(config)
     print(f"{path}: ok")
     print(f"  storage: {config.storage.url}")
     for source in config.sources:
@@ -103,25 +100,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  subscriber {subscriber.email}: {subscriber.schedule} ({subscriber.timezone})")
     print(f"  mail: {config.mail.smtp_url or 'maildir ' + config.mail.maildir}")
     return EXIT_OK
-
-
-def _templates_render(config: AppConfig) -> None:
-    try:
-        DigestRenderer(config.mail.templates or None).check()
-    except TemplateProblem as error:
-        raise ConfigError(f"mail.templates: {error}") from None
-
-
-def _schedules_parse(config: AppConfig) -> None:
-    for index, subscriber in enumerate(config.subscribers):
-        try:
-            parse_schedule(subscriber.schedule, subscriber.timezone)
-        except ScheduleError as error:
-            raise ConfigError(f"subscribers[{index}].schedule: {error}") from None
-
-
-# checks beyond the schema: what would otherwise fail only when a digest is due
-CONFIG_CHECKS: list[Callable[[AppConfig], None]] = [_templates_render, _schedules_parse]
 
 
 # ---------------------------------------------------------------- parse

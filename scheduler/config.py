@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from alerts.config import MailConfig, SubscriberConfig
+from alerts.render import DigestRenderer, TemplateProblem
+from alerts.schedules import ScheduleError, parse_schedule
 from alerts.watchlists import WatchlistConfig
 from crawler.config import CrawlConfig, SourceConfig
 from store.config import StorageConfig
@@ -40,6 +42,11 @@ class AppConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> AppConfig:
+        if self.crawl.cron:
+            try:
+                parse_schedule(f"cron {self.crawl.cron}", "UTC")
+            except ScheduleError as error:
+                raise ValueError(f"crawl.cron: {error}") from None
         _unique("sources", [s.name for s in self.sources])
         _unique("watchlists", [w.name for w in self.watchlists])
         _unique("subscribers", [s.email for s in self.subscribers])
@@ -67,6 +74,15 @@ def _unique(section: str, names: list[str]) -> None:
         if name in seen:
             raise ValueError(f"{section}: {name!r} appears twice")
         seen.add(name)
+
+
+def check_templates(config: AppConfig) -> None:
+    """Render the digest templates (a user's override included) with sample data, so that a
+    broken template fails at `check`, start or reload, not when a digest is due."""
+    try:
+        DigestRenderer(config.mail.templates or None).check()
+    except TemplateProblem as error:
+        raise ConfigError(f"mail.templates: {error}") from None
 
 
 def config_path(explicit: str | None = None) -> Path:

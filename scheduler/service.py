@@ -34,7 +34,7 @@ from sqlalchemy import update
 
 from alerts.schedules import Schedule, parse_schedule
 from scheduler import jobs
-from scheduler.config import AppConfig, ConfigError, load_config
+from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.lock import service_lock
 from store.db import Database
@@ -72,14 +72,6 @@ def crawl_trigger(config: AppConfig) -> BaseTrigger:
     return IntervalTrigger(seconds=config.crawl.every, jitter=jitter, timezone=UTC)
 
 
-def check_config(config: AppConfig) -> None:
-    """What the config model takes but the scheduler cannot use; ConfigError names the field."""
-    try:
-        crawl_trigger(config)
-    except ValueError as error:  # ScheduleError
-        raise ConfigError(f"crawl.cron: {error}") from None
-
-
 class Service:
     def __init__(self, config: AppConfig, config_file: Path | None) -> None:
         self.config = config
@@ -97,7 +89,7 @@ class Service:
     # ------------------------------------------------------------------ life cycle
 
     def run(self) -> int:
-        check_config(self.config)
+        check_templates(self.config)
         lock = service_lock(self.db)
         lock.acquire()  # AlreadyRunning propagates: exit 2 with the holder named
         try:
@@ -164,7 +156,7 @@ class Service:
         try:
             # the file the service runs on must be there (not the built-in defaults instead)
             config = load_config(self.config_file, required=self.config_file is not None)
-            check_config(config)
+            check_templates(config)
         except ConfigError as error:
             log.error("config reload failed, keeping the running config: %s", error)
             return
