@@ -91,7 +91,7 @@ def upsert_articles(connection: Connection, items: Sequence[Mapping[str, Any]]) 
     )
     insert = (
         _insert_for(connection.dialect.name)(table)
-        .on_conflict_do_nothing(index_elements=["short_id"])
+        .on_conflict_do_nothing()  # either unique key (short id, content id): it is stored
         .returning(table.c.id)
     )
     outcomes = []

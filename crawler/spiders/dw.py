@@ -72,7 +72,8 @@ class DwSpider(Spider):
         }
         self.source: SourceConfig | None = None
         self.database: Database | None = None
-        self.seen_ids: set[int] = set()
+        self.requested_ids: set[int] = set()
+        self.skipped_ids: set[int] = set()
         self.sitemaps_followed = 0
         self.error_log: list[str] = []
 
@@ -142,15 +143,22 @@ class DwSpider(Spider):
         return found
 
     def _article_requests(self, candidates: Iterable[Candidate]) -> Iterator[Request]:
-        fresh = [c for c in candidates if c.content_id not in self.seen_ids]
-        self.seen_ids.update(c.content_id for c in fresh)
-        known = self._known([c.content_id for c in fresh])
-        for candidate in fresh:
-            if candidate.content_id in known and not _listed_later(
-                candidate.listed_at, known[candidate.content_id]
-            ):
-                self.crawler.stats.inc_value(STATS + "skipped_known")
+        """Requests for the candidates not stored yet, or dated later than the stored version.
+
+        A known article skipped here may still be requested when another index (read later in
+        the same crawl) dates it later; each article is requested at most once a crawl."""
+        fresh = {c.content_id: c for c in candidates if c.content_id not in self.requested_ids}
+        known = self._known(list(fresh))
+        for content_id, candidate in fresh.items():
+            if content_id in known and not _listed_later(candidate.listed_at, known[content_id]):
+                if content_id not in self.skipped_ids:
+                    self.skipped_ids.add(content_id)
+                    self.crawler.stats.inc_value(STATS + "skipped_known")
                 continue
+            if content_id in self.skipped_ids:  # counted as known by an earlier index
+                self.skipped_ids.discard(content_id)
+                self.crawler.stats.inc_value(STATS + "skipped_known", -1)
+            self.requested_ids.add(content_id)
             yield Request(
                 normalize_url(candidate.url),
                 callback=self.parse_article,
