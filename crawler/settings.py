@@ -2,6 +2,8 @@
 # `newswatch crawl` passes the [crawl] section of newswatch.toml on top of these with -s;
 # `scrapy crawl dw -a source=... -s NEWSWATCH_DATABASE_URL=...` runs the same crawl by hand.
 
+import os
+
 BOT_NAME = "newswatch"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -48,7 +50,9 @@ ITEM_PIPELINES = {
 }
 
 # newswatch's own settings
-NEWSWATCH_DATABASE_URL = ""  # empty: nothing is stored (and nothing counts as known)
+# where articles go; `newswatch crawl` passes it in the environment (it may hold a password);
+# empty: nothing is stored (and nothing counts as known)
+NEWSWATCH_DATABASE_URL = os.environ.get("NEWSWATCH_DATABASE_URL", "")
 NEWSWATCH_SOURCE = ""  # JSON of one [[sources]] entry; `newswatch crawl` sets it
 NEWSWATCH_STORE_BATCH = 50  # articles written per transaction
 NEWSWATCH_STORE_SECONDS = 5.0  # ... or what arrived in this long

@@ -21,7 +21,7 @@ from scheduler.crawling import CrawlOutcome
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
 from store.articles import article_json
-from store.db import Database
+from store.db import Database, display_url
 from store.models import Article, Match, utcnow
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -88,7 +88,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(path, required=True)
     check_templates(config)
     print(f"{path}: ok")
-    print(f"  storage: {config.storage.url}")
+    print(f"  storage: {display_url(config.storage.url)}")
     for source in config.sources:
         print(f"  source {source.name}: {len(source.start_urls())} start URLs")
     for watchlist in config.watchlists:
@@ -182,6 +182,9 @@ def crawl_summary(outcome: CrawlOutcome) -> str:
         f"{run.selector_fallbacks} selector fallbacks"
     ]
     lines += [f"  error: {error}" for error in run.last_errors[-5:]]
+    if outcome.exit_code != 0:  # the crawl process itself failed: show why
+        lines += [f"  crawl process exited {outcome.exit_code}; its last lines:"]
+        lines += [f"  | {line}" for line in outcome.log_tail.splitlines()]
     return "\n".join(lines)
 
 

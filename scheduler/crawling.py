@@ -39,14 +39,12 @@ class CrawlOutcome:
 def crawl_command(
     source: SourceConfig,
     crawl: CrawlConfig,
-    database_url: str,
     run_id: int = 0,
     log_level: str = "INFO",
 ) -> list[str]:
     settings = {
         **scrapy_settings(crawl),
         "NEWSWATCH_SOURCE": source.model_dump_json(),
-        "NEWSWATCH_DATABASE_URL": database_url,
         "NEWSWATCH_RUN_ID": str(run_id),
         "LOG_LEVEL": log_level,
         # a crawl is bounded by the interval, with a floor for very short test intervals
@@ -83,8 +81,13 @@ def run_crawl(
         session.add(created)
         session.commit()
         run_id = created.id
-    command = crawl_command(source, crawl, database.url, run_id)
-    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
+    command = crawl_command(source, crawl, run_id)
+    # the database URL (it may hold a password) goes by environment, not the command line
+    env = {
+        **os.environ,
+        "SCRAPY_SETTINGS_MODULE": "crawler.settings",
+        "NEWSWATCH_DATABASE_URL": database.url,
+    }
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
     limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
     # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
@@ -110,7 +113,7 @@ def run_crawl(
             session.commit()
     tail = "\n".join(output.decode("utf-8", "replace").splitlines()[-15:])
     if exit_code != 0:
-        log.warning("crawl of %s exited %s", source.name, exit_code)
+        log.warning("crawl of %s exited %s; its last lines:\n%s", source.name, exit_code, tail)
     return CrawlOutcome(source.name, exit_code, run, tail)
 
 

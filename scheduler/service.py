@@ -37,7 +37,7 @@ from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.lock import service_lock
-from store.db import Database
+from store.db import Database, display_url
 from store.models import CrawlRun, utcnow
 from store.prune import prune
 
@@ -102,7 +102,7 @@ class Service:
                 "newswatch service started: %d sources, %d subscribers, database %s",
                 len(self.config.sources),
                 len(self.config.subscribers),
-                self.db.url,
+                display_url(self.db.url),
             )
             self.scheduler.start()  # blocks until shutdown
             with self._busy:  # the running step finishes before we exit
@@ -170,15 +170,19 @@ class Service:
     # ------------------------------------------------------------------ jobs
 
     def schedule_jobs(self, *, first_run: bool) -> None:
+        """(Re)create every job from the config. On reload, a source keeps its next crawl time
+        (reloading must not push crawls back); a new source is crawled at once."""
+        planned = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         self.scheduler.remove_all_jobs()
         now = datetime.now(UTC)
         for source in self.config.sources:
+            job_id = f"crawl:{source.name}"
             self._add(
                 self.crawl_cycle,
                 crawl_trigger(self.config),
-                f"crawl:{source.name}",
+                job_id,
                 args=[source.name],
-                next_run_time=now if first_run else None,
+                next_run_time=now if first_run else (planned.get(job_id) or now),
             )
         for key, schedule in self._digest_schedules().items():
             self._add(self.digest_job, ScheduleTrigger(schedule), f"digest:{key}")
@@ -235,7 +239,9 @@ class Service:
         if self.stopping.is_set():
             return
         jobs.match_new(config, db)
-        immediate = [s for s in config.subscribers if s.schedule == "immediate"]
+        immediate = [
+            s for s in config.subscribers if parse_schedule(s.schedule).kind == "immediate"
+        ]
         if immediate:
             jobs.build_digests(config.model_copy(update={"subscribers": immediate}), db)
         jobs.send_outbox(config, db)

@@ -20,15 +20,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from alerts.schedules import parse_schedule
+from alerts.schedules import Schedule, parse_schedule
 from crawler.config import CrawlConfig
 from scheduler.config import AppConfig
-from store.db import Database
+from store.db import Database, display_url
 from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState, utcnow
 
 Report = dict[str, Any]
@@ -50,7 +48,7 @@ def collect_status(config: AppConfig, db: Database, now: datetime | None = None)
     with db.session() as session:
         return {
             "generated_at": _iso(now),
-            "database": make_url(config.storage.url).render_as_string(hide_password=True),
+            "database": display_url(config.storage.url),
             "crawl": {
                 "every_seconds": None if config.crawl.cron else config.crawl.every,
                 "cron": config.crawl.cron,
@@ -73,14 +71,14 @@ def crawl_interval(crawl: CrawlConfig, now: datetime) -> timedelta:
     """``every``, or with ``cron`` the gap between its next two fire times after `now`."""
     if not crawl.cron:
         return timedelta(seconds=crawl.every)
-    trigger = _cron_trigger(crawl.cron)
-    first = trigger.get_next_fire_time(None, now)
-    second = trigger.get_next_fire_time(first, first) if first else None
+    schedule = _crawl_schedule(crawl.cron)
+    first = schedule.next_slot(now)
+    second = schedule.next_slot(first) if first else None
     return second - first if first and second else timedelta(seconds=crawl.every)
 
 
-def _cron_trigger(cron: str) -> CronTrigger:
-    return CronTrigger.from_crontab(cron, timezone=UTC)  # as scheduler.service reads it
+def _crawl_schedule(cron: str) -> Schedule:
+    return parse_schedule(f"cron {cron}", "UTC")  # as scheduler.service reads it
 
 
 def _source(
@@ -112,7 +110,7 @@ def _next_crawl(
     if not runs:
         return "now"  # the service crawls each source at once when it starts
     if crawl.cron:
-        return _iso(_cron_trigger(crawl.cron).get_next_fire_time(None, now))
+        return _iso(_crawl_schedule(crawl.cron).next_slot(now))
     return _iso(runs[0].started_at + interval)
 
 
