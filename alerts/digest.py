@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from email.utils import make_msgid, parseaddr
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, insert, select
+from sqlalchemy import case, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defaultload
 
@@ -81,7 +81,9 @@ def _build_one(
         if not force and not schedule.is_due(now, state.last_digest_at):
             return None
         since = (state.last_digest_at or now) - LOOKBACK
-        matches = undelivered_matches(session, subscriber, since)
+        matches = undelivered_matches(
+            session, subscriber, since, first=state.last_digest_at is None
+        )
         state.last_digest_at = now
         session.add(state)
         if not matches:  # no empty digests; the schedule still moves on
@@ -114,10 +116,12 @@ def _build_one(
 
 
 def undelivered_matches(
-    session: Session, subscriber: SubscriberConfig, since: datetime
+    session: Session, subscriber: SubscriberConfig, since: datetime, *, first: bool = False
 ) -> list[Match]:
-    """Matches of the subscriber's watchlists not yet given to them, for articles published
-    (or listed by a feed, or without a date first seen) since ``since``; newest first."""
+    """Matches of the subscriber's watchlists not yet given to them, newest first: articles
+    published (or listed by a feed) since ``since`` and, after the first digest, also those
+    newswatch first saw since then (published earlier but found late, e.g. after a crawl
+    outage). A first digest does not reach into the archive."""
     delivered = exists().where(
         Delivery.match_id == Match.id, Delivery.subscriber == subscriber.email
     )
@@ -128,7 +132,11 @@ def undelivered_matches(
         select(Match)
         .join(Match.article)
         .options(defaultload(Match.article).defer(Article.body).defer(Article.captions))
-        .where(Match.watchlist.in_(subscriber.watchlists), ~delivered, recent >= since)
+        .where(
+            Match.watchlist.in_(subscriber.watchlists),
+            ~delivered,
+            recent >= since if first else or_(recent >= since, Article.first_seen_at >= since),
+        )
         .order_by(published.desc(), Article.id.desc())
     )
     return list(session.scalars(query).unique())

@@ -8,11 +8,13 @@ hold are dropped, delivered ones stay as history. Running it twice changes nothi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.watchlists import ArticleText, Matcher, WatchlistConfig, WatchlistHit
@@ -20,6 +22,7 @@ from store.db import Database
 from store.models import Article, Delivery, Match, WatchlistState, utcnow
 
 BATCH = 500
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,8 +69,25 @@ def match_articles(
     only: str | None = None,
     dry_run: bool = False,
 ) -> MatchReport:
-    """Bring Match rows up to date; ``only`` limits to one watchlist, ``since`` to articles
-    first seen after it; ``dry_run`` reports without writing."""
+    """Bring Match rows up to date; ``only`` limits to one watchlist, ``since`` to new articles
+    first seen after it (a changed watchlist is always re-matched against every stored
+    article); ``dry_run`` reports without writing. When another match run (the service, a
+    `newswatch match`) stored the same matches first, this one starts over once."""
+    try:
+        return _match_once(db, watchlists, since=since, only=only, dry_run=dry_run)
+    except IntegrityError:
+        log.info("another match run stored the same matches first; matching again")
+        return _match_once(db, watchlists, since=since, only=only, dry_run=dry_run)
+
+
+def _match_once(
+    db: Database,
+    watchlists: Sequence[WatchlistConfig],
+    *,
+    since: datetime | None,
+    only: str | None,
+    dry_run: bool,
+) -> MatchReport:
     selected = [w for w in watchlists if only is None or w.name == only]
     report = MatchReport()
     for watchlist in selected:
@@ -77,7 +97,7 @@ def match_articles(
         report.rematched_watchlists = [w.name for w in changed]
         if changed:
             rematch = Matcher(changed)
-            for batch in _batches(session, select(Article), since):
+            for batch in _batches(session, select(Article), None):
                 _apply(session, rematch, changed, batch, report, mark_matched=False)
         if only is None:
             _forget_removed_watchlists(session, {w.name for w in watchlists})

@@ -26,6 +26,7 @@ TEMPLATES = ("subject.txt", "digest.txt", "digest.html")
 # Gmail clips an HTML part past 102 KB; stay below with room for headers
 HTML_BUDGET = 100_000
 MAX_FULL_ENTRIES = 50
+MAX_LISTED_ENTRIES = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -50,11 +51,12 @@ class Entry:
 @dataclass(frozen=True)
 class Group:
     name: str
-    entries: list[Entry]
+    entries: list[Entry]  # shown in full
+    articles: int | None = None  # all of this watchlist's articles in the digest
 
     @property
     def count(self) -> int:
-        return len(self.entries)
+        return len(self.entries) if self.articles is None else self.articles
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,12 @@ class Digest:
     timezone: str
     groups: list[Group]
     unsubscribe_address: str
-    overflow: list[Entry] = field(default_factory=list)
+    overflow: list[Entry] = field(default_factory=list)  # listed by title and link
+    hidden: int = 0  # counted only (`newswatch articles` lists them)
 
     @property
     def total(self) -> int:
-        return sum(group.count for group in self.groups) + len(self.overflow)
+        return sum(group.count for group in self.groups)  # the listed and counted ones included
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,15 @@ class DigestRenderer:
         """Subject, text and HTML; the newest entries in full up to what keeps the HTML under
         Gmail's clipping limit, the rest listed by title and link."""
         full = min(MAX_FULL_ENTRIES, sum(g.count for g in digest.groups))
+        listed = MAX_LISTED_ENTRIES
         while True:
-            shown = _cap(digest, full)
-            rendered = self._render(shown)
-            if len(rendered.html.encode()) <= HTML_BUDGET or full <= 1:
+            rendered = self._render(_cap(digest, full, listed))
+            if len(rendered.html.encode()) <= HTML_BUDGET or (full <= 1 and listed <= 1):
                 return rendered
-            full = full * 2 // 3
+            if full > 1:
+                full = full * 2 // 3
+            else:
+                listed = listed * 2 // 3
 
     def _render(self, digest: Digest) -> Rendered:
         context = {
@@ -114,6 +120,7 @@ class DigestRenderer:
             "timezone": digest.timezone,
             "groups": digest.groups,
             "overflow": digest.overflow,
+            "hidden": digest.hidden,
             "total": digest.total,
             "unsubscribe_address": digest.unsubscribe_address,
         }
@@ -161,16 +168,17 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _cap(digest: Digest, full: int) -> Digest:
-    """Keep ``full`` entries in full (groups in order), move the rest to the overflow list."""
+def _cap(digest: Digest, full: int, listed: int) -> Digest:
+    """Keep ``full`` entries in full (groups in order), list ``listed`` more by title and
+    count the rest."""
     groups, overflow, left = [], list(digest.overflow), full
     for group in digest.groups:
         kept, rest = group.entries[:left], group.entries[left:]
         left -= len(kept)
         overflow += rest
-        if kept:
-            groups.append(Group(group.name, kept))
-    return replace(digest, groups=groups, overflow=overflow)
+        groups.append(Group(group.name, kept, group.count))
+    hidden = digest.hidden + max(len(overflow) - listed, 0)
+    return replace(digest, groups=groups, overflow=overflow[:listed], hidden=hidden)
 
 
 def _describe(error: TemplateError) -> str:

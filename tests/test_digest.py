@@ -289,3 +289,34 @@ def test_a_crash_between_render_and_send_sends_once_after_restart(db, mail) -> N
         build_digests(db, [subscriber("syria")], mail)
         deliver_outbox(db, mail)
     assert len(delivered(mail)) == 1
+
+
+def test_an_article_found_late_is_still_mailed_after_the_first_digest(db, mail) -> None:
+    store(db, article(5020, "Raqqa today", "Body.", NOW - timedelta(hours=1)))
+    cycle(db, mail, [subscriber("syria")], [SYRIA])
+    # three days later the crawl finds an article DW published two days before
+    later = NOW + timedelta(days=3)
+    store(db, article(5021, "Raqqa, found late", "Body.", later - timedelta(days=2)))
+    [built] = cycle(db, mail, [subscriber("syria")], [SYRIA], now=datetime.now(UTC))
+    assert built.articles == 1
+    assert any("Raqqa, found late" in parts(m)[0] for m in delivered(mail))
+
+
+def test_a_huge_digest_counts_what_it_cannot_list_and_stays_under_the_limit(db, mail) -> None:
+    rows = [
+        article(
+            8000 + i,
+            f"Raqqa briefing number {i} with a long title",
+            "Raqqa.",
+            NOW - timedelta(seconds=i),
+        )
+        for i in range(1500)
+    ]
+    store(db, *rows)
+    [built] = cycle(db, mail, [subscriber("syria")], [SYRIA])
+    assert built.articles == 1500
+    assert built.subject == "newswatch: 1500 new articles (syria 1500)"
+    text, html = parts(delivered(mail)[0])
+    assert len(html.encode()) <= HTML_BUDGET
+    assert "not listed to keep this message readable" in text
+    assert "Unsubscribe" in html  # the footer survives: Gmail would clip it otherwise
