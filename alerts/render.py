@@ -22,12 +22,13 @@ from jinja2 import (
     select_autoescape,
 )
 
+from alerts.mime import header_text
+
 TEMPLATES = ("subject.txt", "digest.txt", "digest.html")
 # Gmail clips an HTML part past 102 KB; stay below with room for headers
 HTML_BUDGET = 100_000
 MAX_FULL_ENTRIES = 50
 MAX_LISTED_ENTRIES = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class TemplateProblem(ValueError):
@@ -125,7 +126,7 @@ class DigestRenderer:
             "unsubscribe_address": digest.unsubscribe_address,
         }
         try:
-            subject = one_line(self.env.get_template("subject.txt").render(context))
+            subject = header_text(self.env.get_template("subject.txt").render(context))
             context["subject"] = subject
             text = self.env.get_template("digest.txt").render(context)
             html = self.env.get_template("digest.html").render(context)
@@ -157,11 +158,6 @@ def wrap(text: str, width: int = 76, break_long_words: bool = False, wrapstring:
                 line = f"{line} {word}" if line else word
         lines.append(line)
     return wrapstring.join(lines)
-
-
-def one_line(text: str) -> str:
-    """Header-safe: no CR, LF or other control characters, whitespace collapsed."""
-    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def _tidy_text(text: str) -> str:

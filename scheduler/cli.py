@@ -412,7 +412,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from scheduler import demo_flow
 
     folder = Path(args.folder)
-    demo_flow.prepare_folder(folder)
+    try:
+        demo_flow.prepare_folder(folder)
+    except demo_flow.DemoFolderError as error:
+        raise CommandError(str(error), EXIT_USAGE) from None
     with demo_flow.serve_demo_site() as server:
         config = demo_flow.demo_config(folder, server.base_url)
         config_file = folder / "newswatch.toml"

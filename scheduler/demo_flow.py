@@ -82,12 +82,25 @@ def _toml(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+MARKER = ".newswatch-demo"
+
+
+class DemoFolderError(Exception):
+    """The demo would overwrite a folder it did not make."""
+
+
 def prepare_folder(folder: Path) -> None:
-    """A fresh demo folder: the previous demo's database and mail are removed."""
+    """A fresh demo folder: the previous demo's database and mail are removed. A folder that
+    holds anything else and was not made by the demo is left alone (it may be the real one)."""
+    if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
+        raise DemoFolderError(
+            f"{folder} is not empty and was not made by `newswatch demo`; choose another --folder"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("made by newswatch demo; its contents are replaced each run\n")
     for name in ("newswatch.db", "newswatch.db-wal", "newswatch.db-shm", "crawl.log"):
         (folder / name).unlink(missing_ok=True)
     shutil.rmtree(folder / "mail", ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
 
 
 def serve_demo_site() -> DemoServer:

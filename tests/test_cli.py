@@ -247,3 +247,10 @@ def test_demo_crawls_matches_and_delivers_a_digest_into_a_maildir(capsys, tmp_pa
     assert message["To"] == "analyst@example.org"
     assert message["Subject"] in out
     assert str(folder / "mail") in out
+
+
+def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path) -> None:
+    (tmp_path / "newswatch.db").write_text("the real database")
+    code, _, err = run(capsys, "demo", "--folder", str(tmp_path))
+    assert code == 2 and "not made by `newswatch demo`" in err
+    assert (tmp_path / "newswatch.db").read_text() == "the real database"

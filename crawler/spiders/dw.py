@@ -125,7 +125,11 @@ class DwSpider(Spider):
         found = yield from self._follow(response, read_sitemap)
         for url in found.sitemaps if found else []:
             if self.sitemaps_followed >= MAX_SITEMAPS:
-                self.logger.warning("more than %d sitemaps; the rest wait", MAX_SITEMAPS)
+                self.logger.warning(
+                    "more than %d sitemaps listed; the rest are not read in this crawl "
+                    "(name the news sitemap itself in sitemaps= instead of the index)",
+                    MAX_SITEMAPS,
+                )
                 break
             self.sitemaps_followed += 1
             yield self._index_request(url, self.parse_sitemap)
