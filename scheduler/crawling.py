@@ -56,13 +56,23 @@ def crawl_command(
     return command
 
 
-def _die_with_parent() -> None:
-    """In the crawl subprocess: SIGTERM when the service dies, even by SIGKILL (Linux)."""
+def _load_libc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: the crawl outlives a killed service and finishes on its own
-        pass
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not Linux: a crawl outlives a killed service and finishes on its own
+        return None
+
+
+# loaded here, once: between fork and exec (with the service's threads about) nothing may take
+# a lock, and dlopen does
+_LIBC = _load_libc()
+
+
+def _die_with_parent() -> None:
+    """In the crawl subprocess: SIGTERM when the service dies, even by SIGKILL (Linux). Only a
+    system call: safe between fork and exec."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def run_crawl(
