@@ -33,7 +33,7 @@ def crawl_sources(
         outcome = run_crawl(each, config.crawl, db, log_file=log_file, on_start=on_start)
         run = outcome.run
         log.info(
-            "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors",
+            "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors%s",
             each.name,
             run.status if run else f"exit {outcome.exit_code}",
             *(
@@ -41,6 +41,7 @@ def crawl_sources(
                 if run
                 else ("-",) * 5
             ),
+            f" (last: {run.last_errors[-1]})" if run and run.last_errors else "",
         )
         outcomes.append(outcome)
     return outcomes
