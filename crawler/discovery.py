@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from urllib.parse import urljoin
 
 from lxml import etree
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.dw import ref_from_url
+from crawler.dw_dates import dw_datetime
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.DOTALL | re.IGNORECASE)
 _DIGITS = re.compile(r"^\s*(\d{1,12})\s*$")
@@ -79,18 +79,9 @@ def _text(element: etree._Element, *names: str) -> str | None:
 
 
 def parse_date(value: str | None) -> datetime | None:
-    """ISO 8601 (``dc:date``, sitemap ``lastmod``) or RFC 822 (RSS ``pubDate``), timezone-aware."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    """ISO 8601 (``dc:date``, sitemap ``lastmod``) or RFC 822 (RSS ``pubDate``), timezone-aware;
+    a time without offset is Berlin local time, as on DW's pages (``crawler.dw_dates``)."""
+    return dw_datetime(value)
 
 
 def _candidate(url: str | None, id_text: str | None, date: str | None) -> Candidate | None:

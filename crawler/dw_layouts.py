@@ -18,20 +18,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crawler.dw_dates import berlin_date, iso_datetime
 from crawler.dw_text import clean_text, is_junk_box, paragraphs_of
-
-DW_TIMEZONE = ZoneInfo("Europe/Berlin")  # dates printed on DW pages are Berlin local dates
 
 _PERMALINK = re.compile(r"p\.dw\.com/p/([0-9A-Za-z]{1,12})\b")
 _APOLLO_PERMALINK = re.compile(r'"permaLinkUrl":"https?://' + _PERMALINK.pattern)
-_DMY = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b")
 _TOPIC_HREF = re.compile(r"/t-\d+")
 _AUTHOR_LABELS = ("author", "autor", "auteur", "autore", "autora", "автор", "yazar", "penulis")
 _CREDIT_LINE = re.compile(r"^(?:authors?|autor(?:in)?|auteur|autore|autora)\s*:\s*(.+)$", re.I)
@@ -253,32 +250,6 @@ def json_ld_authors(ld: dict[str, Any]) -> list[str]:
 
 
 # --- shared helpers ------------------------------------------------------------------------
-
-
-def berlin_date(text: str | None) -> datetime | None:
-    """A dd.mm.yyyy date on the page as midnight Europe/Berlin (DW prints Berlin dates)."""
-    found = _DMY.search(text or "")
-    if not found:
-        return None
-    day, month, year = (int(g) for g in found.groups())
-    try:
-        return datetime(year, month, day, tzinfo=DW_TIMEZONE)
-    except ValueError:
-        return None
-
-
-def iso_datetime(value: Any) -> datetime | None:
-    """An ISO 8601 timestamp as an aware datetime; one without offset is Berlin local time."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        return stamp.replace(tzinfo=DW_TIMEZONE)
-    offset = stamp.utcoffset()
-    return stamp if offset is None or abs(offset) <= timedelta(hours=14) else None
 
 
 def split_names(text: str) -> list[str]:

@@ -22,16 +22,16 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.dw import DwRef, is_dw_host, normalize_url, ref_from_url, short_id, short_url
+from crawler.dw_dates import iso_datetime
 from crawler.dw_layouts import (
     LayoutFields,
     detect_layout,
-    iso_datetime,
     json_ld_authors,
     read_classic,
     read_json_ld,
     read_react,
 )
-from crawler.dw_text import clean_text
+from crawler.dw_text import clean_text, storable
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ _CHARSET_SCAN_BYTES = 16384  # DW's classic pages declare it after ~2 KB of scri
 _TITLE_SUFFIX = re.compile(r"\s*[|–—-]\s*DW\s*[|–—-]\s*[\d./]+\s*$")
 _MEDIA_KINDS = ("video", "audio")
 _OG_KINDS = {"video": "video", "audio": "audio", "music": "audio"}
+# a language tag the store keeps (String(16)): language and at most one subtag, nothing private
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}")  # en, pt-br, sr-latn-rs
+MAX_LANGUAGE = 16
 
 
 class PageError(ValueError):
@@ -265,15 +268,15 @@ def _assemble(
     return ParsedPage(
         short_id=_checked_short_id(ref.content_id, fields.page_short_id, warnings),
         content_id=ref.content_id,
-        url=page_url,
+        url=storable(page_url),
         language=_language(ref, meta),
         kind=kind,
-        title=fields.title,
-        teaser=fields.teaser,
-        body="\n\n".join(paragraphs),
-        captions=fields.captions,
-        authors=fields.authors,
-        topics=fields.topics,
+        title=storable(fields.title),
+        teaser=storable(fields.teaser),
+        body=storable("\n\n".join(paragraphs)),
+        captions=_storable_list(fields.captions),
+        authors=_storable_list(fields.authors),
+        topics=_storable_list(fields.topics),
         published_at=fields.published_at,
         modified_at=fields.modified_at,
         selector_fallback=fallback,
@@ -296,9 +299,17 @@ def _kind(ref: DwRef, meta: dict[str, str]) -> str:
     return _OG_KINDS.get(og_type, "article")
 
 
+def _storable_list(values: list[str]) -> list[str]:
+    return [text for text in (storable(value) for value in values) if text]
+
+
 def _language(ref: DwRef, meta: dict[str, str]) -> str | None:
-    language = ref.language or meta.get("html:lang", "").strip().lower()
-    return language or None
+    """The URL's language, else ``<html lang>``: a plain tag (``en``, ``pt-br``) or None."""
+    for candidate in (ref.language, meta.get("html:lang")):
+        language = (candidate or "").strip().lower().replace("_", "-")
+        if len(language) <= MAX_LANGUAGE and _LANGUAGE.fullmatch(language):
+            return language
+    return None
 
 
 def _fallback_paragraphs(html: str, fields: LayoutFields) -> list[str]:

@@ -45,13 +45,24 @@ _JUNK_IDS = frozenset({"sharing-bar"})
 # a paragraph that is mostly one link ("Read more: <link>", newsletter promos) is a related link
 _MAX_LETTERS_BESIDE_LINK = 20
 _NOT_LETTERS = re.compile(r"[\W_]+")
+_UNSTORABLE = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
+# dropped from one-line text; the other C0 controls (\v \f \r \x1c-\x1f) are whitespace there
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1b\ud800-\udfff\u200b\ufeff]")
 
 
 def clean_text(text: str | None) -> str:
-    """One line of text: whitespace (incl. no-break spaces) collapsed, zero-width spaces gone."""
+    """One line of text: whitespace (incl. no-break spaces) collapsed, zero-width spaces and
+    control characters gone."""
     if not text:
         return ""
-    return " ".join(text.replace("\u200b", "").replace("\ufeff", "").split())
+    return " ".join(_INVISIBLE.sub("", text).split())
+
+
+def storable(text: str) -> str:
+    """``text`` without what a database rejects or a reader cannot see: NUL and the other C0
+    control characters except tab and newline (PostgreSQL refuses NUL in text), and lone
+    surrogates (from JSON ``"\\ud800"`` escapes; not encodable as UTF-8)."""
+    return _UNSTORABLE.sub("", text)
 
 
 def is_junk_box(node: LexborNode) -> bool:

@@ -12,6 +12,7 @@ from typing import Any, Self
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
+from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.dw import short_id
 from crawler.items import ArticleItem
@@ -22,6 +23,15 @@ from store.models import CrawlRun, utcnow
 log = logging.getLogger(__name__)
 STATS = "newswatch/"
 MAX_TEXT = 1_000_000  # characters; a longer body is not an article
+MAX_REASON = 300  # characters of a database error kept in the crawl's error log
+
+
+def _describe(error: BaseException) -> str:
+    """The error's type and first line; for a database error, the driver's own message (the
+    SQLAlchemy text repeats the statement and every parameter, article body included)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:MAX_REASON]
 
 
 class ValidateArticlePipeline:
@@ -44,7 +54,9 @@ class StoreArticlePipeline:
 
     Articles are written a batch at a time (``NEWSWATCH_STORE_BATCH`` articles, or what came
     in ``NEWSWATCH_STORE_SECONDS``), one transaction each; a crawl killed mid-batch loses only
-    that batch, whose articles are simply fetched again by the next crawl."""
+    that batch, whose articles are simply fetched again by the next crawl. A batch the database
+    refuses is stored article by article: only the articles refused on their own are dropped,
+    each a counted error naming its URL and short id."""
 
     def __init__(self, crawler: Crawler, database_url: str) -> None:
         self.crawler = crawler
@@ -92,15 +104,43 @@ class StoreArticlePipeline:
         return item
 
     def flush(self) -> None:
+        """Store the batch in one transaction; when the database refuses it, store its articles
+        one by one and drop (as a counted error) only those it refuses again. The batch is
+        emptied whatever happens, so one bad article never blocks the ones after it."""
         if not self.batch or self.db is None:
             return
-        with self.db.engine.begin() as connection:
-            outcomes = upsert_articles(connection, [item.fields() for item in self.batch])
-        for item, outcome in zip(self.batch, outcomes, strict=True):
+        batch, self.batch = self.batch, []
+        try:
+            self._store(batch)
+        except Exception as error:  # whatever refused the batch: find the article(s) to blame
+            log.warning("storing %d articles failed: %s", len(batch), _describe(error))
+            for item in batch:
+                try:
+                    self._store([item])
+                except Exception as item_error:  # this one article: counted and dropped
+                    self._record_error(item, item_error)
+
+    def _store(self, items: list[ArticleItem]) -> None:
+        assert self.db is not None
+        with self.db.engine.begin() as connection:  # one transaction: all or none
+            outcomes = upsert_articles(connection, [item.fields() for item in items])
+        for item, outcome in zip(items, outcomes, strict=True):
             self.crawler.stats.inc_value(STATS + outcome.value)
             if outcome is not Upsert.UNCHANGED:
                 log.debug("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
-        self.batch = []
+
+    def _record_error(self, item: ArticleItem, error: Exception) -> None:
+        """One counted error naming the article, in the crawl's error log like a failed page."""
+        reason = f"not stored (short id {item.short_id}): {_describe(error)}"
+        if not isinstance(error, SQLAlchemyError):  # not the database refusing: a bug, show it
+            log.error("%s: %s", item.url, reason, exc_info=error)
+        spider = self.crawler.spider
+        record = getattr(spider, "record_error", None)
+        if callable(record):  # the DW spider counts it, logs it and keeps it for the CrawlRun
+            record(item.url, reason)
+            return
+        self.crawler.stats.inc_value(STATS + "errors")
+        log.warning("%s: %s", item.url, reason)
 
     def close_spider(self, spider: Spider | None = None) -> None:
         self.flush()

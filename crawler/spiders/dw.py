@@ -209,6 +209,10 @@ class DwSpider(Spider):
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"[:300]
         self._error(request.url, reason)
 
+    def record_error(self, url: str, reason: str) -> None:
+        """Count an error of this crawl and keep its line for CrawlRun.last_errors."""
+        self._error(url, reason)
+
     def _error(self, url: str, reason: str) -> None:
         self.crawler.stats.inc_value(STATS + "errors")
         self.error_log.append(f"{url}: {reason}")
