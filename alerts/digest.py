@@ -23,13 +23,12 @@ from alerts.render import Digest, DigestRenderer, Entry, Group
 from alerts.schedules import parse_schedule
 from alerts.snippets import Snippet
 from store.db import Database
-from store.dw_ids import short_url
+from store.dw_ids import DW_TIMEZONE, short_url
 from store.models import Article, Delivery, Match, OutboxMessage, SubscriberState, utcnow
 
 log = logging.getLogger(__name__)
 # a digest never reaches further back than this before the previous one (or now, the first)
 LOOKBACK = timedelta(hours=24)
-DW_ZONE = ZoneInfo("Europe/Berlin")
 
 
 @dataclass(frozen=True)
@@ -191,8 +190,8 @@ def _entry(hits: list[Match], zone: ZoneInfo) -> Entry:
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
     """The time in the subscriber's zone; a date alone where DW gave only the day (old-layout
     pages are dated at midnight in Berlin)."""
-    if moment.astimezone(DW_ZONE).time() == time(0, 0):
-        return moment.astimezone(DW_ZONE).strftime("%d %b %Y")
+    if moment.astimezone(DW_TIMEZONE).time() == time(0, 0):
+        return moment.astimezone(DW_TIMEZONE).strftime("%d %b %Y")
     return moment.astimezone(zone).strftime("%d %b %Y %H:%M %Z")
 
 

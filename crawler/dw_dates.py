@@ -12,9 +12,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-DW_TIMEZONE = ZoneInfo("Europe/Berlin")  # dates printed on DW pages are Berlin local dates
+from store.dw_ids import DW_TIMEZONE
+
 FIRST_YEAR, LAST_YEAR = 1900, 2100  # outside these, a date is a placeholder or garbage
 _MAX_OFFSET = timedelta(hours=14)
 _DMY = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b")

@@ -6,6 +6,11 @@ Here, in store, because the short id is the key every stage shares; ``crawler.dw
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+# DW prints its dates in Berlin time; a DW timestamp without an offset is Berlin local time
+DW_TIMEZONE = ZoneInfo("Europe/Berlin")
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _DIGIT = {ch: i for i, ch in enumerate(ALPHABET)}
 
