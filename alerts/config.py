@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alerts.schedules import parse_schedule
 
@@ -45,13 +46,21 @@ class SubscriberConfig(BaseModel):
 
 
 class MailConfig(BaseModel):
+    """How mail goes out. ``password`` is the one secret: scheduler.config fills it from
+    $NEWSWATCH_SMTP_PASSWORD (a config file may not hold it); it shows as ``**********`` in a
+    repr and is left out of ``model_dump``/``model_dump_json``, so no written config has it."""
+
     model_config = ConfigDict(extra="forbid")
+    ENV_PASSWORD: ClassVar[str] = "NEWSWATCH_SMTP_PASSWORD"
 
     sender: str = "newswatch <newswatch@localhost>"
     smtp_url: str = Field(default="", description="empty: deliver into `maildir`")
     maildir: str = "mail"
     templates: str = ""
     timeout: float = Field(default=30.0, gt=0)
+    password: SecretStr | None = Field(
+        default=None, exclude=True, description="for the smtp_url user; from the environment"
+    )
 
     @field_validator("smtp_url")
     @classmethod
@@ -61,7 +70,7 @@ class MailConfig(BaseModel):
                 "smtp_url must look like smtp://, smtps:// or smtp+starttls://host:port"
             )
         if re.match(r"^[^:]+://[^@/]*:[^@/]*@", value):
-            raise ValueError("put no password in smtp_url; set NEWSWATCH_SMTP_PASSWORD instead")
+            raise ValueError(f"put no password in smtp_url; set {cls.ENV_PASSWORD} instead")
         return value
 
     @field_validator("sender")

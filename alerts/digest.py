@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.utils import make_msgid, parseaddr
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, insert, or_, select
+from sqlalchemy import and_, case, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defaultload
 
@@ -29,6 +30,8 @@ from store.models import Article, Delivery, Match, OutboxMessage, SubscriberStat
 log = logging.getLogger(__name__)
 # a digest never reaches further back than this before the previous one (or now, the first)
 LOOKBACK = timedelta(hours=24)
+# an article found after the previous digest is still news if DW published it this recently
+LATE_FIND = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,7 @@ def _build_one(
         )
         if not force and not schedule.is_due(now, state.last_digest_at):
             return None
-        since = (state.last_digest_at or now) - LOOKBACK
-        matches = undelivered_matches(
-            session, subscriber, since, first=state.last_digest_at is None
-        )
+        matches = undelivered_matches(session, subscriber, state.last_digest_at, now)
         state.last_digest_at = now
         session.add(state)
         if not matches:  # no empty digests; the schedule still moves on
@@ -115,12 +115,14 @@ def _build_one(
 
 
 def undelivered_matches(
-    session: Session, subscriber: SubscriberConfig, since: datetime, *, first: bool = False
+    session: Session, subscriber: SubscriberConfig, last_digest_at: datetime | None, now: datetime
 ) -> list[Match]:
-    """Matches of the subscriber's watchlists not yet given to them, newest first: articles
-    published (or listed by a feed) since ``since`` and, after the first digest, also those
-    newswatch first saw since then (published earlier but found late, e.g. after a crawl
-    outage). A first digest does not reach into the archive."""
+    """Matches of the subscriber's watchlists not yet given to them, newest first.
+
+    A first digest holds articles published (or listed by a feed) in the last 24 hours: no
+    flood of the archive. Later ones hold articles published since 24 hours before the previous
+    digest, and those newswatch found only after it (a crawl outage, a slow feed) if DW
+    published them within the last week."""
     delivered = exists().where(
         Delivery.match_id == Match.id, Delivery.subscriber == subscriber.email
     )
@@ -134,11 +136,18 @@ def undelivered_matches(
         .where(
             Match.watchlist.in_(subscriber.watchlists),
             ~delivered,
-            recent >= since if first else or_(recent >= since, Article.first_seen_at >= since),
+            _window(recent, last_digest_at, now),
         )
         .order_by(published.desc(), Article.id.desc())
     )
     return list(session.scalars(query).unique())
+
+
+def _window(recent: Any, last_digest_at: datetime | None, now: datetime) -> Any:
+    if last_digest_at is None:
+        return recent >= now - LOOKBACK
+    found_late = and_(Article.first_seen_at > last_digest_at, recent >= now - LATE_FIND)
+    return or_(recent >= last_digest_at - LOOKBACK, found_late)
 
 
 def digest_view(subscriber: SubscriberConfig, matches: Sequence[Match], sender: str) -> Digest:

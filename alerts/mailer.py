@@ -4,13 +4,17 @@ Pending messages go out oldest first, one connection per batch. A temporary fail
 server unreachable or gone) keeps the message pending with exponential backoff and the same
 Message-ID; a permanent refusal of a message (5xx) fails that message only. Every outcome is
 committed on its own, and no database transaction stays open while the network is in use.
+
+Several senders may run at once (`newswatch send` beside the service, two `cycle`s): each claims
+a message before sending it by moving its ``next_attempt_at`` a lease ahead, in one conditional
+UPDATE that only one of them can win. Should a sender die holding a claim, the message is due
+again when the lease runs out, with the same Message-ID.
 """
 
 from __future__ import annotations
 
 import logging
 import mailbox
-import os
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from alerts.config import MailConfig
 from alerts.mime import build_message
@@ -31,12 +35,14 @@ from store.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
-PASSWORD_ENV = "NEWSWATCH_SMTP_PASSWORD"
+PASSWORD_ENV = MailConfig.ENV_PASSWORD  # named in messages; scheduler.config reads it
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(hours=6)
 MAX_ATTEMPTS = 20
 MAX_AGE = timedelta(days=3)
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}
+# how long a claimed message is left to its sender: far longer than one send can take
+LEASE = timedelta(minutes=10)
 
 
 @dataclass
@@ -181,7 +187,12 @@ class MaildirTransport:
     def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         if self.maildir is None:
             try:
-                self.maildir = mailbox.Maildir(self.path, create=True)
+                # not Maildir(create=True): it makes the folder before tmp/, so a second sender
+                # starting at that moment would find the folder and fail to write into tmp/
+                self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                for sub in ("tmp", "new", "cur"):
+                    (self.path / sub).mkdir(mode=0o700, exist_ok=True)
+                self.maildir = mailbox.Maildir(self.path, create=False)
             except OSError as error:
                 raise Unavailable(f"cannot open Maildir {self.path}") from error
         # Maildir files use the local line ending, not SMTP's CRLF
@@ -207,13 +218,15 @@ def deliver_outbox(
 ) -> DeliveryReport:
     """Send every pending message that is due at ``now`` (default: the clock), oldest first.
 
-    ``password`` defaults to $NEWSWATCH_SMTP_PASSWORD, read at call time. Batches of ``batch``
-    messages share one connection; when the server cannot be reached, the rest of the run waits
-    for the next one."""
-    if password is None:
-        password = os.environ.get(PASSWORD_ENV)
+    The SMTP password is ``mail.password`` (scheduler.config fills it from the environment);
+    ``password`` overrides it. Batches of ``batch`` messages share one connection; when the
+    server cannot be reached, the rest of the run waits for the next one. Messages another
+    sender has claimed are left to it."""
+    if password is None and mail.password is not None:
+        password = mail.password.get_secret_value()
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     due = clock()
+    lease = max(LEASE, timedelta(seconds=10 * mail.timeout))
     report = DeliveryReport()
     sender = parseaddr(mail.sender)[1]
     done: set[int] = set()
@@ -221,7 +234,7 @@ def deliver_outbox(
         done.update(row.id for row in rows)
         transport = open_transport(mail, password)
         try:
-            reachable = _send_batch(db, transport, rows, mail.sender, sender, clock, report)
+            reachable = _send_batch(db, transport, rows, mail.sender, sender, clock, lease, report)
         finally:
             transport.close()
         if not reachable or len(rows) < batch:
@@ -230,7 +243,8 @@ def deliver_outbox(
 
 
 def _due(db: Database, now: datetime, batch: int, exclude: set[int]) -> list[OutboxMessage]:
-    """Up to ``batch`` pending, due messages, read in a short transaction and then detached."""
+    """Up to ``batch`` pending, due messages, read in a short transaction and then detached.
+    Not yet claimed: each is claimed (`_claim`) just before it is sent."""
     query = (
         select(OutboxMessage)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -250,10 +264,14 @@ def _send_batch(
     from_header: str,
     sender: str,
     clock: Callable[[], datetime],
+    lease: timedelta,
     report: DeliveryReport,
 ) -> bool:
     """Send ``rows`` over one transport; False when it became unreachable (the rest are put off)."""
-    for position, row in enumerate(rows):
+    for position, listed in enumerate(rows):
+        row = _claim(db, listed.id, clock(), lease)
+        if row is None:
+            continue  # another sender has it (or has sent it since we looked)
         try:
             message = build_message(row, from_header)
         except ValueError as error:
@@ -262,49 +280,97 @@ def _send_batch(
         try:
             transport.send(message, sender, parseaddr(row.recipient)[1])
         except Unavailable as error:
-            for waiting in rows[position:]:
-                _record_failure(db, waiting, error, clock(), report)
+            _record_failure(db, row, error, clock(), report)
+            for waiting in rows[position + 1 :]:
+                if (claimed := _claim(db, waiting.id, clock(), lease)) is not None:
+                    _record_failure(db, claimed, error, clock(), report)
             return False
         except (smtplib.SMTPException, OSError) as error:
             _record_failure(db, row, error, clock(), report)
             continue
         # The server has the message. Should we crash before this commit, the message stays
-        # pending and goes again next run: at most this one message is duplicated (at-least-once).
-        _record_sent(db, row.id, clock())
+        # pending and goes again when the lease ends: at most this one message is duplicated
+        # (at-least-once).
+        _record_sent(db, row, clock())
         report.sent += 1
     return True
 
 
-def _record_sent(db: Database, row_id: int, now: datetime) -> None:
+def _claim(db: Database, row_id: int, now: datetime, lease: timedelta) -> OutboxMessage | None:
+    """Take the message for this sender until ``now + lease``, if it is still pending and due;
+    the row as it is now (``next_attempt_at`` being our lease), or None when another sender got
+    it first. One short write transaction: the conditional UPDATE lets only one sender win."""
+    outbox = OutboxMessage.__table__
+    with db.session() as session, session.begin():
+        claimed = session.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == row_id,
+                outbox.c.status == "pending",
+                outbox.c.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + lease)
+        )
+        if claimed.rowcount != 1:
+            return None
+        return session.get(OutboxMessage, row_id)
+
+
+def _ours(row: OutboxMessage) -> list[ColumnElement[bool]]:
+    """Still pending and still under the lease this sender took (`_claim`)."""
+    outbox = OutboxMessage.__table__
+    return [
+        outbox.c.id == row.id,
+        outbox.c.status == "pending",
+        outbox.c.next_attempt_at == row.next_attempt_at,
+    ]
+
+
+def _record_sent(db: Database, row: OutboxMessage, now: datetime) -> None:
+    """Mark the message sent; the server has it, so this holds even after our lease ran out
+    (only a row another sender has already marked sent is left as it is)."""
     outbox = OutboxMessage.__table__
     with db.engine.begin() as connection:
-        connection.execute(
+        marked = connection.execute(
             update(outbox)
-            .where(outbox.c.id == row_id)
+            .where(outbox.c.id == row.id, outbox.c.status != "sent")
             .values(status="sent", sent_at=now, last_error=None, attempts=outbox.c.attempts + 1)
+        )
+    if marked.rowcount != 1:
+        log.warning(
+            "mail to %s %s was sent twice: our claim had run out", row.recipient, row.message_id
         )
 
 
 def _record_failure(
     db: Database, row: OutboxMessage, error: BaseException, now: datetime, report: DeliveryReport
 ) -> None:
-    """Put the message off with backoff, or fail it: refused for good, too many tries, too old."""
+    """Put the claimed message off with backoff, or fail it: refused for good, too many tries,
+    too old. ``row`` is as `_claim` read it; nobody else writes it while our lease holds, and
+    should the lease have run out and another sender taken over, it is left to that one."""
     reason = describe(error)
-    with db.session() as session, session.begin():
-        stored = session.get(OutboxMessage, row.id)
-        if stored is None:
-            return
-        stored.attempts += 1
-        stored.last_error = reason
-        if not is_temporary(error):
-            stored.status = "failed"
-        elif stored.attempts >= MAX_ATTEMPTS or now - stored.created_at >= MAX_AGE:
-            stored.status = "failed"
-            stored.last_error = f"gave up after {stored.attempts} attempts: {reason}"
-        else:
-            stored.next_attempt_at = now + retry_delay(stored.attempts)
-        failed = stored.status == "failed"
-    if failed:
+    attempts = row.attempts + 1
+    values: dict[str, object] = {"attempts": attempts, "last_error": reason}
+    if not is_temporary(error):
+        values["status"] = "failed"
+    elif attempts >= MAX_ATTEMPTS or now - row.created_at >= MAX_AGE:
+        values["status"] = "failed"
+        values["last_error"] = f"gave up after {attempts} attempts: {reason}"
+    else:
+        values["next_attempt_at"] = now + retry_delay(attempts)
+    with db.engine.begin() as connection:
+        recorded = connection.execute(
+            update(OutboxMessage.__table__).where(*_ours(row)).values(**values)
+        )
+    if recorded.rowcount != 1:
+        log.warning(
+            "mail to %s %s: %s (taken over by another sender)",
+            row.recipient,
+            row.message_id,
+            reason,
+        )
+        return
+    if "status" in values:
         report.failed += 1
     else:
         report.retrying += 1

@@ -92,7 +92,8 @@ def config_path(explicit: str | None = None) -> Path:
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
     """Read and validate the config; without a file (and not required) the embedded defaults.
 
-    ``NEWSWATCH_DATABASE_URL`` and ``NEWSWATCH_SMTP_URL`` override the file."""
+    ``NEWSWATCH_DATABASE_URL`` and ``NEWSWATCH_SMTP_URL`` override the file; the SMTP password
+    comes only from ``NEWSWATCH_SMTP_PASSWORD`` (a ``password`` in the file's [mail] is refused)."""
     data: dict = {}
     if path is not None and path.exists():
         try:
@@ -101,10 +102,18 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
     elif required or (path is not None and path.name != DEFAULT_CONFIG_PATH):
         raise ConfigError(f"{path}: no such config file (create one with `newswatch init`)")
+    mail = data.get("mail")
+    if isinstance(mail, dict) and "password" in mail:
+        raise ConfigError(
+            f"{path}: mail.password: keep the SMTP password out of the config file; "
+            f"set {MailConfig.ENV_PASSWORD} instead"
+        )
     if os.environ.get(ENV_DATABASE_URL):
         data.setdefault("storage", {})["url"] = os.environ[ENV_DATABASE_URL]
     if os.environ.get(ENV_SMTP_URL):
         data.setdefault("mail", {})["smtp_url"] = os.environ[ENV_SMTP_URL]
+    if os.environ.get(MailConfig.ENV_PASSWORD):
+        data.setdefault("mail", {})["password"] = os.environ[MailConfig.ENV_PASSWORD]
     try:
         return AppConfig.model_validate(data)
     except ValidationError as error:

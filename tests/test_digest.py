@@ -292,14 +292,19 @@ def test_a_crash_between_render_and_send_sends_once_after_restart(db, mail) -> N
 
 
 def test_an_article_found_late_is_still_mailed_after_the_first_digest(db, mail) -> None:
-    store(db, article(5020, "Raqqa today", "Body.", NOW - timedelta(hours=1)))
-    cycle(db, mail, [subscriber("syria")], [SYRIA])
-    # three days later the crawl finds an article DW published two days before
-    later = NOW + timedelta(days=3)
-    store(db, article(5021, "Raqqa, found late", "Body.", later - timedelta(days=2)))
+    start = datetime.now(UTC)
+    store(db, article(5020, "Raqqa today", "Body.", start - timedelta(hours=1)))
+    store(db, article(5022, "Raqqa two days ago", "Body.", start - timedelta(days=2)))
+    first = datetime.now(UTC)  # the first digest comes after those were found
+    [built] = cycle(db, mail, [subscriber("syria")], [SYRIA], now=first)
+    assert built.articles == 1  # the first digest holds only the last 24 hours
+    # after the first digest, the crawl finds an article DW published two days ago
+    store(db, article(5021, "Raqqa, found late", "Body.", first - timedelta(days=2)))
     [built] = cycle(db, mail, [subscriber("syria")], [SYRIA], now=datetime.now(UTC))
     assert built.articles == 1
-    assert any("Raqqa, found late" in parts(m)[0] for m in delivered(mail))
+    texts = [parts(message)[0] for message in delivered(mail)]
+    assert sum("Raqqa, found late" in text for text in texts) == 1
+    assert not any("Raqqa two days ago" in text for text in texts)  # known before the first
 
 
 def test_a_huge_digest_counts_what_it_cannot_list_and_stays_under_the_limit(db, mail) -> None:

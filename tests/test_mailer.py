@@ -10,6 +10,7 @@ import mailbox
 import socket
 import sqlite3
 import ssl
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from alerts.config import MailConfig
-from alerts.mailer import deliver_outbox, retry_delay
+from alerts.mailer import LEASE, _claim, deliver_outbox, retry_delay
 from alerts.mime import build_message
+from scheduler.config import ConfigError, load_config
+from scheduler.demo_flow import config_toml
 from store.db import Database
 from store.models import OutboxMessage
 
@@ -420,6 +423,63 @@ def test_batches_each_use_one_connection_and_all_due_messages_go(db: Database) -
     assert len({got.peer for got in handler.received}) == 3
 
 
+@pytest.mark.parametrize("transport", ["smtp", "maildir"])
+def test_two_senders_at_once_deliver_each_message_exactly_once(
+    sqlite_url: str, tmp_path: Path, transport: str
+) -> None:
+    """`newswatch send` while the service sends: each claims a message before sending it."""
+    with Database(sqlite_url) as setup:
+        rows = [queue(setup, f"reader{n}@example.org") for n in range(20)]
+    handler = Recorder()
+    folder = tmp_path / "mail"
+    start = threading.Barrier(2, timeout=30)
+    reports = []
+
+    def sender(own: Database, mail: MailConfig) -> None:
+        start.wait()
+        reports.append(deliver_outbox(own, mail, now=T0))
+
+    # each sender with its own engine and connections, as two processes would have
+    with Database(sqlite_url) as one, Database(sqlite_url) as two, smtp_server(handler) as port:
+        if transport == "smtp":
+            mail = smtp(port)
+        else:
+            mail = MailConfig(sender=SENDER, smtp_url="", maildir=str(folder))
+        threads = [threading.Thread(target=sender, args=(own, mail)) for own in (one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
+
+    if transport == "smtp":
+        delivered = [got.message["Message-ID"] for got in handler.received]
+    else:
+        box = mailbox.Maildir(folder, create=False)
+        delivered = [message["Message-ID"] for message in box]
+    assert sorted(delivered) == sorted(row.message_id for row in rows)
+    assert sum(report.sent for report in reports) == 20
+    assert all(report.retrying == report.failed == 0 for report in reports)
+    with Database(sqlite_url) as check:
+        assert {stored(check, row).status for row in rows} == {"sent"}
+        assert {stored(check, row).attempts for row in rows} == {1}
+
+
+def test_a_sender_dying_after_its_claim_delays_the_message_by_the_lease_only(
+    db: Database,
+) -> None:
+    row = queue(db)
+    assert _claim(db, row.id, T0, LEASE) is not None  # ... and then the sender is gone
+    handler = Recorder()
+    with smtp_server(handler) as port:
+        meanwhile = deliver_outbox(db, smtp(port), now=T0 + LEASE - timedelta(seconds=1))
+        after = deliver_outbox(db, smtp(port), now=T0 + LEASE)
+
+    assert (meanwhile.sent, after.sent) == (0, 1)
+    assert [got.message["Message-ID"] for got in handler.received] == [row.message_id]
+    assert (stored(db, row).status, stored(db, row).attempts) == ("sent", 1)
+
+
 # --- authentication and TLS -----------------------------------------------------------------
 
 # aiosmtpd warns about AUTH without TLS; here the tests want exactly that
@@ -439,19 +499,28 @@ def test_plain_smtp_authenticates_with_the_given_password(db: Database) -> None:
     assert handler.received[0].authenticated
 
 
+def mail_from_config_file(path: Path, port: int) -> MailConfig:
+    """The [mail] settings as the commands get them: the file, then the environment."""
+    path.write_text(f'[mail]\nsmtp_url = "smtp://digest@127.0.0.1:{port}"\ntimeout = 5\n')
+    return load_config(path, required=True).mail
+
+
 @no_tls_auth
 def test_password_comes_from_the_environment_and_a_wrong_one_retries(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     row = queue(db)
     handler = Recorder()
+    config_file = tmp_path / "newswatch.toml"
     with smtp_server(
         handler, authenticator=authenticator, auth_required=True, auth_require_tls=False
     ) as port:
         monkeypatch.setenv("NEWSWATCH_SMTP_PASSWORD", "wrong")
-        refused = deliver_outbox(db, smtp(port, user="digest"), now=T0)
+        refused = deliver_outbox(db, mail_from_config_file(config_file, port), now=T0)
         monkeypatch.setenv("NEWSWATCH_SMTP_PASSWORD", "s3cret")
-        accepted = deliver_outbox(db, smtp(port, user="digest"), now=T0 + timedelta(minutes=1))
+        accepted = deliver_outbox(
+            db, mail_from_config_file(config_file, port), now=T0 + timedelta(minutes=1)
+        )
 
     assert (refused.retrying, accepted.sent) == (1, 1)
     assert "535" in refused.errors[0]
@@ -578,7 +647,8 @@ def test_user_without_password_waits_instead_of_sending_unauthenticated(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     row = queue(db)
-    monkeypatch.delenv("NEWSWATCH_SMTP_PASSWORD", raising=False)
+    # the mailer reads no environment: the password reaches it only through the config
+    monkeypatch.setenv("NEWSWATCH_SMTP_PASSWORD", "s3cret")
     handler = Recorder()
     with smtp_server(handler) as port:
         report = deliver_outbox(db, smtp(port, user="digest"), now=T0)
@@ -586,3 +656,41 @@ def test_user_without_password_waits_instead_of_sending_unauthenticated(
     assert (report.sent, report.retrying) == (0, 1)
     assert handler.received == []
     assert "NEWSWATCH_SMTP_PASSWORD" in (stored(db, row).last_error or "")
+
+
+# --- the password: environment -> config -> mailer, and nowhere else ------------------------
+
+
+def test_password_in_the_config_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newswatch.toml"
+    path.write_text('[mail]\nsmtp_url = "smtp://digest@mail.example.org"\npassword = "s3cret"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, required=True)
+    assert "mail.password" in str(refused.value)
+    assert "NEWSWATCH_SMTP_PASSWORD" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
+def test_password_from_the_environment_is_never_shown_or_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "newswatch.toml"
+    path.write_text('[mail]\nsmtp_url = "smtp://digest@mail.example.org"\n')
+    monkeypatch.setenv("NEWSWATCH_SMTP_PASSWORD", "s3cret")
+    config = load_config(path, required=True)
+
+    assert config.mail.password is not None
+    assert config.mail.password.get_secret_value() == "s3cret"
+    for shown in (
+        repr(config),
+        str(config),
+        config.model_dump_json(),
+        str(config.model_dump()),
+        str(config.model_dump(mode="json")),
+        config_toml(config),
+    ):
+        assert "s3cret" not in shown
+    assert "password" not in config.model_dump(mode="json")["mail"]
+    written = tmp_path / "written.toml"
+    written.write_text(config_toml(config))
+    assert load_config(written, required=True).mail.smtp_url == config.mail.smtp_url

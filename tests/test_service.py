@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from alerts.schedules import parse_schedule
 from demo import DemoServer, demo_articles
@@ -285,6 +285,8 @@ def test_kill_9_mid_cycle_then_restart_mails_every_match_exactly_once(
             first.kill()
             box.release()  # the dead connection gets a 451: the server did not take it
             assert [m.status for m in outbox(db)] == ["pending"]
+            with db.engine.begin() as connection:  # the dead sender's claim runs out (LEASE)
+                connection.execute(update(OutboxMessage).values(next_attempt_at=datetime.now(UTC)))
         assert box.to(A) == []
 
         second = services.start(config)  # at once: a crawl of the first may still be stopping
