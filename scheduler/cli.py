@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
 from alerts.snippets import Snippet
@@ -411,6 +412,8 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from scheduler import demo_flow
 
+    if not args.verbose:  # the demo prints what happened; the job log lines would repeat it
+        logging.getLogger().setLevel(logging.WARNING)
     folder = Path(args.folder)
     try:
         demo_flow.prepare_folder(folder)
@@ -428,12 +431,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             for outcome in outcomes:
                 print(crawl_summary(outcome))
             with db.session() as session:
-                seed = session.scalars(
-                    select(Article).where(Article.content_id == 18879446)
-                ).first()
-                total = session.scalar(select(func.count()).select_from(Article))
+                stored = session.scalars(select(Article).order_by(Article.id)).all()
+            for article in stored:
+                print(
+                    f"  {article.short_id:>6}  {article.language or '--':3} {article.kind:8} "
+                    f"{article.title[:70]}"
+                )
+            seed = next((a for a in stored if a.short_id == "1HDPC"), None)
             found = f"{seed.short_id} {seed.title!r} ({seed.url})" if seed else "MISSING"
-            print(f"stored {total} articles; the seed article: {found}")
+            print(f"stored {len(stored)} articles; the seed article: {found}")
             print("\n== match (watchlist syria: Raqqa, Daesh, Islamic State, IS)")
             print(match_summary(jobs.match_new(config, db), snippets=True))
             print("\n== digest and send")
