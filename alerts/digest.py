@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.utils import make_msgid, parseaddr
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, insert, or_, select
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defaultload
+from sqlalchemy.orm import Session
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.render import Digest, DigestRenderer, Entry, Group
@@ -42,6 +43,59 @@ class BuiltDigest:
     outbox_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A match with the article columns a digest shows: what the candidate query loads."""
+
+    id: int
+    watchlist: str
+    terms: dict[str, Any]
+    snippet: dict[str, Any]
+    article_id: int
+    article: CandidateArticle
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateArticle:
+    short_id: str
+    title: str
+    teaser: str
+    language: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    recent: datetime  # as `_recent` in SQL: the date the digest window is checked against
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    subscriber: SubscriberConfig
+    known: bool  # has a SubscriberState row
+    last_digest_at: datetime | None
+
+
+class _Raced(Exception):
+    """Another builder moved this subscriber's state since it was read."""
+
+
+_STATES = SubscriberState.__table__
+# the statements of the writes, built once: each digest only binds its values
+_INSERT_STATE = insert(_STATES)
+_MOVE_STATE = (
+    update(_STATES)
+    .where(_STATES.c.email == bindparam("was_email"))
+    .where(_STATES.c.last_digest_at == bindparam("was_at"))
+)
+_MOVE_NULL_STATE = (
+    update(_STATES)
+    .where(_STATES.c.email == bindparam("was_email"))
+    .where(_STATES.c.last_digest_at.is_(None))
+)
+_INSERT_OUTBOX = insert(OutboxMessage.__table__)
+_INSERT_DELIVERIES = insert(Delivery.__table__)
+# rows per IN (...) list: far below any database's limit on bound parameters
+_CHUNK = 500
+
+
 def build_digests(
     db: Database,
     subscribers: Sequence[SubscriberConfig],
@@ -51,96 +105,227 @@ def build_digests(
     force: bool = False,
     renderer: DigestRenderer | None = None,
 ) -> list[BuiltDigest]:
-    """A digest for every subscriber who is due (or every one, with ``force``)."""
+    """A digest for every subscriber who is due (or every one, with ``force``).
+
+    The states and the candidate matches of all due subscribers are read up front, in a few
+    queries; each digest is then written in its own transaction, which refuses it (skips that
+    subscriber) if another builder changed the subscriber's state or took one of its matches
+    in the meantime."""
     now = now or utcnow()
     renderer = renderer or DigestRenderer(mail.templates or None)
-    built = []
+    sender = _address(mail.sender)
+    built: list[BuiltDigest] = []
+    entries: dict[tuple[str, tuple[int, ...]], Entry] = {}  # the same article in many digests
+    # a subscriber listed twice is built again after the first, from what that one wrote
+    rounds: list[dict[str, SubscriberConfig]] = []
     for subscriber in subscribers:
-        try:
-            digest = _build_one(db, subscriber, mail, renderer, now=now, force=force)
-        except IntegrityError:  # another builder took these matches first: they are sent once
-            log.warning("digest for %s was built concurrently; skipped", subscriber.email)
-            continue
-        if digest is not None:
-            built.append(digest)
+        for batch in rounds:
+            if subscriber.email not in batch:
+                batch[subscriber.email] = subscriber
+                break
+        else:
+            rounds.append({subscriber.email: subscriber})
+    for batch in rounds:
+        with db.session() as session:
+            due = _due(session, list(batch.values()), now, force)
+            matches = undelivered_matches(session, due, now)
+        for each in due:
+            try:
+                digest = _build_one(
+                    db, each, matches[each.subscriber.email], mail, sender, renderer, entries, now
+                )
+            except (IntegrityError, _Raced):  # another builder took these: they are sent once
+                log.warning("digest for %s was built concurrently; skipped", each.subscriber.email)
+                continue
+            if digest is not None:
+                built.append(digest)
     return built
+
+
+def _due(
+    session: Session, subscribers: Sequence[SubscriberConfig], now: datetime, force: bool
+) -> list[_Due]:
+    emails = [subscriber.email for subscriber in subscribers]
+    states: dict[str, datetime | None] = {}
+    for start in range(0, len(emails), _CHUNK):
+        chunk = emails[start : start + _CHUNK]
+        rows = session.execute(
+            select(SubscriberState.email, SubscriberState.last_digest_at).where(
+                SubscriberState.email.in_(chunk)
+            )
+        )
+        states.update(rows.all())
+    due = []
+    for subscriber in subscribers:
+        last = states.get(subscriber.email)
+        schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
+        if force or schedule.is_due(now, last):
+            due.append(_Due(subscriber, subscriber.email in states, last))
+    return due
 
 
 def _build_one(
     db: Database,
-    subscriber: SubscriberConfig,
+    due: _Due,
+    matches: list[Candidate],
     mail: MailConfig,
+    sender: str,
     renderer: DigestRenderer,
-    *,
+    entries: dict[tuple[str, tuple[int, ...]], Entry],
     now: datetime,
-    force: bool,
 ) -> BuiltDigest | None:
-    schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
+    subscriber = due.subscriber
+    rendered = digest = None
+    if matches:  # no empty digests; the schedule still moves on
+        digest = digest_view(subscriber, matches, sender, entries)
+        rendered = renderer.render(digest)
     with db.session() as session:
-        state = session.get(SubscriberState, subscriber.email) or SubscriberState(
-            email=subscriber.email, last_digest_at=None
-        )
-        if not force and not schedule.is_due(now, state.last_digest_at):
-            return None
-        matches = undelivered_matches(session, subscriber, state.last_digest_at, now)
-        state.last_digest_at = now
-        session.add(state)
-        if not matches:  # no empty digests; the schedule still moves on
+        connection = session.connection()
+        _record_state(connection, due, now)
+        if digest is None or rendered is None:
             session.commit()
             return None
-        digest = digest_view(subscriber, matches, _address(mail.sender))
-        rendered = renderer.render(digest)
-        message = OutboxMessage(
-            message_id=make_msgid("digest", domain=_domain(mail.sender)),
-            recipient=subscriber.email,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            status="pending",
-            created_at=now,
-            next_attempt_at=now,
-        )
-        session.add(message)
-        session.flush()
-        session.execute(
-            insert(Delivery),
+        outbox_id = connection.execute(
+            _INSERT_OUTBOX,
+            {
+                "message_id": make_msgid("digest", domain=_domain(mail.sender)),
+                "recipient": subscriber.email,
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "html": rendered.html,
+                "status": "pending",
+                "created_at": now,
+                "next_attempt_at": now,
+            },
+        ).inserted_primary_key[0]
+        connection.execute(
+            _INSERT_DELIVERIES,
             [
-                {"subscriber": subscriber.email, "match_id": m.id, "message_id": message.id}
+                {"subscriber": subscriber.email, "match_id": m.id, "message_id": outbox_id}
                 for m in matches
             ],
         )
         session.commit()
-        log.info("digest for %s: %s", subscriber.email, rendered.subject)
-        return BuiltDigest(subscriber.email, rendered.subject, digest.total, message.id)
+    log.info("digest for %s: %s", subscriber.email, rendered.subject)
+    return BuiltDigest(subscriber.email, rendered.subject, digest.total, outbox_id)
+
+
+def _record_state(connection: Any, due: _Due, now: datetime) -> None:
+    """last_digest_at = now, if it is still what was read (else `_Raced`); a new row raises
+    IntegrityError if another builder wrote one first."""
+    email = due.subscriber.email
+    if not due.known:
+        connection.execute(_INSERT_STATE, {"email": email, "last_digest_at": now})
+        return
+    if due.last_digest_at is None:
+        result = connection.execute(_MOVE_NULL_STATE, {"was_email": email, "last_digest_at": now})
+    else:
+        values = {"was_email": email, "was_at": due.last_digest_at, "last_digest_at": now}
+        result = connection.execute(_MOVE_STATE, values)
+    if result.rowcount != 1:
+        raise _Raced(email)
 
 
 def undelivered_matches(
-    session: Session, subscriber: SubscriberConfig, last_digest_at: datetime | None, now: datetime
-) -> list[Match]:
-    """Matches of the subscriber's watchlists not yet given to them, newest first.
+    session: Session, due: Sequence[_Due], now: datetime
+) -> dict[str, list[Candidate]]:
+    """For each subscriber, the matches of their watchlists not yet given to them, newest first.
 
     A first digest holds articles published (or listed by a feed) in the last 24 hours: no
     flood of the archive. Later ones hold articles published since 24 hours before the previous
     digest, and those newswatch found only after it (a crawl outage, a slow feed) if DW
-    published them within the last week."""
-    delivered = exists().where(
-        Delivery.match_id == Match.id, Delivery.subscriber == subscriber.email
-    )
+    published them within the last week.
+
+    One query loads the candidates of all the subscribers (they share watchlists) in the
+    union of their windows, one more the deliveries among them; each subscriber's own window
+    is then applied here, with the same rules (`_window` and `_in_window`)."""
+    found: dict[str, list[Candidate]] = {each.subscriber.email: [] for each in due}
+    if not due:
+        return found
+    watchlists = sorted({name for each in due for name in each.subscriber.watchlists})
     published = func.coalesce(Article.published_at, Article.first_seen_at)
-    # old-layout pages give only the day; the feed's date for the article is more exact
-    recent = case((Article.listed_at > published, Article.listed_at), else_=published)
+    recent = _recent(published)
+    # every subscriber's window lies within one of these: an earlier previous digest only
+    # widens both of `_window`'s conditions
+    lasts = [each.last_digest_at for each in due if each.last_digest_at is not None]
+    windows = [_window(recent, min(lasts), now)] if lasts else []
+    if len(lasts) < len(due):
+        windows.append(_window(recent, None, now))
+    where = (Match.watchlist.in_(watchlists), or_(*windows))
     query = (
-        select(Match)
-        .join(Match.article)
-        .options(defaultload(Match.article).defer(Article.body).defer(Article.captions))
-        .where(
-            Match.watchlist.in_(subscriber.watchlists),
-            ~delivered,
-            _window(recent, last_digest_at, now),
+        select(
+            Match.id,
+            Match.watchlist,
+            Match.terms,
+            Match.snippet,
+            Match.article_id,
+            Article.short_id,
+            Article.title,
+            Article.teaser,
+            Article.language,
+            Article.published_at,
+            Article.first_seen_at,
+            recent,
         )
+        .join(Match.article)
+        .where(*where)
         .order_by(published.desc(), Article.id.desc())
     )
-    return list(session.scalars(query).unique())
+    candidates = [
+        Candidate(
+            match_id,
+            watchlist,
+            terms,
+            snippet,
+            article_id,
+            CandidateArticle(short, title, teaser, language, published_at, first_seen, when),
+        )
+        for (
+            match_id,
+            watchlist,
+            terms,
+            snippet,
+            article_id,
+            short,
+            title,
+            teaser,
+            language,
+            published_at,
+            first_seen,
+            when,
+        ) in session.execute(query)
+    ]
+    if not candidates:
+        return found
+    delivered: set[tuple[str, int]] = set()
+    emails = list(found)
+    for start in range(0, len(emails), _CHUNK):
+        rows = session.execute(
+            select(Delivery.subscriber, Delivery.match_id).where(
+                Delivery.subscriber.in_(emails[start : start + _CHUNK]),
+                Delivery.match_id.in_(select(Match.id).join(Match.article).where(*where)),
+            )
+        )
+        delivered.update(rows.all())
+    by_watchlist: dict[str, list[tuple[int, Candidate]]] = {}
+    for position, candidate in enumerate(candidates):
+        by_watchlist.setdefault(candidate.watchlist, []).append((position, candidate))
+    for each in due:
+        email = each.subscriber.email
+        names = set(each.subscriber.watchlists)
+        mine = [hit for name in names for hit in by_watchlist.get(name, ())]
+        mine.sort(key=itemgetter(0))  # back in the query's order: newest first
+        found[email] = [
+            c
+            for _, c in mine
+            if _in_window(c.article, each.last_digest_at, now) and (email, c.id) not in delivered
+        ]
+    return found
+
+
+def _recent(published: Any) -> Any:
+    # old-layout pages give only the day; the feed's date for the article is more exact
+    return case((Article.listed_at > published, Article.listed_at), else_=published)
 
 
 def _window(recent: Any, last_digest_at: datetime | None, now: datetime) -> Any:
@@ -150,18 +335,38 @@ def _window(recent: Any, last_digest_at: datetime | None, now: datetime) -> Any:
     return or_(recent >= last_digest_at - LOOKBACK, found_late)
 
 
-def digest_view(subscriber: SubscriberConfig, matches: Sequence[Match], sender: str) -> Digest:
+def _in_window(article: CandidateArticle, last_digest_at: datetime | None, now: datetime) -> bool:
+    """`_window`, in Python, for one loaded candidate."""
+    if last_digest_at is None:
+        return article.recent >= now - LOOKBACK
+    if article.recent >= last_digest_at - LOOKBACK:
+        return True
+    return article.first_seen_at > last_digest_at and article.recent >= now - LATE_FIND
+
+
+def digest_view(
+    subscriber: SubscriberConfig,
+    matches: Sequence[Candidate],
+    sender: str,
+    entries: dict[tuple[str, tuple[int, ...]], Entry] | None = None,
+) -> Digest:
     """Group by watchlist in the subscriber's order; an article that several watchlists hit
-    appears once, under the first, tagged with all."""
+    appears once, under the first, tagged with all. ``entries`` keeps the entries made, by
+    time zone and matches, for the next digests of a build to reuse."""
     zone = ZoneInfo(subscriber.timezone)
-    by_article: dict[int, list[Match]] = {}
+    entries = {} if entries is None else entries
+    by_article: dict[int, list[Candidate]] = {}
     for match in matches:
         by_article.setdefault(match.article_id, []).append(match)
     order = {name: index for index, name in enumerate(subscriber.watchlists)}
     groups: dict[str, list[Entry]] = {name: [] for name in subscriber.watchlists}
     for hits in by_article.values():
         hits.sort(key=lambda m: order[m.watchlist])
-        groups[hits[0].watchlist].append(_entry(hits, zone))
+        key = (subscriber.timezone, tuple(m.id for m in hits))
+        entry = entries.get(key)
+        if entry is None:
+            entry = entries[key] = _entry(hits, zone)
+        groups[hits[0].watchlist].append(entry)
     return Digest(
         recipient=subscriber.email,
         timezone=subscriber.timezone,
@@ -170,7 +375,7 @@ def digest_view(subscriber: SubscriberConfig, matches: Sequence[Match], sender: 
     )
 
 
-def _entry(hits: list[Match], zone: ZoneInfo) -> Entry:
+def _entry(hits: list[Candidate], zone: ZoneInfo) -> Entry:
     article = hits[0].article
     snippet = Snippet.from_dict(hits[0].snippet) if hits[0].snippet else None
     # a snippet that is the title is shown as the title, highlighted, not repeated below it

@@ -6,9 +6,10 @@ Message-ID; a permanent refusal of a message (5xx) fails that message only. Ever
 committed on its own, and no database transaction stays open while the network is in use.
 
 Several senders may run at once (`newswatch send` beside the service, two `cycle`s): each claims
-a message before sending it by moving its ``next_attempt_at`` a lease ahead, in one conditional
-UPDATE that only one of them can win. Should a sender die holding a claim, the message is due
-again when the lease runs out, with the same Message-ID.
+the messages of a batch before sending them by moving their ``next_attempt_at`` a lease ahead, in
+one conditional UPDATE that only one of them can win for each message; a claim about to run out
+mid-batch is renewed the same way. Should a sender die holding a claim, its messages are due
+again when the lease runs out, with the same Message-IDs.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 
 from alerts.config import MailConfig
-from alerts.mime import build_message
+from alerts.mime import message_bytes
 from store.db import Database
 from store.models import OutboxMessage, utcnow
 
@@ -63,7 +63,12 @@ class Unavailable(Exception):
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None: ...
+    # how the message is written for this transport: line ends, and whether a non-ASCII address
+    # is written as UTF-8 (SMTPUTF8) rather than as RFC 2047 encoded words
+    linesep: str
+    utf8_addresses: bool
+
+    def send(self, message: bytes, sender: str, recipient: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -105,6 +110,9 @@ def _text(reply: bytes | str) -> str:
 class SmtpTransport:
     """One SMTP connection, opened on first use and reopened when the server has dropped it."""
 
+    linesep = "\r\n"
+    utf8_addresses = True
+
     def __init__(self, url: str, timeout: float, password: str | None) -> None:
         parts = urlsplit(url)
         self.scheme = parts.scheme
@@ -115,10 +123,19 @@ class SmtpTransport:
         self.timeout = timeout
         self.smtp: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def send(self, message: bytes, sender: str, recipient: str) -> None:
+        """Send the serialised ``message`` (CRLF line ends) as smtplib's ``send_message`` would:
+        with SMTPUTF8 when an address is not ASCII, if the server can take it."""
         smtp = self._connection()
+        options: tuple[str, ...] = ()
+        if not (sender + recipient).isascii():
+            if not smtp.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError(
+                    "an address needs SMTPUTF8, which the server does not announce"
+                )
+            options = ("SMTPUTF8", "BODY=8BITMIME")
         try:
-            smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+            smtp.sendmail(sender, [recipient], message, options)
         except BaseException:
             if smtp.sock is None:  # smtplib closed it (421, or the server went away)
                 self.smtp = None
@@ -180,11 +197,14 @@ class SmtpTransport:
 class MaildirTransport:
     """Delivery into a local Maildir folder (new/), readable by mutt and ``mailbox.Maildir``."""
 
+    linesep = "\n"  # Maildir files use the local line ending, not SMTP's CRLF
+    utf8_addresses = False
+
     def __init__(self, path: str) -> None:
         self.path = Path(path).expanduser()
         self.maildir: mailbox.Maildir | None = None
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def send(self, message: bytes, sender: str, recipient: str) -> None:
         if self.maildir is None:
             try:
                 # not Maildir(create=True): it makes the folder before tmp/, so a second sender
@@ -195,8 +215,7 @@ class MaildirTransport:
                 self.maildir = mailbox.Maildir(self.path, create=False)
             except OSError as error:
                 raise Unavailable(f"cannot open Maildir {self.path}") from error
-        # Maildir files use the local line ending, not SMTP's CRLF
-        self.maildir.add(message.as_bytes(policy=message.policy.clone(linesep="\n")))
+        self.maildir.add(message)
 
     def close(self) -> None:
         self.maildir = None
@@ -230,23 +249,23 @@ def deliver_outbox(
     report = DeliveryReport()
     sender = parseaddr(mail.sender)[1]
     done: set[int] = set()
-    while rows := _due(db, due, batch, exclude=done):
-        done.update(row.id for row in rows)
+    while ids := _due(db, due, batch, exclude=done):
+        done.update(ids)
         transport = open_transport(mail, password)
         try:
-            reachable = _send_batch(db, transport, rows, mail.sender, sender, clock, lease, report)
+            reachable = _send_batch(db, transport, ids, mail.sender, sender, clock, lease, report)
         finally:
             transport.close()
-        if not reachable or len(rows) < batch:
+        if not reachable or len(ids) < batch:
             break
     return report
 
 
-def _due(db: Database, now: datetime, batch: int, exclude: set[int]) -> list[OutboxMessage]:
-    """Up to ``batch`` pending, due messages, read in a short transaction and then detached.
-    Not yet claimed: each is claimed (`_claim`) just before it is sent."""
+def _due(db: Database, now: datetime, batch: int, exclude: set[int]) -> list[int]:
+    """The ids of up to ``batch`` pending, due messages, oldest first, read in a short
+    transaction. Not yet claimed: `_send_batch` claims them (`_claim_all`) just before sending."""
     query = (
-        select(OutboxMessage)
+        select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.created_at, OutboxMessage.id)
         .limit(batch)
@@ -260,30 +279,39 @@ def _due(db: Database, now: datetime, batch: int, exclude: set[int]) -> list[Out
 def _send_batch(
     db: Database,
     transport: Transport,
-    rows: list[OutboxMessage],
+    ids: list[int],
     from_header: str,
     sender: str,
     clock: Callable[[], datetime],
     lease: timedelta,
     report: DeliveryReport,
 ) -> bool:
-    """Send ``rows`` over one transport; False when it became unreachable (the rest are put off)."""
-    for position, listed in enumerate(rows):
-        row = _claim(db, listed.id, clock(), lease)
-        if row is None:
-            continue  # another sender has it (or has sent it since we looked)
+    """Claim the messages ``ids`` and send them over one transport, in that order; False when it
+    became unreachable (the rest are put off). Messages another sender holds are left to it."""
+    rows = _claim_all(db, ids, clock(), lease)
+    position = 0
+    while position < len(rows):
+        row = rows[position]
+        now = clock()
+        if now >= row.next_attempt_at - lease / 2:
+            # a slow batch: renew the claim on the rest before it can run out under us
+            rest = [waiting.id for waiting in rows[position:]]
+            rows[position:] = _claim_all(db, rest, now, lease, held=row.next_attempt_at)
+            continue
+        position += 1
+        recipient = parseaddr(row.recipient)[1]
+        international = transport.utf8_addresses and not (sender + recipient).isascii()
         try:
-            message = build_message(row, from_header)
+            message = message_bytes(row, from_header, linesep=transport.linesep, utf8=international)
         except ValueError as error:
             _record_failure(db, row, error, clock(), report)
             continue
         try:
-            transport.send(message, sender, parseaddr(row.recipient)[1])
+            transport.send(message, sender, recipient)
         except Unavailable as error:
             _record_failure(db, row, error, clock(), report)
-            for waiting in rows[position + 1 :]:
-                if (claimed := _claim(db, waiting.id, clock(), lease)) is not None:
-                    _record_failure(db, claimed, error, clock(), report)
+            for waiting in rows[position:]:
+                _record_failure(db, waiting, error, clock(), report)
             return False
         except (smtplib.SMTPException, OSError) as error:
             _record_failure(db, row, error, clock(), report)
@@ -296,24 +324,70 @@ def _send_batch(
     return True
 
 
+_OUTBOX = OutboxMessage.__table__
+# built once: each call only binds values (statement construction is most of a short UPDATE)
+_CLAIM = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _OUTBOX.c.status == "pending",
+        _OUTBOX.c.next_attempt_at <= bindparam("now"),
+    )
+    .values(next_attempt_at=bindparam("until"))
+    .returning(*_OUTBOX.c)
+)
+_RENEW = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _OUTBOX.c.status == "pending",
+        _OUTBOX.c.next_attempt_at == bindparam("held"),
+    )
+    .values(next_attempt_at=bindparam("until"))
+    .returning(*_OUTBOX.c)
+)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status != "sent")
+    .values(
+        status="sent",
+        sent_at=bindparam("now"),
+        last_error=None,
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+
+
+def _claim_all(
+    db: Database,
+    ids: list[int],
+    now: datetime,
+    lease: timedelta,
+    *,
+    held: datetime | None = None,
+) -> list[OutboxMessage]:
+    """Take the messages ``ids`` for this sender until ``now + lease``, those still pending and
+    due; or, with ``held`` (the lease this sender holds them under), extend the claim on those
+    still under it. The messages as they are now (``next_attempt_at`` being our lease), in the
+    order of ``ids``, without those another sender got first. One short write transaction: the
+    conditional UPDATE lets only one sender win each message."""
+    if not ids:
+        return []
+    values: dict[str, object] = {"ids": ids, "until": now + lease}
+    if held is None:
+        statement, values["now"] = _CLAIM, now
+    else:
+        statement, values["held"] = _RENEW, held
+    with db.engine.begin() as connection:
+        claimed = connection.execute(statement, values).all()
+    by_id = {row.id: OutboxMessage(**row._mapping) for row in claimed}
+    return [by_id[row_id] for row_id in ids if row_id in by_id]
+
+
 def _claim(db: Database, row_id: int, now: datetime, lease: timedelta) -> OutboxMessage | None:
-    """Take the message for this sender until ``now + lease``, if it is still pending and due;
-    the row as it is now (``next_attempt_at`` being our lease), or None when another sender got
-    it first. One short write transaction: the conditional UPDATE lets only one sender win."""
-    outbox = OutboxMessage.__table__
-    with db.session() as session, session.begin():
-        claimed = session.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == row_id,
-                outbox.c.status == "pending",
-                outbox.c.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + lease)
-        )
-        if claimed.rowcount != 1:
-            return None
-        return session.get(OutboxMessage, row_id)
+    """`_claim_all` for one message: the row, or None when another sender got it first."""
+    claimed = _claim_all(db, [row_id], now, lease)
+    return claimed[0] if claimed else None
 
 
 def _ours(row: OutboxMessage) -> list[ColumnElement[bool]]:
@@ -329,13 +403,8 @@ def _ours(row: OutboxMessage) -> list[ColumnElement[bool]]:
 def _record_sent(db: Database, row: OutboxMessage, now: datetime) -> None:
     """Mark the message sent; the server has it, so this holds even after our lease ran out
     (only a row another sender has already marked sent is left as it is)."""
-    outbox = OutboxMessage.__table__
     with db.engine.begin() as connection:
-        marked = connection.execute(
-            update(outbox)
-            .where(outbox.c.id == row.id, outbox.c.status != "sent")
-            .values(status="sent", sent_at=now, last_error=None, attempts=outbox.c.attempts + 1)
-        )
+        marked = connection.execute(_MARK_SENT, {"row_id": row.id, "now": now})
     if marked.rowcount != 1:
         log.warning(
             "mail to %s %s was sent twice: our claim had run out", row.recipient, row.message_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import css_inline
@@ -146,7 +147,15 @@ class DigestRenderer:
 
 
 def wrap(text: str, width: int = 76, break_long_words: bool = False, wrapstring: str = "\n") -> str:
-    """Greedy word wrap for the text part (Jinja's wordwrap is several times slower)."""
+    """Greedy word wrap for the text part (Jinja's wordwrap is several times slower); the same
+    teaser or snippet in many digests of a build is wrapped once."""
+    if not isinstance(text, str):  # fails as it always did
+        return _wrap.__wrapped__(text, width, break_long_words, wrapstring)
+    return _wrap(text, width, break_long_words, wrapstring)
+
+
+@lru_cache(maxsize=4096)
+def _wrap(text: str, width: int, break_long_words: bool, wrapstring: str) -> str:
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
         line = ""

@@ -29,7 +29,7 @@ from scheduler.cli import main
 from store.articles import upsert_article
 from store.db import Database
 from store.dw_ids import short_id
-from store.models import Delivery, OutboxMessage
+from store.models import Delivery, OutboxMessage, SubscriberState
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SYRIA = WatchlistConfig(name="syria", terms=["Raqqa", "Daesh", "Islamic State"], match_case=["IS"])
@@ -325,3 +325,81 @@ def test_a_huge_digest_counts_what_it_cannot_list_and_stays_under_the_limit(db, 
     assert len(html.encode()) <= HTML_BUDGET
     assert "not listed to keep this message readable" in text
     assert "Unsubscribe" in html  # the footer survives: Gmail would clip it otherwise
+
+
+def test_one_build_applies_each_subscribers_own_window(db, mail) -> None:
+    """The candidates of all subscribers are loaded together; each keeps its own window."""
+    store(
+        db,
+        article(5030, "Raqqa this morning", "Body.", NOW - timedelta(hours=2)),
+        article(5031, "Raqqa three days ago", "Body.", NOW - timedelta(days=3)),
+    )
+    match_articles(db, [SYRIA, UKRAINE])
+    earlier = NOW - timedelta(days=4)  # before the crawl found either article
+    with db.session() as session:
+        session.add(SubscriberState(email="old@example.org", last_digest_at=earlier))
+        session.commit()
+    old = SubscriberConfig(email="old@example.org", watchlists=["syria"], schedule="immediate")
+    new = SubscriberConfig(email="new@example.org", watchlists=["syria"], schedule="immediate")
+    other = SubscriberConfig(email="other@example.org", watchlists=["ukraine"])
+    built = build_digests(db, [old, new, other], mail, now=NOW)
+    assert {b.recipient: b.articles for b in built} == {"old@example.org": 2, "new@example.org": 1}
+    with db.session() as session:
+        given = select(Delivery.subscriber, func.count()).group_by(Delivery.subscriber)
+        assert dict(session.execute(given).all()) == {"old@example.org": 2, "new@example.org": 1}
+        states = select(SubscriberState.email, SubscriberState.last_digest_at)
+        states = dict(session.execute(states).all())
+    assert states == {"old@example.org": NOW, "new@example.org": NOW, "other@example.org": NOW}
+    # a later build: nothing is given twice, and new articles go to both
+    store(db, article(5032, "Raqqa at noon", "Body.", NOW + timedelta(hours=1)))
+    match_articles(db, [SYRIA, UKRAINE])
+    later = build_digests(db, [old, new, other], mail, now=NOW + timedelta(hours=2))
+    assert sorted((b.recipient, b.articles) for b in later) == [
+        ("new@example.org", 1),
+        ("old@example.org", 1),
+    ]
+
+
+class _Interloper:
+    """A renderer that lets another builder write the subscriber's state while it renders."""
+
+    def __init__(self, db: Database, write) -> None:
+        from alerts.render import DigestRenderer
+
+        self.db, self.write, self.renderer = db, write, DigestRenderer()
+
+    def render(self, digest):
+        with self.db.session() as session:
+            self.write(session, digest.recipient)
+            session.commit()
+        return self.renderer.render(digest)
+
+
+@pytest.mark.parametrize("known", [False, True])
+def test_a_subscriber_whose_state_moved_meanwhile_is_skipped(db, mail, known) -> None:
+    store(db, article(5040, "Raqqa", "Body.", NOW - timedelta(hours=1)))
+    match_articles(db, [SYRIA])
+    if known:
+        with db.session() as session:
+            session.add(SubscriberState(email="analyst@example.org", last_digest_at=None))
+            session.commit()
+
+    def other_builder(session, email):
+        state = session.get(SubscriberState, email) or SubscriberState(email=email)
+        state.last_digest_at = NOW - timedelta(minutes=1)
+        session.add(state)
+
+    renderer = _Interloper(db, other_builder)
+    assert build_digests(db, [subscriber("syria")], mail, now=NOW, renderer=renderer) == []
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+        state = session.get(SubscriberState, "analyst@example.org")
+        assert state.last_digest_at == NOW - timedelta(minutes=1)  # the other builder's
+
+
+def test_a_listed_twice_subscriber_gets_one_digest(db, mail) -> None:
+    store(db, article(5050, "Raqqa", "Body.", NOW - timedelta(hours=1)))
+    match_articles(db, [SYRIA])
+    built = build_digests(db, [subscriber("syria"), subscriber("syria")], mail, now=NOW)
+    assert [b.articles for b in built] == [1]

@@ -26,8 +26,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from alerts.config import MailConfig
-from alerts.mailer import LEASE, _claim, deliver_outbox, retry_delay
-from alerts.mime import build_message
+from alerts.mailer import LEASE, _claim, _claim_all, deliver_outbox, retry_delay
+from alerts.mime import build_message, message_bytes
 from scheduler.config import ConfigError, load_config
 from scheduler.demo_flow import config_toml
 from store.db import Database
@@ -268,6 +268,114 @@ def test_long_unsubscribe_address_stays_one_readable_url() -> None:
     assert https["List-Unsubscribe"] == "<https://example.org/u/abc>"
 
 
+# text that trips up a hand-made message: 8-bit, long lines, dot and "From " lines, blanks at
+# line ends, "=" escapes, something that looks like a boundary, CR and CRLF line ends
+ODD_TEXT = (
+    "Syrien: Rakka – Überblick, “Zitat” 🙂\n"
+    ".\n"
+    ". a line starting with a dot\n"
+    "..two dots\n"
+    "From here on, a line mbox would mangle\n" + "long " * 40 + "\n" + "ü" * 120 + "\n"
+    "trailing blanks \t \n"
+    "=3D is no escape = \n"
+    "--===============1234567890123456789== not a boundary\r\n"
+    "\n"
+    "an old Mac line\rthe end"
+)
+ODD_HTML = (
+    "<p>" + "Überblick – “Zitat” " * 40 + "</p>\n.\nFrom here\n<p>🙂 ==</p>\n"
+    "--===============1234567890123456789==\n"
+)
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+@pytest.mark.parametrize("linesep", ["\r\n", "\n"])
+def test_message_bytes_parse_back_to_the_same_text_html_and_headers(linesep: str) -> None:
+    row = OutboxMessage(
+        message_id="<digest-1@newswatch>",
+        recipient="analyst@example.org",
+        subject="Syrien: Rakka – Überblick " * 5,
+        text=ODD_TEXT,
+        html=ODD_HTML,
+        created_at=T0,
+    )
+    raw = message_bytes(row, SENDER, linesep=linesep)
+
+    assert raw.isascii()  # 7-bit: no relay needs 8BITMIME
+    if linesep == "\n":
+        assert b"\r" not in raw
+    else:
+        assert b"\n" not in raw.replace(b"\r\n", b"")
+    body = raw.split(linesep.encode() * 2, 1)[1]
+    assert all(len(line) <= 76 for line in body.split(linesep.encode()))
+    message, reference = _parse(raw), _parse(build_message(row, SENDER).as_bytes())
+    assert message.get_content_type() == "multipart/alternative"
+    assert message.defects == []
+    parts = list(message.iter_parts())
+    assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
+    assert [part.get_content_charset() for part in parts] == ["utf-8", "utf-8"]
+    assert all(part.defects == [] for part in parts)
+    expected_text = ODD_TEXT.replace("\r\n", "\n").replace("\r", "\n") + "\n"
+    assert parts[0].get_content() == expected_text
+    assert parts[1].get_content().replace("\r\n", "\n") == ODD_HTML
+    assert [part.get_content() for part in parts] == [
+        part.get_content() for part in reference.iter_parts()
+    ]
+    names = [
+        "Message-ID",
+        "Date",
+        "From",
+        "To",
+        "Subject",
+        "Auto-Submitted",
+        "X-Auto-Response-Suppress",
+        "List-Unsubscribe",
+        "MIME-Version",
+    ]
+    assert message.keys() == [*names, "Content-Type"] == reference.keys()
+    assert [str(message[name]) for name in names] == [str(reference[name]) for name in names]
+    assert message["Subject"] == ("Syrien: Rakka – Überblick " * 5).strip()
+
+
+def test_odd_text_goes_through_smtp_and_into_a_maildir_unchanged(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.session() as session, session.begin():
+        for n in range(2):
+            session.add(
+                OutboxMessage(
+                    message_id=f"<digest-{n}@newswatch>",
+                    recipient="analyst@example.org",
+                    subject="Überblick",
+                    text=ODD_TEXT,
+                    html=ODD_HTML,
+                    created_at=T0,
+                    next_attempt_at=T0 + timedelta(minutes=n),
+                )
+            )
+    handler = Recorder()
+    with smtp_server(handler) as port:
+        assert deliver_outbox(db, smtp(port), now=T0).sent == 1
+    folder = tmp_path / "mail"
+    mail = MailConfig(sender=SENDER, smtp_url="", maildir=str(folder))
+    assert deliver_outbox(db, mail, now=T0 + timedelta(minutes=1)).sent == 1
+    box = mailbox.Maildir(folder, create=False)
+    [key] = box.keys()
+
+    expected_text = ODD_TEXT.replace("\r\n", "\n").replace("\r", "\n") + "\n"
+    for message in (handler.received[0].message, _parse(box.get_bytes(key))):
+        plain, html = message.get_body(("plain",)), message.get_body(("html",))
+        assert plain is not None and html is not None
+        assert plain.get_content() == expected_text
+        assert html.get_content().replace("\r\n", "\n") == ODD_HTML
+        assert message["Subject"] == "Überblick"
+
+
 def test_recipient_with_a_line_break_fails_without_sending(db: Database) -> None:
     bad = queue(db, recipient="analyst@example.org\r\nBcc: x@y")
     good = queue(db)
@@ -478,6 +586,51 @@ def test_a_sender_dying_after_its_claim_delays_the_message_by_the_lease_only(
     assert (meanwhile.sent, after.sent) == (0, 1)
     assert [got.message["Message-ID"] for got in handler.received] == [row.message_id]
     assert (stored(db, row).status, stored(db, row).attempts) == ("sent", 1)
+
+
+def test_a_slow_batch_renews_its_claim_and_sends_each_message_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every look at the clock is 3 minutes later: the batch outlasts its first claim, and each
+    message is still ours (its lease not run out) when it goes."""
+    rows = [queue(db, f"reader{n}@example.org") for n in range(3)]
+    seen: list[datetime] = []
+
+    def clock() -> datetime:
+        seen.append(T0 + LEASE * 3 / 10 * len(seen))
+        return seen[-1]
+
+    monkeypatch.setattr("alerts.mailer.utcnow", clock)
+    held: list[bool] = []
+
+    class Watching(Recorder):
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            [row] = [row for row in rows if row.recipient == envelope.rcpt_tos[0]]
+            held.append(stored(db, row).next_attempt_at > seen[-1])
+            return await super().handle_DATA(server, session, envelope)
+
+    handler = Watching()
+    with smtp_server(handler) as port:
+        report = deliver_outbox(db, smtp(port))
+
+    assert (report.sent, report.retrying, report.failed) == (3, 0, 0)
+    assert [got.rcpt_tos[0] for got in handler.received] == [row.recipient for row in rows]
+    assert held == [True, True, True]
+    assert seen[-1] > T0 + 2 * LEASE  # long after the first claim ran out
+    assert {(stored(db, row).status, stored(db, row).attempts) for row in rows} == {("sent", 1)}
+    assert "sent twice" not in caplog.text
+
+
+def test_a_claim_is_renewed_only_while_this_sender_holds_it(db: Database) -> None:
+    mine, lost = queue(db, "mine@example.org"), queue(db, "lost@example.org")
+    claimed = _claim_all(db, [mine.id, lost.id], T0, LEASE)
+    assert [row.id for row in claimed] == [mine.id, lost.id]
+    assert _claim_all(db, [mine.id, lost.id], T0, LEASE) == []  # nobody claims them twice
+    # our lease on `lost` runs out and another sender takes it over
+    assert _claim(db, lost.id, T0 + LEASE, LEASE) is not None
+    renewed = _claim_all(db, [mine.id, lost.id], T0 + LEASE / 2, LEASE, held=T0 + LEASE)
+    assert [(row.id, row.next_attempt_at) for row in renewed] == [(mine.id, T0 + LEASE * 3 / 2)]
+    assert _claim_all(db, [mine.id], T0 + LEASE, LEASE, held=T0 + LEASE) == []  # stale lease
 
 
 # --- authentication and TLS -----------------------------------------------------------------
