@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -263,9 +266,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"delivered into the Maildir {config.mail.maildir}")
         for path in sorted(Path(config.mail.maildir, "new").glob("*")):
             print(f"  {path}")
-    print(f"\nexplore: newswatch --config {config_file} articles --watchlist syria")
+    command = _this_command()
+    print(f"\nexplore: {command} --config {config_file} articles --watchlist syria")
+    print(f"         {command} --config {config_file} status")
     ok = all(o.ok for o in outcomes) and seed is not None and built and not report.failed
     return EXIT_OK if ok else EXIT_FAILURE
+
+
+def _this_command() -> str:
+    """How the user can run newswatch again: the path they ran it by, if it is not on PATH."""
+    invoked = Path(sys.argv[0])
+    if invoked.name == "newswatch" and shutil.which("newswatch") != str(invoked.resolve()):
+        relative = os.path.relpath(invoked)
+        return str(invoked.resolve()) if relative.startswith("..") else relative
+    return "newswatch"
 
 
 STAGE_COMMANDS = [
