@@ -26,7 +26,7 @@ from alerts.watchlists import WatchlistConfig
 from crawler.dw_page import parse_page
 from demo import DemoSite, demo_articles
 from scheduler.cli import main
-from store.articles import upsert_article
+from store.articles import ARTICLE_FIELDS, upsert_article
 from store.db import Database
 from store.dw_ids import short_id
 from store.models import Delivery, OutboxMessage, SubscriberState
@@ -40,24 +40,7 @@ def seed_fields(published: datetime) -> dict:
     """The seed article as the crawler stores it, dated ``published``."""
     site = DemoSite(demo_articles(), "http://127.0.0.1:1")
     page = parse_page(site.page(site.article(18879446)), url=None)
-    fields = {
-        name: getattr(page, name)
-        for name in (
-            "short_id",
-            "content_id",
-            "url",
-            "language",
-            "kind",
-            "title",
-            "teaser",
-            "body",
-            "captions",
-            "authors",
-            "topics",
-            "modified_at",
-            "selector_fallback",
-        )
-    }
+    fields = {name: getattr(page, name) for name in ARTICLE_FIELDS if hasattr(page, name)}
     fields["published_at"] = published
     return fields
 
