@@ -26,7 +26,7 @@ from alerts.schedules import parse_schedule
 from alerts.snippets import Snippet
 from store.db import Database
 from store.dw_ids import DW_TIMEZONE, short_url
-from store.models import Article, Delivery, Match, OutboxMessage, SubscriberState, utcnow
+from store.models import Article, Delivery, Match, OutboxMessage, SubscriberState
 
 log = logging.getLogger(__name__)
 # a digest never reaches further back than this before the previous one (or now, the first)
@@ -101,17 +101,16 @@ def build_digests(
     subscribers: Sequence[SubscriberConfig],
     mail: MailConfig,
     *,
-    now: datetime | None = None,
+    now: datetime,
     force: bool = False,
     renderer: DigestRenderer | None = None,
 ) -> list[BuiltDigest]:
-    """A digest for every subscriber who is due (or every one, with ``force``).
+    """A digest for every subscriber who is due at ``now`` (or every one, with ``force``).
 
     The states and the candidate matches of all due subscribers are read up front, in a few
     queries; each digest is then written in its own transaction, which refuses it (skips that
     subscriber) if another builder changed the subscriber's state or took one of its matches
     in the meantime."""
-    now = now or utcnow()
     renderer = renderer or DigestRenderer(mail.templates or None)
     sender = _address(mail.sender)
     built: list[BuiltDigest] = []
@@ -201,7 +200,12 @@ def _build_one(
         connection.execute(
             _INSERT_DELIVERIES,
             [
-                {"subscriber": subscriber.email, "match_id": m.id, "message_id": outbox_id}
+                {
+                    "subscriber": subscriber.email,
+                    "match_id": m.id,
+                    "message_id": outbox_id,
+                    "created_at": now,
+                }
                 for m in matches
             ],
         )

@@ -18,7 +18,6 @@ import logging
 import mailbox
 import smtplib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -30,8 +29,9 @@ from sqlalchemy import ColumnElement, bindparam, select, update
 
 from alerts.config import MailConfig
 from alerts.mime import message_bytes
+from store.clock import Clock
 from store.db import Database
-from store.models import OutboxMessage, utcnow
+from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -231,11 +231,12 @@ def deliver_outbox(
     db: Database,
     mail: MailConfig,
     *,
-    now: datetime | None = None,
+    clock: Clock,
     password: str | None = None,
     batch: int = 200,
 ) -> DeliveryReport:
-    """Send every pending message that is due at ``now`` (default: the clock), oldest first.
+    """Send every pending message that is due now, oldest first; every time recorded comes from
+    ``clock``.
 
     The SMTP password is ``mail.password`` (scheduler.config fills it from the environment);
     ``password`` overrides it. Batches of ``batch`` messages share one connection; when the
@@ -243,7 +244,6 @@ def deliver_outbox(
     sender has claimed are left to it."""
     if password is None and mail.password is not None:
         password = mail.password.get_secret_value()
-    clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     due = clock()
     lease = max(LEASE, timedelta(seconds=10 * mail.timeout))
     report = DeliveryReport()
@@ -282,7 +282,7 @@ def _send_batch(
     ids: list[int],
     from_header: str,
     sender: str,
-    clock: Callable[[], datetime],
+    clock: Clock,
     lease: timedelta,
     report: DeliveryReport,
 ) -> bool:

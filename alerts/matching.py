@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from alerts.watchlists import ArticleText, Matcher, WatchlistConfig, WatchlistHit
 from store.db import Database
-from store.models import Article, Delivery, Match, WatchlistState, utcnow
+from store.models import Article, Delivery, Match, WatchlistState
 
 BATCH = 500
 log = logging.getLogger(__name__)
@@ -65,25 +65,27 @@ def match_articles(
     db: Database,
     watchlists: Sequence[WatchlistConfig],
     *,
+    now: datetime,
     since: datetime | None = None,
     only: str | None = None,
     dry_run: bool = False,
 ) -> MatchReport:
-    """Bring Match rows up to date; ``only`` limits to one watchlist, ``since`` to new articles
-    first seen after it (a changed watchlist is always re-matched against every stored
-    article); ``dry_run`` reports without writing. When another match run (the service, a
+    """Bring Match rows up to date as of ``now``; ``only`` limits to one watchlist, ``since``
+    to new articles first seen after it (a changed watchlist is always re-matched against every
+    stored article); ``dry_run`` reports without writing. When another match run (the service, a
     `newswatch match`) stored the same matches first, this one starts over once."""
     try:
-        return _match_once(db, watchlists, since=since, only=only, dry_run=dry_run)
+        return _match_once(db, watchlists, now=now, since=since, only=only, dry_run=dry_run)
     except IntegrityError:
         log.info("another match run stored the same matches first; matching again")
-        return _match_once(db, watchlists, since=since, only=only, dry_run=dry_run)
+        return _match_once(db, watchlists, now=now, since=since, only=only, dry_run=dry_run)
 
 
 def _match_once(
     db: Database,
     watchlists: Sequence[WatchlistConfig],
     *,
+    now: datetime,
     since: datetime | None,
     only: str | None,
     dry_run: bool,
@@ -98,7 +100,7 @@ def _match_once(
         if changed:
             rematch = Matcher(changed)
             for batch in _batches(session, select(Article), None):
-                _apply(session, rematch, changed, batch, report, mark_matched=False)
+                _apply(session, rematch, changed, batch, report, now, mark_matched=False)
         if only is None:
             _forget_removed_watchlists(session, {w.name for w in watchlists})
         stale = select(Article).where(
@@ -108,11 +110,11 @@ def _match_once(
         for batch in _batches(session, stale, since):
             report.articles_checked += len(batch)
             if matcher is not None:
-                _apply(session, matcher, selected, batch, report, mark_matched=only is None)
+                _apply(session, matcher, selected, batch, report, now, mark_matched=only is None)
         for watchlist in changed:
             session.merge(
                 WatchlistState(
-                    name=watchlist.name, fingerprint=watchlist.fingerprint(), matched_at=utcnow()
+                    name=watchlist.name, fingerprint=watchlist.fingerprint(), matched_at=now
                 )
             )
         if dry_run:
@@ -163,6 +165,7 @@ def _apply(
     watchlists: Sequence[WatchlistConfig],
     articles: list[Article],
     report: MatchReport,
+    now: datetime,
     *,
     mark_matched: bool,
 ) -> None:
@@ -186,7 +189,7 @@ def _apply(
     for article in articles:
         hits = {hit.watchlist: hit for hit in matcher.match(article_text(article))}
         for name in names:
-            _reconcile(session, article, name, hits.get(name), existing, delivered, report)
+            _reconcile(session, article, name, hits.get(name), existing, delivered, report, now)
         if mark_matched:
             article.matched_at = article.updated_at
     session.flush()
@@ -200,6 +203,7 @@ def _reconcile(
     existing: dict[tuple[int, str], Match],
     delivered: set[int],
     report: MatchReport,
+    now: datetime,
 ) -> None:
     match = existing.get((article.id, name))
     watch = report.for_watchlist(name)
@@ -214,7 +218,9 @@ def _reconcile(
         "snippet": hit.snippet.to_dict(),
     }
     if match is None:
-        session.add(Match(article_id=article.id, watchlist=name, **values))
+        session.add(
+            Match(article_id=article.id, watchlist=name, created_at=now, updated_at=now, **values)
+        )
         watch.new.append(
             MatchedArticle(article.short_id, article.title, values["terms"], values["snippet"])
         )
@@ -224,7 +230,7 @@ def _reconcile(
             values["fields"],
             values["snippet"],
         )
-        match.updated_at = utcnow()
+        match.updated_at = now
         watch.changed += 1
 
 

@@ -214,6 +214,7 @@ def run_newswatch(base_url: str, concurrency: int, database_url: str, log: Path)
     """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``)."""
     from crawler.config import CrawlConfig, SourceConfig
     from scheduler.crawling import run_crawl
+    from store.clock import system_clock
     from store.db import Database
 
     source = SourceConfig(
@@ -222,7 +223,7 @@ def run_newswatch(base_url: str, concurrency: int, database_url: str, log: Path)
     crawl = CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency)
     # Database() migrates the schema before the clock starts
     with Database(database_url) as database, _Child() as child:
-        outcome = run_crawl(source, crawl, database, log_file=log, timeout=600)
+        outcome = run_crawl(source, crawl, database, system_clock, log_file=log, timeout=600)
     if not outcome.ok:
         raise RuntimeError(f"newswatch crawl failed ({outcome.exit_code}):\n{outcome.log_tail}")
     return child

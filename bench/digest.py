@@ -66,9 +66,10 @@ from alerts.matching import match_articles
 from alerts.mime import build_message
 from alerts.watchlists import WatchlistConfig
 from store.articles import upsert_article
+from store.clock import system_clock
 from store.db import Database
 from store.dw_ids import short_id
-from store.models import Match, OutboxMessage, utcnow
+from store.models import Match, OutboxMessage
 
 SEED = 20151127
 SUBSCRIBERS = 1_000
@@ -250,16 +251,16 @@ def setup(db: Database, subscribers: int) -> Setup:
     rng = random.Random(SEED)
     writer = TextWriter(rng)
     watchlists = make_watchlists(rng)
-    now = utcnow()
+    now = system_clock()
     articles = [
         make_article(writer, rng, number, watchlists[number % WATCHLISTS], now)
         for number in range(WATCHLISTS * ARTICLES_PER_WATCHLIST)
     ]
     with db.session() as session:
         for fields in articles:
-            upsert_article(session, fields)
+            upsert_article(session, fields, now)
         session.commit()
-    match_articles(db, watchlists)
+    match_articles(db, watchlists, now=now)
     with db.session() as session:
         per_watchlist = dict(
             session.execute(select(Match.watchlist, func.count()).group_by(Match.watchlist)).all()
@@ -489,9 +490,13 @@ def run_newswatch(
     profiles: Profiles,
 ) -> tuple[list[BuiltDigest], DeliveryReport, Span, Span]:
     with _timing(server) as build:
-        built = profiles.run("build_digests", lambda: build_digests(db, people, mail))
+        built = profiles.run(
+            "build_digests", lambda: build_digests(db, people, mail, now=system_clock())
+        )
     with _timing(server) as deliver:
-        report = profiles.run("deliver_outbox", lambda: deliver_outbox(db, mail))
+        report = profiles.run(
+            "deliver_outbox", lambda: deliver_outbox(db, mail, clock=system_clock)
+        )
     return built, report, build, deliver
 
 

@@ -17,8 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from crawler.dw import short_id
 from crawler.items import ArticleItem
 from store.articles import Upsert, upsert_articles
+from store.clock import Clock, system_clock
 from store.db import Database
-from store.models import CrawlRun, utcnow
+from store.models import CrawlRun
 
 log = logging.getLogger(__name__)
 STATS = "newswatch/"
@@ -58,9 +59,10 @@ class StoreArticlePipeline:
     refuses is stored article by article: only the articles refused on their own are dropped,
     each a counted error naming its URL and short id."""
 
-    def __init__(self, crawler: Crawler, database_url: str) -> None:
+    def __init__(self, crawler: Crawler, database_url: str, clock: Clock = system_clock) -> None:
         self.crawler = crawler
         self.database_url = database_url
+        self.clock = clock
         self.db: Database | None = None
         self.run_id: int | None = None
         self.batch: list[ArticleItem] = []
@@ -73,7 +75,9 @@ class StoreArticlePipeline:
         url = crawler.settings.get("NEWSWATCH_DATABASE_URL")
         if not url:
             raise NotConfigured("NEWSWATCH_DATABASE_URL is not set: articles are not stored")
-        pipeline = cls(crawler, url)
+        # the crawl process is its own composition root: the real clock, unless the process
+        # that runs the crawl in-process hands one over (NEWSWATCH_CLOCK, a callable)
+        pipeline = cls(crawler, url, crawler.settings.get("NEWSWATCH_CLOCK") or system_clock)
         # the finish reason is known only once the spider has closed, after close_spider
         crawler.signals.connect(pipeline.record_run, signal=signals.spider_closed)
         return pipeline
@@ -87,7 +91,7 @@ class StoreArticlePipeline:
             return
         source = getattr(self.crawler.spider, "source_name", "") or "unnamed"
         with self.db.session() as session:
-            run = CrawlRun(source=source, status="running", started_at=utcnow())
+            run = CrawlRun(source=source, status="running", started_at=self.clock())
             session.add(run)
             session.commit()
             self.run_id = run.id
@@ -123,7 +127,7 @@ class StoreArticlePipeline:
     def _store(self, items: list[ArticleItem]) -> None:
         assert self.db is not None
         with self.db.engine.begin() as connection:  # one transaction: all or none
-            outcomes = upsert_articles(connection, [item.fields() for item in items])
+            outcomes = upsert_articles(connection, [item.fields() for item in items], self.clock())
         for item, outcome in zip(items, outcomes, strict=True):
             self.crawler.stats.inc_value(STATS + outcome.value)
             if outcome is not Upsert.UNCHANGED:
@@ -161,7 +165,7 @@ class StoreArticlePipeline:
         with self.db.session() as session:
             run = session.get(CrawlRun, self.run_id)
             if run is not None:
-                run.finished_at = utcnow()
+                run.finished_at = self.clock()
                 run.status = status
                 run.last_errors = errors
                 for name, value in figures.items():

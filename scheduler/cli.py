@@ -14,6 +14,7 @@ from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
 from scheduler.stage_commands import STAGE_COMMANDS, add_demo
+from store.clock import Clock, system_clock
 from store.db import Database, display_url
 
 
@@ -152,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     path = config_path(args.config)
     config = load_config(path)
-    return Service(config, path).run()
+    return Service(config, path, args.clock).run()
 
 
 # ---------------------------------------------------------------- status
@@ -176,7 +177,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     config = load_config(config_path(args.config))
     with Database(config.storage.url) as db:
-        report = status.collect_status(config, db)
+        report = status.collect_status(config, db, args.clock())
     problems = status.health_problems(report)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
@@ -202,9 +203,11 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clock: Clock = system_clock) -> int:
+    """The composition root: every command gets its config, its database and ``clock``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     setup_logging(verbose=args.verbose, log_file=args.log_file, json_logs=args.json_logs)
     try:
         return args.run(args)

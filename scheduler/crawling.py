@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.config import CrawlConfig, SourceConfig, scrapy_settings
+from store.clock import Clock
 from store.db import Database
-from store.models import CrawlRun, utcnow
+from store.models import CrawlRun
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
@@ -79,6 +80,7 @@ def run_crawl(
     source: SourceConfig,
     crawl: CrawlConfig,
     database: Database,
+    clock: Clock,
     log_file: Path | None = None,
     timeout: float | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
@@ -87,7 +89,7 @@ def run_crawl(
 
     ``on_start`` receives the process, so that a stopping service can ask it to stop."""
     with database.session() as session:
-        created = CrawlRun(source=source.name, status="running")
+        created = CrawlRun(source=source.name, status="running", started_at=clock())
         session.add(created)
         session.commit()
         run_id = created.id
@@ -118,7 +120,7 @@ def run_crawl(
     with database.session() as session:
         run = session.get(CrawlRun, run_id)
         if run is not None and run.status == "running":  # the crawl died before recording
-            run.status, run.finished_at = "failed", utcnow()
+            run.status, run.finished_at = "failed", clock()
             run.last_errors = [f"crawl process exited {exit_code}"]
             session.commit()
     tail = "\n".join(output.decode("utf-8", "replace").splitlines()[-15:])

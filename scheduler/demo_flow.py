@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
 from alerts.config import MailConfig, SubscriberConfig
@@ -103,5 +104,6 @@ def prepare_folder(folder: Path) -> None:
     shutil.rmtree(folder / "mail", ignore_errors=True)
 
 
-def serve_demo_site() -> DemoServer:
-    return DemoServer(demo_articles())
+def serve_demo_site(now: datetime) -> DemoServer:
+    """The demo site, its articles dated relative to ``now``."""
+    return DemoServer(demo_articles(now))

@@ -1,11 +1,11 @@
-"""One function per job; the CLI, `cycle`, the service and the demo all run these."""
+"""One function per job; the CLI, `cycle`, the service and the demo all run these, each with
+the clock its composition root chose (store/clock.py)."""
 
 from __future__ import annotations
 
 import logging
 import subprocess
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from alerts import digest
@@ -14,6 +14,7 @@ from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.matching import MatchReport, match_articles
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
+from store.clock import Clock
 from store.db import Database
 
 log = logging.getLogger("newswatch.jobs")
@@ -22,6 +23,7 @@ log = logging.getLogger("newswatch.jobs")
 def crawl_sources(
     config: AppConfig,
     db: Database,
+    clock: Clock,
     source: str | None = None,
     log_file: Path | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
@@ -30,7 +32,7 @@ def crawl_sources(
     sources = [config.source(source)] if source else config.sources
     outcomes = []
     for each in sources:
-        outcome = run_crawl(each, config.crawl, db, log_file=log_file, on_start=on_start)
+        outcome = run_crawl(each, config.crawl, db, clock, log_file=log_file, on_start=on_start)
         run = outcome.run
         log.info(
             "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors%s",
@@ -47,8 +49,8 @@ def crawl_sources(
     return outcomes
 
 
-def match_new(config: AppConfig, db: Database) -> MatchReport:
-    report = match_articles(db, config.watchlists)
+def match_new(config: AppConfig, db: Database, clock: Clock) -> MatchReport:
+    report = match_articles(db, config.watchlists, now=clock())
     log.info(
         "match: %d articles checked, %d new matches",
         report.articles_checked,
@@ -58,15 +60,15 @@ def match_new(config: AppConfig, db: Database) -> MatchReport:
 
 
 def build_digests(
-    config: AppConfig, db: Database, *, force: bool = False, now: datetime | None = None
+    config: AppConfig, db: Database, clock: Clock, *, force: bool = False
 ) -> list[BuiltDigest]:
     """A digest for every subscriber who is due (every one with ``force``) into the outbox."""
-    return digest.build_digests(db, config.subscribers, config.mail, now=now, force=force)
+    return digest.build_digests(db, config.subscribers, config.mail, now=clock(), force=force)
 
 
-def send_outbox(config: AppConfig, db: Database, *, now: datetime | None = None) -> DeliveryReport:
+def send_outbox(config: AppConfig, db: Database, clock: Clock) -> DeliveryReport:
     """Deliver pending outbox messages (SMTP, or the Maildir while smtp_url is empty)."""
-    report = deliver_outbox(db, config.mail, now=now)
+    report = deliver_outbox(db, config.mail, clock=clock)
     quiet = not (report.sent or report.retrying or report.failed)
     log.log(logging.DEBUG if quiet else logging.INFO, "send: %s", report.summary())
     return report

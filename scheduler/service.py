@@ -37,8 +37,9 @@ from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.lock import service_lock
+from store.clock import Clock, system_clock
 from store.db import Database, display_url
-from store.models import CrawlRun, utcnow
+from store.models import CrawlRun
 from store.prune import prune
 
 log = logging.getLogger("newswatch.service")
@@ -73,9 +74,13 @@ def crawl_trigger(config: AppConfig) -> BaseTrigger:
 
 
 class Service:
-    def __init__(self, config: AppConfig, config_file: Path | None) -> None:
+    def __init__(
+        self, config: AppConfig, config_file: Path | None, clock: Clock = system_clock
+    ) -> None:
         self.config = config
         self.config_file = config_file
+        # what jobs store and decide by; APScheduler's own timers keep the system's time
+        self.clock = clock
         self.db = Database(config.storage.url)
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(1)},
@@ -121,7 +126,7 @@ class Service:
             closed = session.execute(
                 update(CrawlRun)
                 .where(CrawlRun.status == "running")
-                .values(status="interrupted", finished_at=utcnow())
+                .values(status="interrupted", finished_at=self.clock())
             ).rowcount
         if closed:
             log.warning("%d crawl run(s) left running by a stopped service: interrupted", closed)
@@ -174,7 +179,7 @@ class Service:
         (reloading must not push crawls back); a new source is crawled at once."""
         planned = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         self.scheduler.remove_all_jobs()
-        now = datetime.now(UTC)
+        now = self.clock()
         for source in self.config.sources:
             job_id = f"crawl:{source.name}"
             self._add(
@@ -233,18 +238,18 @@ class Service:
         return run
 
     def crawl_cycle(self, source: str) -> None:
-        config, db = self.config, self.db
-        jobs.crawl_sources(config, db, source, on_start=self._track_crawl)
+        config, db, clock = self.config, self.db, self.clock
+        jobs.crawl_sources(config, db, clock, source, on_start=self._track_crawl)
         self._crawl = None
         if self.stopping.is_set():
             return
-        jobs.match_new(config, db)
+        jobs.match_new(config, db, clock)
         immediate = [
             s for s in config.subscribers if parse_schedule(s.schedule).kind == "immediate"
         ]
         if immediate:
-            jobs.build_digests(config.model_copy(update={"subscribers": immediate}), db)
-        jobs.send_outbox(config, db)
+            jobs.build_digests(config.model_copy(update={"subscribers": immediate}), db, clock)
+        jobs.send_outbox(config, db, clock)
 
     def _track_crawl(self, process: subprocess.Popen) -> None:
         self._crawl = process
@@ -252,15 +257,16 @@ class Service:
             process.send_signal(signal.SIGINT)
 
     def digest_job(self) -> None:
-        jobs.match_new(self.config, self.db)  # digests speak of every article crawled so far
-        if jobs.build_digests(self.config, self.db):
-            jobs.send_outbox(self.config, self.db)
+        # digests speak of every article crawled so far
+        jobs.match_new(self.config, self.db, self.clock)
+        if jobs.build_digests(self.config, self.db, self.clock):
+            jobs.send_outbox(self.config, self.db, self.clock)
 
     def send_job(self) -> None:
-        jobs.send_outbox(self.config, self.db)
+        jobs.send_outbox(self.config, self.db, self.clock)
 
     def prune_job(self) -> None:
-        removed = prune(self.db, keep_days=self.config.storage.keep_days)
+        removed = prune(self.db, keep_days=self.config.storage.keep_days, now=self.clock())
         log.info("prune: %s", ", ".join(f"{n} {what}" for what, n in removed.items()))
 
 

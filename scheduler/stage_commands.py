@@ -23,7 +23,7 @@ from scheduler.crawling import CrawlOutcome
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from store.articles import article_json
 from store.db import Database
-from store.models import Article, Match, utcnow
+from store.models import Article, Match
 
 # ---------------------------------------------------------------- crawl / articles
 
@@ -37,7 +37,7 @@ def add_crawl(commands: argparse._SubParsersAction) -> None:
 def cmd_crawl(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     with Database(config.storage.url) as db:
-        outcomes = jobs.crawl_sources(config, db, args.source)
+        outcomes = jobs.crawl_sources(config, db, args.clock, args.source)
     for outcome in outcomes:
         print(crawl_summary(outcome))
     return EXIT_OK if all(outcome.ok for outcome in outcomes) else EXIT_FAILURE
@@ -81,7 +81,8 @@ def cmd_articles(args: argparse.Namespace) -> int:
     with Database(config.storage.url) as db, db.session() as session:
         query = select(Article).order_by(Article.first_seen_at.desc(), Article.id.desc())
         if args.since is not None:
-            query = query.where(Article.first_seen_at >= utcnow() - timedelta(seconds=args.since))
+            since = args.clock() - timedelta(seconds=args.since)
+            query = query.where(Article.first_seen_at >= since)
         if args.watchlist:
             matched = select(Match.article_id).where(Match.watchlist == args.watchlist)
             query = query.where(Article.id.in_(matched))
@@ -124,10 +125,15 @@ def cmd_match(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     if args.watchlist and args.watchlist not in {w.name for w in config.watchlists}:
         raise CommandError(f"no watchlist named {args.watchlist!r}", EXIT_USAGE)
-    since = utcnow() - timedelta(seconds=args.since) if args.since is not None else None
+    since = args.clock() - timedelta(seconds=args.since) if args.since is not None else None
     with Database(config.storage.url) as db:
         report = match_articles(
-            db, config.watchlists, since=since, only=args.watchlist, dry_run=args.dry_run
+            db,
+            config.watchlists,
+            now=args.clock(),
+            since=since,
+            only=args.watchlist,
+            dry_run=args.dry_run,
         )
     print(match_summary(report, dry_run=args.dry_run))
     return EXIT_OK
@@ -169,7 +175,7 @@ def add_digest(commands: argparse._SubParsersAction) -> None:
 def cmd_digest(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     with Database(config.storage.url) as db:
-        built = jobs.build_digests(config, db, force=args.now)
+        built = jobs.build_digests(config, db, args.clock, force=args.now)
     for each in built:
         print(f"{each.recipient}: {each.subject}")
     print(f"{len(built)} digests put into the outbox; `newswatch send` delivers them")
@@ -184,7 +190,7 @@ def add_send(commands: argparse._SubParsersAction) -> None:
 def cmd_send(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     with Database(config.storage.url) as db:
-        report = jobs.send_outbox(config, db)
+        report = jobs.send_outbox(config, db, args.clock)
     print(report.summary())
     return EXIT_FAILURE if report.failed else EXIT_OK
 
@@ -197,13 +203,13 @@ def add_cycle(commands: argparse._SubParsersAction) -> None:
 def cmd_cycle(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     with Database(config.storage.url) as db:
-        outcomes = jobs.crawl_sources(config, db)
+        outcomes = jobs.crawl_sources(config, db, args.clock)
         for outcome in outcomes:
             print(crawl_summary(outcome))
-        print(match_summary(jobs.match_new(config, db)))
-        for each in jobs.build_digests(config, db):
+        print(match_summary(jobs.match_new(config, db, args.clock)))
+        for each in jobs.build_digests(config, db, args.clock):
             print(f"digest for {each.recipient}: {each.subject}")
-        report = jobs.send_outbox(config, db)
+        report = jobs.send_outbox(config, db, args.clock)
     print(report.summary())
     return EXIT_OK if all(o.ok for o in outcomes) and not report.failed else EXIT_FAILURE
 
@@ -234,7 +240,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo_flow.prepare_folder(folder)
     except demo_flow.DemoFolderError as error:
         raise CommandError(str(error), EXIT_USAGE) from None
-    with demo_flow.serve_demo_site() as server:
+    with demo_flow.serve_demo_site(args.clock()) as server:
         config = demo_flow.demo_config(folder, server.base_url)
         config_file = folder / "newswatch.toml"
         config_file.write_text(demo_flow.config_toml(config), encoding="utf-8")
@@ -242,7 +248,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"config:    {config_file}")
         with Database(config.storage.url) as db:
             print("\n== crawl")
-            outcomes = jobs.crawl_sources(config, db, log_file=folder / "crawl.log")
+            outcomes = jobs.crawl_sources(config, db, args.clock, log_file=folder / "crawl.log")
             for outcome in outcomes:
                 print(crawl_summary(outcome))
             with db.session() as session:
@@ -256,10 +262,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             found = f"{seed.short_id} {seed.title!r} ({seed.url})" if seed else "MISSING"
             print(f"stored {len(stored)} articles; the seed article: {found}")
             print("\n== match (watchlist syria: Raqqa, Daesh, Islamic State, IS)")
-            print(match_summary(jobs.match_new(config, db), snippets=True))
+            print(match_summary(jobs.match_new(config, db, args.clock), snippets=True))
             print("\n== digest and send")
-            built = jobs.build_digests(config, db)
-            report = jobs.send_outbox(config, db)
+            built = jobs.build_digests(config, db, args.clock)
+            report = jobs.send_outbox(config, db, args.clock)
         print(report.summary())
         for each in built:
             print(f"digest for {each.recipient}: {each.subject!r}")

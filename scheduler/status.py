@@ -27,7 +27,7 @@ from alerts.schedules import Schedule, parse_schedule
 from crawler.config import CrawlConfig
 from scheduler.config import AppConfig
 from store.db import Database, display_url
-from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState, utcnow
+from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState
 
 Report = dict[str, Any]
 
@@ -41,9 +41,9 @@ MESSAGE_PROBLEMS_SHOWN = 10
 RUN_FIGURES = ("status", "pages", "new", "updated", "skipped_known", "errors", "selector_fallbacks")
 
 
-def collect_status(config: AppConfig, db: Database, now: datetime | None = None) -> Report:
-    """Everything `newswatch status` shows, as a JSON-ready dict."""
-    now = (now or utcnow()).astimezone(UTC)
+def collect_status(config: AppConfig, db: Database, now: datetime) -> Report:
+    """Everything `newswatch status` shows at ``now``, as a JSON-ready dict."""
+    now = now.astimezone(UTC)
     interval = crawl_interval(config.crawl, now)
     with db.session() as session:
         return {
@@ -274,7 +274,8 @@ def _outbox_problems(outbox: Report) -> list[str]:
 
 def render_status(report: Report) -> str:
     """A one-screen summary of the report, ending with its problems (or "health: ok")."""
-    now = _parse(report["generated_at"]) or utcnow()
+    now = _parse(report["generated_at"])
+    assert now is not None
     crawl, articles = report["crawl"], report["articles"]
     cadence = (
         f"cron {crawl['cron']!r}" if crawl["cron"] else f"every {_span(crawl['every_seconds'])}"

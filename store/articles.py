@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Article, utcnow
+from store.models import Article
 
 # the fields a crawl supplies; everything else is bookkeeping
 ARTICLE_FIELDS = (
@@ -64,19 +64,20 @@ def _insert_for(dialect: str) -> Any:
     raise NotImplementedError(f"newswatch supports SQLite and PostgreSQL, not {dialect}")
 
 
-def upsert_article(session: Session, fields: Mapping[str, Any]) -> Upsert:
-    """Insert the article, or update it when its content changed, or touch it. The caller
-    commits."""
-    return upsert_articles(session.connection(), [fields])[0]
+def upsert_article(session: Session, fields: Mapping[str, Any], now: datetime) -> Upsert:
+    """Insert the article, or update it when its content changed, or touch it, as of ``now``.
+    The caller commits."""
+    return upsert_articles(session.connection(), [fields], now)[0]
 
 
-def upsert_articles(connection: Connection, items: Sequence[Mapping[str, Any]]) -> list[Upsert]:
-    """Store a batch of articles by short id: new -> insert, changed content -> update,
-    same content -> touch. Insert-on-conflict makes two crawls that store the same short id at
-    once leave one row (the loser updates or touches it). Core statements, compiled once and
-    cached, keep this cheap; the caller commits."""
+def upsert_articles(
+    connection: Connection, items: Sequence[Mapping[str, Any]], now: datetime
+) -> list[Upsert]:
+    """Store a batch of articles by short id, as of ``now`` (first seen, updated, checked):
+    new -> insert, changed content -> update, same content -> touch. Insert-on-conflict makes
+    two crawls that store the same short id at once leave one row (the loser updates or touches
+    it). Core statements, compiled once and cached, keep this cheap; the caller commits."""
     table = Article.__table__
-    now = utcnow()
     rows = []
     for fields in items:
         values = {name: fields[name] for name in ARTICLE_FIELDS if name in fields}
@@ -107,7 +108,10 @@ def upsert_articles(connection: Connection, items: Sequence[Mapping[str, Any]]) 
                 select(table.c.content_hash).where(table.c.short_id == short)
             ).scalar_one()
         if stored[short] != row["content_hash"]:
-            connection.execute(update(table).where(table.c.short_id == short).values(row))
+            # matched_at cleared: the match stage takes it up again, however close the clock
+            # readings of the two versions are
+            changed = {**row, "matched_at": None}
+            connection.execute(update(table).where(table.c.short_id == short).values(changed))
             stored[short] = row["content_hash"]
             outcomes.append(Upsert.UPDATED)
         else:

@@ -1,4 +1,7 @@
-"""The data model shared by every stage. Imports neither Scrapy nor Twisted."""
+"""The data model shared by every stage. Imports neither Scrapy nor Twisted.
+
+No column defaults to the wall clock: every time stored comes from the caller's clock
+(store/clock.py), so a test that fixes the time gets rows that agree with it."""
 
 from __future__ import annotations
 
@@ -27,10 +30,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -86,9 +85,9 @@ class Article(Base):
     # the date a feed or sitemap gave this version when it was fetched: a later date refetches
     listed_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(64))
-    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    checked_at: Mapped[datetime]
     # the updated_at this article was last matched at; older than updated_at: match again
     matched_at: Mapped[datetime | None] = mapped_column(index=True)
 
@@ -100,7 +99,7 @@ class CrawlRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(100), index=True)
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="running")  # running|ok|failed
     pages: Mapped[int] = mapped_column(default=0)
@@ -124,8 +123,8 @@ class Match(Base):
     terms: Mapped[dict[str, Any]] = mapped_column(default=dict)  # configured term -> hits
     fields: Mapped[list[str]] = mapped_column(default=list)
     snippet: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"text", "spans"}
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
 
     article: Mapped[Article] = relationship(lazy="joined")
 
@@ -137,7 +136,7 @@ class WatchlistState(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    matched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    matched_at: Mapped[datetime]
 
 
 class OutboxMessage(Base):
@@ -153,9 +152,9 @@ class OutboxMessage(Base):
     html: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
 
@@ -169,7 +168,7 @@ class Delivery(Base):
     subscriber: Mapped[str] = mapped_column(String(320))
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime]
 
 
 class SubscriberState(Base):

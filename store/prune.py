@@ -3,16 +3,16 @@ history stays); crawl runs and sent or failed outbox messages without deliveries
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select
 
 from store.db import Database
-from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, utcnow
+from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage
 
 
-def prune(db: Database, *, keep_days: int) -> dict[str, int]:
-    cutoff = utcnow() - timedelta(days=keep_days)
+def prune(db: Database, *, keep_days: int, now: datetime) -> dict[str, int]:
+    cutoff = now - timedelta(days=keep_days)
     delivered = exists().where(Match.article_id == Article.id, Delivery.match_id == Match.id)
     with db.session() as session:
         old_articles = select(Article.id).where(Article.first_seen_at < cutoff, ~delivered)

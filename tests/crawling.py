@@ -19,6 +19,7 @@ from sqlalchemy import select
 from crawler.config import CrawlConfig, SourceConfig
 from demo import DemoArticle, DemoServer, DemoSite
 from scheduler.crawling import CrawlOutcome, run_crawl
+from store.clock import system_clock
 from store.db import Database
 from store.models import Article
 
@@ -50,7 +51,10 @@ def crawl(
     log_file: Path | None = None,
 ) -> CrawlOutcome:
     """One crawl; fails the test with the crawl's log when the subprocess did not exit cleanly."""
-    outcome = run_crawl(source, config, database, log_file=log_file, timeout=CRAWL_TIMEOUT)
+    # the crawl subprocess keeps the real time; the parent's rows agree with it
+    outcome = run_crawl(
+        source, config, database, system_clock, log_file=log_file, timeout=CRAWL_TIMEOUT
+    )
     assert outcome.exit_code == 0, outcome.log_tail
     assert outcome.run is not None, outcome.log_tail
     return outcome

@@ -11,6 +11,7 @@ import pytest
 
 from scheduler.cli import main
 from store.articles import upsert_article
+from store.clock import fixed_clock
 from store.db import Database
 from store.dw_ids import short_id
 
@@ -84,8 +85,12 @@ SAMPLES = {
 }
 
 
+# the clock the CLI runs on in these tests, passed from main() down to every stored row
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
+    code = main(list(args), clock=fixed_clock(NOW))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -163,9 +168,11 @@ def test_check_without_a_config_file_is_a_usage_error(capsys, tmp_path) -> None:
     assert code == 2 and "newswatch init" in err
 
 
+FOUND = NOW - timedelta(minutes=30)  # when the crawl stored the articles below
+
+
 def _config_with_articles(tmp_path: Path) -> Path:
     url = f"sqlite:///{tmp_path / 'nw.db'}"
-    now = datetime.now(UTC)
     with Database(url) as db, db.session() as session:
         for offset, (title, body) in enumerate(
             [
@@ -188,10 +195,11 @@ def _config_with_articles(tmp_path: Path) -> Path:
                     "captions": [],
                     "authors": [],
                     "topics": [],
-                    "published_at": now - timedelta(hours=offset),
+                    "published_at": NOW - timedelta(hours=offset),
                     "modified_at": None,
                     "selector_fallback": False,
                 },
+                FOUND,
             )
         session.commit()
     path = tmp_path / "newswatch.toml"
@@ -208,6 +216,9 @@ def test_articles_json_has_the_parse_keys_plus_first_seen_at(capsys, tmp_path) -
     assert code == 0
     rows = json.loads(out)
     assert [list(row) for row in rows] == [[*PARSE_KEYS, "first_seen_at"]] * 2
+    assert {row["first_seen_at"] for row in rows} == {FOUND.isoformat()}
+    code, out, _ = run(capsys, "--config", str(config), "articles", "--json", "--since", "10m")
+    assert (code, json.loads(out)) == (0, [])  # found 30 minutes before the CLI's clock
     assert run(capsys, "--config", str(config), "articles", "--json", "--limit", "1")[0] == 0
 
 

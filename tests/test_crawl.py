@@ -17,6 +17,7 @@ from crawler.config import SourceConfig
 from crawler.dw import ref_from_url
 from demo import DemoServer, Route, demo_articles
 from scheduler.crawling import CrawlOutcome, run_crawl
+from store.clock import system_clock
 from store.db import Database
 from store.models import CrawlRun
 from tests.conftest import fresh_database_url
@@ -203,7 +204,7 @@ def test_two_crawls_at_once_store_each_article_once(database_url: str) -> None:
         outcomes: list[CrawlOutcome] = []
 
         def crawl_in_thread() -> None:
-            outcomes.append(run_crawl(source, FAST, database, timeout=CRAWL_TIMEOUT))
+            outcomes.append(run_crawl(source, FAST, database, system_clock, timeout=CRAWL_TIMEOUT))
 
         threads = [threading.Thread(target=crawl_in_thread) for _ in range(2)]
         for thread in threads:

@@ -27,6 +27,7 @@ from crawler.dw_page import parse_page
 from demo import DemoSite, demo_articles
 from scheduler.cli import main
 from store.articles import ARTICLE_FIELDS, upsert_article
+from store.clock import fixed_clock
 from store.db import Database
 from store.dw_ids import short_id
 from store.models import Delivery, OutboxMessage, SubscriberState
@@ -65,10 +66,11 @@ def article(cid: int, title: str, body: str, published: datetime, **extra: objec
     }
 
 
-def store(db: Database, *rows: dict) -> None:
+def store(db: Database, *rows: dict, found: datetime = NOW - timedelta(minutes=30)) -> None:
+    """Store the articles as a crawl at ``found`` would."""
     with db.session() as session:
         for row in rows:
-            upsert_article(session, row)
+            upsert_article(session, row, found)
         session.commit()
 
 
@@ -109,9 +111,9 @@ def visible(html: str) -> str:
 
 
 def cycle(db: Database, mail: MailConfig, subscribers: list, watchlists: list, now=NOW):
-    match_articles(db, watchlists)
+    match_articles(db, watchlists, now=now)
     built = build_digests(db, subscribers, mail, now=now)
-    deliver_outbox(db, mail, now=now)
+    deliver_outbox(db, mail, clock=fixed_clock(now))
     return built
 
 
@@ -245,45 +247,49 @@ def test_a_broken_user_template_fails_newswatch_check(tmp_path, capsys) -> None:
 KILL_AFTER_RENDER = textwrap.dedent(
     """
     import os, signal, sys
-    from datetime import datetime, UTC
+    from datetime import datetime
     from alerts.config import MailConfig, SubscriberConfig
     from alerts.digest import build_digests
     from store.db import Database
     db = Database(sys.argv[1])
     sub = SubscriberConfig(email="analyst@example.org", watchlists=["syria"], schedule="immediate")
-    build_digests(db, [sub], MailConfig(maildir=sys.argv[2]))
+    now = datetime.fromisoformat(sys.argv[3])
+    build_digests(db, [sub], MailConfig(maildir=sys.argv[2]), now=now)
     os.kill(os.getpid(), signal.SIGKILL)  # crash between render and send
     """
 )
 
 
 def test_a_crash_between_render_and_send_sends_once_after_restart(db, mail) -> None:
-    store(db, article(5012, "Raqqa", "Body.", datetime.now(UTC) - timedelta(hours=1)))
-    match_articles(db, [SYRIA])
+    store(db, article(5012, "Raqqa", "Body.", NOW - timedelta(hours=1)))
+    match_articles(db, [SYRIA], now=NOW)
     crashed = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_RENDER, db.url, mail.maildir],
+        [sys.executable, "-c", KILL_AFTER_RENDER, db.url, mail.maildir, NOW.isoformat()],
         env={**os.environ},
         timeout=60,
     )
     assert crashed.returncode == -signal.SIGKILL
     with db.session() as session:
         assert session.scalars(select(OutboxMessage.status)).all() == ["pending"]
-    for _ in range(2):  # the restarted service: digest (nothing new) and send, twice
-        build_digests(db, [subscriber("syria")], mail)
-        deliver_outbox(db, mail)
+    for minutes in (1, 2):  # the restarted service: digest (nothing new) and send, twice
+        later = NOW + timedelta(minutes=minutes)
+        build_digests(db, [subscriber("syria")], mail, now=later)
+        deliver_outbox(db, mail, clock=fixed_clock(later))
     assert len(delivered(mail)) == 1
 
 
 def test_an_article_found_late_is_still_mailed_after_the_first_digest(db, mail) -> None:
-    start = datetime.now(UTC)
-    store(db, article(5020, "Raqqa today", "Body.", start - timedelta(hours=1)))
-    store(db, article(5022, "Raqqa two days ago", "Body.", start - timedelta(days=2)))
-    first = datetime.now(UTC)  # the first digest comes after those were found
+    store(db, article(5020, "Raqqa today", "Body.", NOW - timedelta(hours=1)), found=NOW)
+    store(db, article(5022, "Raqqa two days ago", "Body.", NOW - timedelta(days=2)), found=NOW)
+    first = NOW + timedelta(minutes=1)  # the first digest comes after those were found
     [built] = cycle(db, mail, [subscriber("syria")], [SYRIA], now=first)
     assert built.articles == 1  # the first digest holds only the last 24 hours
     # after the first digest, the crawl finds an article DW published two days ago
-    store(db, article(5021, "Raqqa, found late", "Body.", first - timedelta(days=2)))
-    [built] = cycle(db, mail, [subscriber("syria")], [SYRIA], now=datetime.now(UTC))
+    found_late = first + timedelta(minutes=1)
+    store(
+        db, article(5021, "Raqqa, found late", "Body.", NOW - timedelta(days=2)), found=found_late
+    )
+    [built] = cycle(db, mail, [subscriber("syria")], [SYRIA], now=found_late + timedelta(minutes=1))
     assert built.articles == 1
     texts = [parts(message)[0] for message in delivered(mail)]
     assert sum("Raqqa, found late" in text for text in texts) == 1
@@ -317,7 +323,7 @@ def test_one_build_applies_each_subscribers_own_window(db, mail) -> None:
         article(5030, "Raqqa this morning", "Body.", NOW - timedelta(hours=2)),
         article(5031, "Raqqa three days ago", "Body.", NOW - timedelta(days=3)),
     )
-    match_articles(db, [SYRIA, UKRAINE])
+    match_articles(db, [SYRIA, UKRAINE], now=NOW)
     earlier = NOW - timedelta(days=4)  # before the crawl found either article
     with db.session() as session:
         session.add(SubscriberState(email="old@example.org", last_digest_at=earlier))
@@ -334,8 +340,12 @@ def test_one_build_applies_each_subscribers_own_window(db, mail) -> None:
         states = dict(session.execute(states).all())
     assert states == {"old@example.org": NOW, "new@example.org": NOW, "other@example.org": NOW}
     # a later build: nothing is given twice, and new articles go to both
-    store(db, article(5032, "Raqqa at noon", "Body.", NOW + timedelta(hours=1)))
-    match_articles(db, [SYRIA, UKRAINE])
+    store(
+        db,
+        article(5032, "Raqqa at noon", "Body.", NOW + timedelta(hours=1)),
+        found=NOW + timedelta(hours=1),
+    )
+    match_articles(db, [SYRIA, UKRAINE], now=NOW + timedelta(hours=1))
     later = build_digests(db, [old, new, other], mail, now=NOW + timedelta(hours=2))
     assert sorted((b.recipient, b.articles) for b in later) == [
         ("new@example.org", 1),
@@ -361,7 +371,7 @@ class _Interloper:
 @pytest.mark.parametrize("known", [False, True])
 def test_a_subscriber_whose_state_moved_meanwhile_is_skipped(db, mail, known) -> None:
     store(db, article(5040, "Raqqa", "Body.", NOW - timedelta(hours=1)))
-    match_articles(db, [SYRIA])
+    match_articles(db, [SYRIA], now=NOW)
     if known:
         with db.session() as session:
             session.add(SubscriberState(email="analyst@example.org", last_digest_at=None))
@@ -383,6 +393,6 @@ def test_a_subscriber_whose_state_moved_meanwhile_is_skipped(db, mail, known) ->
 
 def test_a_listed_twice_subscriber_gets_one_digest(db, mail) -> None:
     store(db, article(5050, "Raqqa", "Body.", NOW - timedelta(hours=1)))
-    match_articles(db, [SYRIA])
+    match_articles(db, [SYRIA], now=NOW)
     built = build_digests(db, [subscriber("syria"), subscriber("syria")], mail, now=NOW)
     assert [b.articles for b in built] == [1]

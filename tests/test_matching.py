@@ -13,6 +13,7 @@ from store.db import Database
 from store.dw_ids import short_id
 from store.models import Delivery, Match, OutboxMessage
 
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SYRIA = WatchlistConfig(name="syria", terms=["Raqqa", "Daesh"], match_case=["IS"])
 UKRAINE = WatchlistConfig(name="ukraine", terms=["Kyiv"])
 
@@ -37,6 +38,7 @@ def add(db: Database, cid: int, title: str, body: str = "") -> None:
                 "published_at": datetime(2026, 11, 24, tzinfo=UTC),
                 "selector_fallback": False,
             },
+            NOW,
         )
         session.commit()
 
@@ -51,17 +53,17 @@ def test_new_articles_are_matched_once_and_a_second_run_changes_nothing(database
         add(db, 1, "Raqqa residents return")
         add(db, 2, "Kyiv without power")
         add(db, 3, "It is raining")
-        first = match_articles(db, [SYRIA, UKRAINE])
+        first = match_articles(db, [SYRIA, UKRAINE], now=NOW)
         assert first.articles_checked == 3
         assert matched(db) == {
             ("syria", "Raqqa residents return"),
             ("ukraine", "Kyiv without power"),
         }
-        second = match_articles(db, [SYRIA, UKRAINE])
+        second = match_articles(db, [SYRIA, UKRAINE], now=NOW)
         assert second.articles_checked == 0
         assert all(not w.new and not w.dropped for w in second.watchlists.values())
         add(db, 4, "Daesh claims attack")
-        third = match_articles(db, [SYRIA, UKRAINE])
+        third = match_articles(db, [SYRIA, UKRAINE], now=NOW)
         assert third.articles_checked == 1
         assert [m.short_id for m in third.watchlists["syria"].new] == [short_id(4)]
 
@@ -69,10 +71,10 @@ def test_new_articles_are_matched_once_and_a_second_run_changes_nothing(database
 def test_a_changed_article_is_matched_again(sqlite_url) -> None:
     with Database(sqlite_url) as db:
         add(db, 1, "Floods in Bavaria")
-        match_articles(db, [SYRIA])
+        match_articles(db, [SYRIA], now=NOW)
         assert matched(db) == set()
         add(db, 1, "Floods in Bavaria", body="Aid also reached Raqqa.")
-        match_articles(db, [SYRIA])
+        match_articles(db, [SYRIA], now=NOW)
         assert matched(db) == {("syria", "Floods in Bavaria")}
 
 
@@ -81,13 +83,13 @@ def test_editing_a_watchlist_rematches_that_watchlist_only(sqlite_url) -> None:
         add(db, 1, "Raqqa residents return")
         add(db, 2, "Kyiv without power")
         add(db, 3, "Rakka rebuilds its bakery")
-        match_articles(db, [SYRIA, UKRAINE])
+        match_articles(db, [SYRIA, UKRAINE], now=NOW)
         with db.session() as session:
             ukraine_before = session.scalars(
                 select(Match).where(Match.watchlist == "ukraine")
             ).one()
         edited = SYRIA.model_copy(update={"terms": ["Rakka", "Daesh"]})
-        report = match_articles(db, [edited, UKRAINE])
+        report = match_articles(db, [edited, UKRAINE], now=NOW)
         assert report.rematched_watchlists == ["syria"]
         assert matched(db) == {
             ("syria", "Rakka rebuilds its bakery"),
@@ -103,26 +105,37 @@ def test_a_delivered_match_stays_as_history_when_the_watchlist_no_longer_hits(sq
     with Database(sqlite_url) as db:
         add(db, 1, "Raqqa residents return")
         add(db, 2, "Raqqa market reopens")
-        match_articles(db, [SYRIA])
+        match_articles(db, [SYRIA], now=NOW)
         with db.session() as session:
             first = session.scalars(select(Match).order_by(Match.id)).first()
             message = OutboxMessage(
-                message_id="<m@x>", recipient="a@example.org", subject="s", text="t", html="h"
+                message_id="<m@x>",
+                recipient="a@example.org",
+                subject="s",
+                text="t",
+                html="h",
+                created_at=NOW,
+                next_attempt_at=NOW,
             )
             session.add(message)
             session.flush()
             session.add(
-                Delivery(subscriber="a@example.org", match_id=first.id, message_id=message.id)
+                Delivery(
+                    subscriber="a@example.org",
+                    match_id=first.id,
+                    message_id=message.id,
+                    created_at=NOW,
+                )
             )
             session.commit()
-        match_articles(db, [SYRIA.model_copy(update={"terms": ["Daesh"]})])
+        match_articles(db, [SYRIA.model_copy(update={"terms": ["Daesh"]})], now=NOW)
         assert matched(db) == {("syria", "Raqqa residents return")}  # the delivered one
 
 
 def test_dry_run_stores_nothing(sqlite_url) -> None:
     with Database(sqlite_url) as db:
         add(db, 1, "Raqqa residents return")
-        report = match_articles(db, [SYRIA], dry_run=True)
+        report = match_articles(db, [SYRIA], now=NOW, dry_run=True)
         assert [m.title for m in report.watchlists["syria"].new] == ["Raqqa residents return"]
         assert matched(db) == set()
-        assert match_articles(db, [SYRIA]).articles_checked == 1
+        assert match_articles(db, [SYRIA], now=NOW).articles_checked == 1

@@ -23,6 +23,7 @@ from scheduler.config import AppConfig, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.jobs import crawl_sources, match_new
 from scheduler.service import ScheduleTrigger, crawl_trigger
+from store.clock import system_clock
 from store.db import Database
 from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState
 from tests.service_helpers import (
@@ -319,8 +320,8 @@ def test_downtime_over_two_daily_slots_gives_one_catch_up_digest(
     with Database(sqlite_url) as db:
         # the service ran before (it crawled and matched), then was down for two days
         config = load_config(config_file)
-        assert all(o.ok for o in crawl_sources(config, db))
-        assert match_new(config, db).watchlists["syria"].new
+        assert all(o.ok for o in crawl_sources(config, db, system_clock))
+        assert match_new(config, db, system_clock).watchlists["syria"].new
         last = now - timedelta(days=2)
         with db.session() as session, session.begin():
             session.add(SubscriberState(email=daily, last_digest_at=last))

@@ -13,6 +13,7 @@ import pytest
 from scheduler.cli import main
 from scheduler.config import AppConfig, load_config
 from scheduler.status import collect_status, health_problems, render_status
+from store.clock import fixed_clock
 from store.db import Database
 from store.models import (
     Article,
@@ -21,7 +22,6 @@ from store.models import (
     Match,
     OutboxMessage,
     SubscriberState,
-    utcnow,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -100,6 +100,8 @@ def article(content_id: int, first_seen: datetime) -> Article:
         title=f"Story {content_id}",
         content_hash=f"{content_id:064d}",
         first_seen_at=first_seen,
+        updated_at=first_seen,
+        checked_at=first_seen,
     )
 
 
@@ -262,12 +264,25 @@ def test_counts_articles_and_undelivered_matches_per_watchlist(
             article(3, T0 - 2 * timedelta(days=1)),
         ]
         add(db, *stories)
-        matches = [Match(article_id=a.id, watchlist="syria") for a in stories]
+        matches = [
+            Match(
+                article_id=a.id,
+                watchlist="syria",
+                created_at=a.first_seen_at,
+                updated_at=a.first_seen_at,
+            )
+            for a in stories
+        ]
         sent = message(1, T0 - 60 * MIN, "sent")
         add(db, *matches, sent)
         add(
             db,
-            Delivery(subscriber="analyst@example.org", match_id=matches[0].id, message_id=sent.id),
+            Delivery(
+                subscriber="analyst@example.org",
+                match_id=matches[0].id,
+                message_id=sent.id,
+                created_at=sent.created_at,
+            ),
         )
         report = collect_status(config, db, now=T0)
     assert report["articles"] == {"total": 3, "last_24h": 2}
@@ -386,10 +401,10 @@ def test_status_json_on_the_command_line(
     tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_config(tmp_path, sqlite_url)
-    now = utcnow()
+    now = T0
     with Database(sqlite_url) as db:
         add(db, run("dw-en", now - 3 * MIN), article(1, now - 60 * MIN))
-    assert main(["--config", str(path), "status", "--json"]) == 0
+    assert main(["--config", str(path), "status", "--json"], clock=fixed_clock(T0)) == 0
     report = json.loads(capsys.readouterr().out)
     source = source_of(report, "dw-en")
     assert source["runs"][0]["status"] == "ok"
@@ -405,8 +420,8 @@ def test_status_text_on_the_command_line(
 ) -> None:
     path = write_config(tmp_path, sqlite_url)
     with Database(sqlite_url) as db:
-        add(db, run("dw-en", utcnow() - 3 * MIN))
-    assert main(["--config", str(path), "status"]) == 0
+        add(db, run("dw-en", T0 - 3 * MIN))
+    assert main(["--config", str(path), "status"], clock=fixed_clock(T0)) == 0
     out = capsys.readouterr().out
     assert "source dw-en: last ok" in out
     assert "outbox: 0 pending, 0 sent, 0 failed" in out
@@ -417,12 +432,12 @@ def test_check_exits_1_with_one_line_per_problem(
     tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_config(tmp_path, sqlite_url)
-    now = utcnow()
+    now = T0
     with Database(sqlite_url) as db:
         add(db, run("dw-en", now - 10 * MIN), run("dw-de", now - 44 * MIN))  # ok 42 min ago
         add(db, run("dw-de", now - 35 * MIN, "running"))  # killed: > 2 × 15 min
         add(db, message(1, now - 5 * MIN, "failed", attempts=1, last_error="550 no such user"))
-    assert main(["--config", str(path), "status", "--check"]) == 1
+    assert main(["--config", str(path), "status", "--check"], clock=fixed_clock(T0)) == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("source dw-de: the crawl started ")
@@ -434,9 +449,9 @@ def test_check_says_ok_and_exits_0_when_healthy(
     tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_config(tmp_path, sqlite_url)
-    now = utcnow()
+    now = T0
     with Database(sqlite_url) as db:
         add(db, run("dw-en", now - 10 * MIN), run("dw-de", now - 9 * MIN))
         add(db, message(1, now - 2 * MIN), message(2, now - 30 * MIN, "sent"))
-    assert main(["--config", str(path), "status", "--check"]) == 0
+    assert main(["--config", str(path), "status", "--check"], clock=fixed_clock(T0)) == 0
     assert capsys.readouterr().out == "ok\n"

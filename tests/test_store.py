@@ -13,6 +13,8 @@ from store.articles import Upsert, upsert_article
 from store.db import Database
 from store.models import Article
 
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
 
 def article_fields(cid: int, **changes: object) -> dict:
     fields = {
@@ -43,7 +45,7 @@ def test_opening_an_empty_database_creates_every_table(database_url: str) -> Non
 
 def test_opening_twice_keeps_the_data(database_url: str) -> None:
     with Database(database_url) as db, db.session() as session:
-        upsert_article(session, article_fields(18879446))
+        upsert_article(session, article_fields(18879446), NOW)
         session.commit()
     with Database(database_url) as db, db.session() as session:
         stored = session.scalars(select(Article)).one()
@@ -55,12 +57,12 @@ def test_same_article_again_is_unchanged_and_changed_content_updates_the_row(
     database_url: str,
 ) -> None:
     with Database(database_url) as db, db.session() as session:
-        assert upsert_article(session, article_fields(18879446)) is Upsert.NEW
-        assert upsert_article(session, article_fields(18879446)) is Upsert.UNCHANGED
+        assert upsert_article(session, article_fields(18879446), NOW) is Upsert.NEW
+        assert upsert_article(session, article_fields(18879446), NOW) is Upsert.UNCHANGED
         other_url = article_fields(18879446, url="https://www.dw.com/en/old-slug/a-18879446")
-        assert upsert_article(session, other_url) is Upsert.UNCHANGED
+        assert upsert_article(session, other_url, NOW) is Upsert.UNCHANGED
         changed = article_fields(18879446, body="First paragraph.\n\nA correction.")
-        assert upsert_article(session, changed) is Upsert.UPDATED
+        assert upsert_article(session, changed, NOW) is Upsert.UPDATED
         session.commit()
         rows = session.scalars(select(Article)).all()
     assert len(rows) == 1
@@ -75,7 +77,7 @@ def _race_writer(url: str, ids: list[int], barrier: multiprocessing.synchronize.
         barrier.wait(timeout=60)
         for cid in ids:
             with db.session() as session:
-                outcomes.append(upsert_article(session, article_fields(cid)).value)
+                outcomes.append(upsert_article(session, article_fields(cid), NOW).value)
                 session.commit()
         db.close()
         results.put(outcomes)
