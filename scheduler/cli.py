@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError
 
 from scheduler.config import ConfigError, check_templates, config_path, load_config
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
@@ -15,7 +18,9 @@ from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
 from scheduler.stage_commands import STAGE_COMMANDS, add_demo
 from store.clock import Clock, system_clock
-from store.db import Database, display_url
+from store.db import Database, DatabaseUnavailable, display_url, driver_message
+
+log = logging.getLogger("newswatch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,7 +181,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from scheduler import status
 
     config = load_config(config_path(args.config))
-    with Database(config.storage.url) as db:
+    with Database(config.storage.url, must_exist=True) as db:
         report = status.collect_status(config, db, args.clock())
     problems = status.health_problems(report)
     if args.json:
@@ -220,8 +225,21 @@ def main(argv: Sequence[str] | None = None, clock: Clock = system_clock) -> int:
     except AlreadyRunning as error:
         print(f"newswatch: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except DatabaseUnavailable as error:
+        return _failed(str(error), error)
+    except DBAPIError as error:  # a database error outside a `with Database(...)`
+        return _failed(f"database error: {driver_message(error)}", error)
+    except OSError as error:  # e.g. no space left on device, a folder that cannot be made
+        return _failed(driver_message(error), error)
     except KeyboardInterrupt:
         return 130
+
+
+def _failed(message: str, error: BaseException) -> int:
+    """One line on stderr; the traceback only in the debug log (-v)."""
+    print(f"newswatch: {message}", file=sys.stderr)
+    log.debug("the traceback of that failure", exc_info=error)
+    return EXIT_FAILURE
 
 
 if __name__ == "__main__":

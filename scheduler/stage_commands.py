@@ -78,7 +78,7 @@ def add_articles(commands: argparse._SubParsersAction) -> None:
 
 def cmd_articles(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
-    with Database(config.storage.url) as db, db.session() as session:
+    with Database(config.storage.url, must_exist=True) as db, db.session() as session:
         query = select(Article).order_by(Article.first_seen_at.desc(), Article.id.desc())
         if args.since is not None:
             since = args.clock() - timedelta(seconds=args.since)
@@ -126,7 +126,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     if args.watchlist and args.watchlist not in {w.name for w in config.watchlists}:
         raise CommandError(f"no watchlist named {args.watchlist!r}", EXIT_USAGE)
     since = args.clock() - timedelta(seconds=args.since) if args.since is not None else None
-    with Database(config.storage.url) as db:
+    with Database(config.storage.url, must_exist=args.dry_run) as db:  # a dry run only reads
         report = match_articles(
             db,
             config.watchlists,

@@ -1,19 +1,37 @@
-"""Engine and session factory from a database URL; the schema is upgraded on open."""
+"""Engine and session factory from a database URL; the schema is upgraded on open.
+
+A command that only reads opens with ``must_exist=True``: a missing SQLite file is refused, not
+created, and the schema is checked, not upgraded. Every failure to open, and every database
+error escaping a ``with Database(...)`` block, is a :class:`DatabaseUnavailable` whose message
+is one line naming the database (never its password); the driver's error is its cause."""
 
 from __future__ import annotations
 
+import errno
+import os
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+FIRST_WRITE = "`newswatch crawl` or `newswatch run`"  # the commands that create a database
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used as asked. The message is one line for the user; the
+    driver's error, if there was one, is the ``__cause__``."""
 
 
 def display_url(url: str) -> str:
@@ -21,28 +39,62 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def driver_message(error: BaseException) -> str:
+    """The first line of what the database driver said (without SQLAlchemy's SQL and link)."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(original, OSError) and original.strerror:
+        where = original.filename
+        return f"{original.strerror}: {where}" if where else original.strerror
+    lines = str(original).strip().splitlines()
+    return " ".join(lines[0].split()) if lines else type(original).__name__
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if "uri" in parsed.query:  # a SQLite URI (file:...?mode=...): SQLite decides
+        return None
+    return Path(parsed.database or "")
+
+
+def make_engine(url: str, *, must_exist: bool = False, **kwargs: Any) -> Engine:
     """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3).
 
-    ``postgresql://`` URLs use psycopg 3, the driver newswatch installs."""
+    ``postgresql://`` URLs use psycopg 3, the driver newswatch installs. SQLite creates a
+    missing file (and its folder); with ``must_exist`` it refuses to (SQLite's ``mode=rw``)."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None and must_exist:
+            uri = "file:" + quote(str(path.absolute()))
+            parsed = parsed.set(database=uri, query={**parsed.query, "mode": "rw", "uri": "true"})
+        elif path is not None:
+            _make_folder(path.parent)
         engine = create_engine(
             parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        # WAL is kept in the file: a reading open need not (re)set it, which would write
+        event.listen(engine, "connect", partial(_sqlite_pragmas, wal=not must_exist))
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _make_folder(folder: Path) -> None:
+    """``folder`` and its parents; a file in the way is "Not a directory", not "File exists"."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, wal: bool = True) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    if wal:
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -68,14 +120,76 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-class Database:
-    """One database: its engine and a session factory. ``Database(url)`` upgrades the schema."""
+def schema_problem(connection: Connection, shown: str, *, must_be_newest: bool) -> str | None:
+    """Why this database's schema will not do, in one line, or None. A revision this newswatch
+    does not know never does; one behind the newest (or none) only ``must_be_newest``."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    script = ScriptDirectory(str(MIGRATIONS))
+    current = MigrationContext.configure(connection).get_current_heads()
+    newest = script.get_heads()
+    if set(current) == set(newest):
+        return None
+    for revision in current:
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            return (
+                f"database {shown} has schema revision {revision}, which this newswatch does "
+                "not know (a newer newswatch upgraded it): upgrade newswatch"
+            )
+    if not must_be_newest:
+        return None
+    if not current:
+        return (
+            f"database {shown} has no newswatch tables ({FIRST_WRITE} creates them; "
+            "or fix storage.url)"
+        )
+    return (
+        f"database {shown} has an older schema (revision {', '.join(current)}; this newswatch "
+        f"needs {', '.join(newest)}): {FIRST_WRITE} upgrades it"
+    )
+
+
+class Database:
+    """One database: its engine and a session factory. ``Database(url)`` upgrades the schema
+    (creating a missing SQLite file); ``must_exist=True``, for commands that only read, writes
+    nothing: it refuses a missing SQLite file and a schema that is not the newest."""
+
+    def __init__(self, url: str, *, migrate: bool = True, must_exist: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        if migrate:
-            upgrade(self.engine)
+        shown = display_url(url)
+        path = sqlite_file(url)
+        if must_exist and path is not None and not path.is_file():
+            where = "" if path.is_absolute() else f" ({path.absolute()})"
+            raise DatabaseUnavailable(
+                f"database {shown}{where} does not exist ({FIRST_WRITE} creates it; "
+                "or fix storage.url)"
+            )
+        try:
+            self.engine = make_engine(url, must_exist=must_exist)
+        except OSError as error:  # the SQLite file's folder cannot be made
+            raise DatabaseUnavailable(
+                f"cannot open database {shown}: {driver_message(error)}"
+            ) from error
+        try:
+            if must_exist or migrate:
+                with self.engine.connect() as connection:
+                    problem = schema_problem(connection, shown, must_be_newest=must_exist)
+                if problem:
+                    raise DatabaseUnavailable(problem)
+            if migrate and not must_exist:
+                upgrade(self.engine)
+        except (DBAPIError, OSError) as error:
+            self.engine.dispose()
+            raise DatabaseUnavailable(
+                f"cannot open database {shown}: {driver_message(error)}"
+            ) from error
+        except BaseException:
+            self.engine.dispose()
+            raise
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
@@ -87,5 +201,14 @@ class Database:
     def __enter__(self) -> Database:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        error: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
         self.close()
+        if isinstance(error, DBAPIError):  # e.g. the disk filled up, the server went away
+            raise DatabaseUnavailable(
+                f"database {display_url(self.url)}: {driver_message(error)}"
+            ) from error
