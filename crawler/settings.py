@@ -56,6 +56,8 @@ NEWSWATCH_DATABASE_URL = os.environ.get("NEWSWATCH_DATABASE_URL", "")
 NEWSWATCH_SOURCE = ""  # JSON of one [[sources]] entry; `newswatch crawl` sets it
 NEWSWATCH_STORE_BATCH = 50  # articles written per transaction
 NEWSWATCH_STORE_SECONDS = 5.0  # ... or what arrived in this long
+# a feed, sitemap or listing page contributes at most this many items, the newest by its dates
+NEWSWATCH_MAX_ITEMS_PER_FEED = 1000
 NEWSWATCH_RUN_ID = 0  # the CrawlRun row `newswatch crawl` made for this crawl; 0: make one
 
 # Callbacks yield at most one item: a large CONCURRENT_ITEMS only creates idle tasks.
