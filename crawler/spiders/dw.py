@@ -219,12 +219,17 @@ class DwSpider(Spider):
     # ------------------------------------------------------------------ errors
 
     def on_error(self, failure: Failure) -> None:
+        """A request that failed: one counted error naming the URL the index gave (the first
+        of a redirect chain)."""
         request = failure.request  # type: ignore[attr-defined]
         if failure.check(HttpError):
             reason = f"HTTP {failure.value.response.status}"
         else:
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"[:300]
-        self._error(request.url, reason)
+        chain = request.meta.get("redirect_urls") or [request.url]
+        if chain[0] != request.url and request.url not in reason:
+            reason = f"{reason} (redirected to {request.url})"[:400]
+        self._error(chain[0], reason)
 
     def record_error(self, url: str, reason: str) -> None:
         """Count an error of this crawl and keep its line for CrawlRun.last_errors."""
