@@ -21,6 +21,14 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def describe_error(error: BaseException, limit: int = 300) -> str:
+    """The error's type and first line, at most ``limit`` characters; for a database error, the
+    driver's own message (the SQLAlchemy text repeats the statement and every parameter)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:limit]
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3).
 
@@ -30,7 +38,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
+        # a plain file path gets its folder; a URI filename (``file:...?mode=ro&uri=true``) is
+        # SQLite's to interpret
+        if database and database != ":memory:" and not parsed.query.get("uri"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
