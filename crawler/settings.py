@@ -25,6 +25,9 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
 DOWNLOAD_TIMEOUT = 30
 RETRY_TIMES = 1
+# a request that fails its retry too is one counted error of the spider (its errback), kept in the
+# CrawlRun; newswatch treats ERROR lines in a crawl's output as errors nobody counted
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 # Real DW pages weigh 40-330 KB; anything past a few MB is not an article.
 DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
