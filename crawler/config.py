@@ -66,6 +66,12 @@ class CrawlConfig(BaseModel):
     timeout: Duration = Field(default=30.0, gt=0)
     max_page_size: Size = Field(default=5_000_000, gt=0)
     obey_robots: bool = True
+    max_items_per_feed: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="items one feed, sitemap or listing page contributes, newest first",
+    )
 
     @field_validator("user_agent")
     @classmethod
@@ -110,5 +116,6 @@ def scrapy_settings(crawl: CrawlConfig) -> dict[str, str]:
         "DOWNLOAD_MAXSIZE": crawl.max_page_size,
         "DOWNLOAD_WARNSIZE": crawl.max_page_size // 2,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "NEWSWATCH_MAX_ITEMS_PER_FEED": crawl.max_items_per_feed,
     }
     return {name: str(value) for name, value in settings.items()}

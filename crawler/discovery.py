@@ -98,6 +98,18 @@ def _candidate(url: str | None, id_text: str | None, date: str | None) -> Candid
     return Candidate(url, content_id, ref.kind if ref else "article", parse_date(date))
 
 
+def newest(candidates: list[Candidate], limit: int) -> tuple[list[Candidate], int]:
+    """At most ``limit`` candidates, the newest by the date their index gives (undated ones last,
+    in document order), and how many were left out."""
+    if len(candidates) <= limit:
+        return candidates, 0
+    by_date = sorted(
+        candidates,
+        key=lambda c: (c.listed_at is None, -c.listed_at.timestamp() if c.listed_at else 0.0),
+    )
+    return by_date[:limit], len(candidates) - limit
+
+
 def read_feed(body: bytes, base_url: str = "") -> Discovered:
     """Items of an RDF (RSS 1.0), RSS 2.0 or Atom feed. The id comes from ``dwsyn:contentID``,
     a non-permalink ``guid`` or the link; items without a usable link are skipped."""

@@ -18,7 +18,7 @@ from crawler.dw import short_id
 from crawler.items import ArticleItem
 from store.articles import Upsert, upsert_articles
 from store.clock import Clock, system_clock
-from store.db import Database
+from store.db import Database, describe_error
 from store.models import CrawlRun
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,8 @@ MAX_REASON = 300  # characters of a database error kept in the crawl's error log
 
 
 def _describe(error: BaseException) -> str:
-    """The error's type and first line; for a database error, the driver's own message (the
-    SQLAlchemy text repeats the statement and every parameter, article body included)."""
-    cause = getattr(error, "orig", None) or error
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:MAX_REASON]
+    """The error's type and first line (a database error's body text stays out of the log)."""
+    return describe_error(error, MAX_REASON)
 
 
 class ValidateArticlePipeline:

@@ -25,6 +25,9 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
 DOWNLOAD_TIMEOUT = 30
 RETRY_TIMES = 1
+# a request that fails its retry too is one counted error of the spider (its errback), kept in the
+# CrawlRun; newswatch treats ERROR lines in a crawl's output as errors nobody counted
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 # Real DW pages weigh 40-330 KB; anything past a few MB is not an article.
 DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
@@ -56,6 +59,8 @@ NEWSWATCH_DATABASE_URL = os.environ.get("NEWSWATCH_DATABASE_URL", "")
 NEWSWATCH_SOURCE = ""  # JSON of one [[sources]] entry; `newswatch crawl` sets it
 NEWSWATCH_STORE_BATCH = 50  # articles written per transaction
 NEWSWATCH_STORE_SECONDS = 5.0  # ... or what arrived in this long
+# a feed, sitemap or listing page contributes at most this many items, the newest by its dates
+NEWSWATCH_MAX_ITEMS_PER_FEED = 1000
 NEWSWATCH_RUN_ID = 0  # the CrawlRun row `newswatch crawl` made for this crawl; 0: make one
 
 # Callbacks yield at most one item: a large CONCURRENT_ITEMS only creates idle tasks.

@@ -6,17 +6,21 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.config import CrawlConfig, SourceConfig, scrapy_settings
 from store.clock import Clock
-from store.db import Database
+from store.db import Database, describe_error
 from store.models import CrawlRun
 
 log = logging.getLogger(__name__)
@@ -31,10 +35,99 @@ class CrawlOutcome:
     exit_code: int
     run: CrawlRun | None
     log_tail: str
+    # the crawl's own ERROR/CRITICAL lines and exceptions, whatever its exit status
+    log_errors: list[str] = field(default_factory=list)
+    # why the crawl could not be recorded (the database refused the parent's writes too)
+    cause: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and self.run is not None and self.run.status == "ok"
+        return (
+            self.exit_code == 0
+            and self.cause is None
+            and self.run is not None
+            and self.run.status == "ok"
+        )
+
+
+# What a crawl subprocess may see of the service's environment: where programs, libraries,
+# certificates, proxies and temporary files are, the locale and time zone, libfaketime (for tests),
+# and the two settings it needs. No secret: no SMTP password, webhook secret, web token or key.
+CRAWL_ENVIRONMENT = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "LANG",
+        "TZ",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "TMPDIR",
+        "LD_PRELOAD",
+    }
+)
+CRAWL_ENVIRONMENT_PREFIXES = ("LC_", "FAKETIME")
+LOG_ERRORS_KEPT = 5  # of the crawl's own error lines, the last ones kept in CrawlRun.last_errors
+LOG_LINE_CHARS = 300
+RUN_ERRORS_KEPT = 20  # as the crawl keeps them itself
+LOG_PREFIX = "crawl log: "
+
+
+def crawl_environment(parent: Mapping[str, str], database_url: str) -> dict[str, str]:
+    """The crawl subprocess's environment: the allow-listed part of ``parent`` and its settings.
+
+    The database URL (it may hold a password) goes by environment, not the command line."""
+    env = {
+        name: value
+        for name, value in parent.items()
+        if name in CRAWL_ENVIRONMENT or name.startswith(CRAWL_ENVIRONMENT_PREFIXES)
+    }
+    env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
+    env["NEWSWATCH_DATABASE_URL"] = database_url
+    return env
+
+
+_LOG_ERROR = re.compile(
+    r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)? )?(\[[^\]]*\] (?:ERROR|CRITICAL): .*)"
+)
+_LEVEL = re.compile(r"\] (?:ERROR|CRITICAL): ")
+_MODULE = re.compile(r"^[\w.]+\.(?=\w+: )")
+_URL = re.compile(r"https?://[^\s<>]+")
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def log_error_lines(lines: Iterable[str], keep: int = LOG_ERRORS_KEPT) -> list[str]:
+    """The last ``keep`` distinct error lines of a crawl's output, one line each and trimmed:
+    its ERROR and CRITICAL log lines (without the timestamp) and the exception line that ends
+    each traceback (``sqlite3.OperationalError: attempt to write a readonly database``)."""
+    found: dict[str, None] = {}  # ordered, distinct: a repeated line moves to the end
+    in_traceback = False
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        if line.strip() == _TRACEBACK:
+            in_traceback = True
+            continue
+        kept: str | None = None
+        if in_traceback:
+            if not line.strip() or line[0].isspace():
+                continue  # its frames
+            in_traceback = False
+            kept = line  # the exception that ends it
+        else:
+            error = _LOG_ERROR.match(line)
+            kept = error.group(1) if error else None
+        if kept:
+            kept = kept.strip()[:LOG_LINE_CHARS]
+            found.pop(kept, None)
+            found[kept] = None
+    return list(found)[-keep:] if keep else []
 
 
 def crawl_command(
@@ -87,19 +180,23 @@ def run_crawl(
 ) -> CrawlOutcome:
     """Crawl one source in a subprocess; its CrawlRun row tells what it found.
 
-    ``on_start`` receives the process, so that a stopping service can ask it to stop."""
-    with database.session() as session:
-        created = CrawlRun(source=source.name, status="running", started_at=clock())
-        session.add(created)
-        session.commit()
-        run_id = created.id
+    The subprocess parses untrusted pages: it gets only the environment it needs
+    (``crawl_environment``). Its own error lines (a traceback, an ERROR log line) are kept in
+    the row and logged whatever its exit status; when the database refuses the row, the outcome
+    carries the cause. ``on_start`` receives the process, so that a stopping service can ask it
+    to stop."""
+    try:
+        with database.session() as session:
+            created = CrawlRun(source=source.name, status="running", started_at=clock())
+            session.add(created)
+            session.commit()
+            run_id = created.id
+    except SQLAlchemyError as error:
+        cause = f"crawl not started: the database refused its row: {describe_error(error)}"
+        log.error("%s: %s", source.name, cause)
+        return CrawlOutcome(source.name, -1, None, "", cause=cause)
     command = crawl_command(source, crawl, run_id)
-    # the database URL (it may hold a password) goes by environment, not the command line
-    env = {
-        **os.environ,
-        "SCRAPY_SETTINGS_MODULE": "crawler.settings",
-        "NEWSWATCH_DATABASE_URL": database.url,
-    }
+    env = crawl_environment(os.environ, database.url)
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
     limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
     # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
@@ -115,18 +212,66 @@ def run_crawl(
         if on_start is not None:
             on_start(process)
         exit_code = wait_or_stop(process, limit)
+        sink.seek(start)
+        log_errors = log_error_lines(raw.decode("utf-8", "replace") for raw in sink)
         sink.seek(max(start, sink.seek(0, os.SEEK_END) - 16_384))
         output = sink.read()
-    with database.session() as session:
-        run = session.get(CrawlRun, run_id)
-        if run is not None and run.status == "running":  # the crawl died before recording
-            run.status, run.finished_at = "failed", clock()
-            run.last_errors = [f"crawl process exited {exit_code}"]
-            session.commit()
     tail = "\n".join(output.decode("utf-8", "replace").splitlines()[-15:])
     if exit_code != 0:
         log.warning("crawl of %s exited %s; its last lines:\n%s", source.name, exit_code, tail)
-    return CrawlOutcome(source.name, exit_code, run, tail)
+    cause = None
+    try:
+        run, added = _finish_run(database, run_id, exit_code, log_errors, clock())
+    except SQLAlchemyError as error:
+        run, added = None, []
+        cause = f"crawl not recorded: the database refused its row: {describe_error(error)}"
+    if cause is not None:
+        log.error(
+            "crawl of %s (exit %s): %s; the crawl's last error lines:\n%s",
+            source.name,
+            exit_code,
+            cause,
+            "\n".join(log_errors) or "(none)",
+        )
+    elif added:
+        log.warning(
+            "crawl of %s (exit %s) logged errors:\n%s", source.name, exit_code, "\n".join(added)
+        )
+    return CrawlOutcome(source.name, exit_code, run, tail, log_errors, cause)
+
+
+def _finish_run(
+    database: Database, run_id: int, exit_code: int, log_errors: list[str], now: datetime
+) -> tuple[CrawlRun | None, list[str]]:
+    """Complete the row the crawl left: failed if it never recorded itself, and its own error
+    lines kept in ``last_errors`` when they are not there yet. Returns the row and the lines
+    added."""
+    with database.session() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            return None, []
+        errors = list(run.last_errors or [])
+        recorded = run.status != "running"
+        if not recorded:  # the crawl died (or its database write failed) before recording
+            run.status, run.finished_at = "failed", now
+            errors.append(f"crawl process exited {exit_code}")
+        added = [line for line in log_errors if not _already_kept(line, errors)]
+        errors += [LOG_PREFIX + line for line in added]
+        if added or not recorded:
+            run.last_errors = errors[-RUN_ERRORS_KEPT:]
+            session.commit()
+        return run, added
+
+
+def _already_kept(line: str, errors: list[str]) -> bool:
+    """Whether the row already tells this error line: the same text, or a line about a URL
+    the crawl counted an error for (``url: reason``)."""
+    message = _LEVEL.split(line, maxsplit=1)[-1]
+    exception = _MODULE.sub("", message)  # the spider names an exception by its class alone
+    if any(kept and (exception in kept or kept in message) for kept in errors):
+        return True
+    urls = _URL.findall(message)
+    return any(kept.startswith(f"{url}: ") for url in urls for kept in errors)
 
 
 def wait_or_stop(process: subprocess.Popen, timeout: float) -> int:

@@ -43,10 +43,16 @@ def crawl_sources(
                 if run
                 else ("-",) * 5
             ),
-            f" (last: {run.last_errors[-1]})" if run and run.last_errors else "",
+            _last_error(outcome),
         )
         outcomes.append(outcome)
     return outcomes
+
+
+def _last_error(outcome: CrawlOutcome) -> str:
+    if outcome.run is not None and outcome.run.last_errors:
+        return f" (last: {outcome.run.last_errors[-1]})"
+    return f" ({outcome.cause})" if outcome.cause else ""
 
 
 def match_new(config: AppConfig, db: Database, clock: Clock) -> MatchReport:

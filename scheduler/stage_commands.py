@@ -45,6 +45,10 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def crawl_summary(outcome: CrawlOutcome) -> str:
     run = outcome.run
+    if run is None and outcome.cause:  # the database refused the crawl's row: say why
+        lines = [f"{outcome.source}: failed: {outcome.cause}"]
+        lines += [f"  error: {line}" for line in outcome.log_errors]
+        return "\n".join(lines)
     if run is None:
         return (
             f"{outcome.source}: crawl did not start (exit {outcome.exit_code})\n{outcome.log_tail}"

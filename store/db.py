@@ -49,6 +49,13 @@ def driver_message(error: BaseException) -> str:
     return " ".join(lines[0].split()) if lines else type(original).__name__
 
 
+def describe_error(error: BaseException, limit: int = 300) -> str:
+    """The error's type and the driver's first line, at most ``limit`` characters (the
+    SQLAlchemy text repeats the statement and every parameter)."""
+    cause = getattr(error, "orig", None) or error
+    return f"{type(cause).__name__}: {driver_message(error)}"[:limit]
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (None for PostgreSQL and in-memory SQLite)."""
     parsed = make_url(url)

@@ -6,8 +6,10 @@ what it left behind: rows in the database, requests the demo server saw, the Cra
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -49,11 +51,18 @@ def crawl(
     database: Database,
     config: CrawlConfig = FAST,
     log_file: Path | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> CrawlOutcome:
     """One crawl; fails the test with the crawl's log when the subprocess did not exit cleanly."""
     # the crawl subprocess keeps the real time; the parent's rows agree with it
     outcome = run_crawl(
-        source, config, database, system_clock, log_file=log_file, timeout=CRAWL_TIMEOUT
+        source,
+        config,
+        database,
+        system_clock,
+        log_file=log_file,
+        timeout=CRAWL_TIMEOUT,
+        on_start=on_start,
     )
     assert outcome.exit_code == 0, outcome.log_tail
     assert outcome.run is not None, outcome.log_tail

@@ -138,6 +138,8 @@ def test_init_writes_a_config_that_check_accepts(capsys, tmp_path) -> None:
     [
         ('[crawl]\nevery = "soon"\n', "crawl.every"),
         ("[crawl]\nspeed = 3\n", "crawl.speed"),
+        ("[crawl]\nmax_items_per_feed = 0\n", "crawl.max_items_per_feed"),
+        ("[crawl]\nmax_items_per_feed = 1_000_001\n", "crawl.max_items_per_feed"),
         ('[[watchlists]]\nname = "w"\nterms = ["terr*or"]\n', "terr*or"),
         ('[[watchlists]]\nname = "w"\nterms = ["!!"]\n', "watchlists[0]"),
         ('[[subscribers]]\nemail = "a@b.org"\nwatchlists = ["nope"]\n', "nope"),

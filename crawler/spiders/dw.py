@@ -27,6 +27,7 @@ from crawler.discovery import (
     Candidate,
     Discovered,
     FeedError,
+    newest,
     read_feed,
     read_listing,
     read_sitemap,
@@ -39,6 +40,7 @@ from store.db import Database
 
 STATS = "newswatch/"
 MAX_SITEMAPS = 200  # sitemap files followed from one index, per crawl
+MAX_ITEMS_PER_FEED = 1000  # [crawl] max_items_per_feed: NEWSWATCH_MAX_ITEMS_PER_FEED
 KEPT_ERRORS = 20
 
 
@@ -75,6 +77,7 @@ class DwSpider(Spider):
         self.requested_ids: set[int] = set()
         self.skipped_ids: set[int] = set()
         self.sitemaps_followed = 0
+        self.max_items = MAX_ITEMS_PER_FEED
         self.error_log: list[str] = []
 
     @classmethod
@@ -83,6 +86,9 @@ class DwSpider(Spider):
         spider.source = spider._source_from(crawler.settings.get("NEWSWATCH_SOURCE"))
         spider.source_name = spider.source.name
         spider.allowed_domains = spider.source.allowed_domains
+        spider.max_items = crawler.settings.getint(
+            "NEWSWATCH_MAX_ITEMS_PER_FEED", MAX_ITEMS_PER_FEED
+        )
         url = crawler.settings.get("NEWSWATCH_DATABASE_URL")
         # `newswatch crawl` migrated the database before starting us; by hand, we do
         migrate = not crawler.settings.getint("NEWSWATCH_RUN_ID")
@@ -143,7 +149,18 @@ class DwSpider(Spider):
             return None
         if found.skipped:
             self.logger.info("%s: %d entries name no DW article", response.url, found.skipped)
-        yield from self._article_requests(found.candidates)
+        candidates, over = newest(found.candidates, self.max_items)
+        if over:
+            self.crawler.stats.inc_value(STATS + "skipped_over_limit", over)
+            self.logger.warning(
+                "%s: %d items; only the newest %d are read ([crawl] max_items_per_feed), "
+                "%d skipped",
+                response.url,
+                len(found.candidates),
+                self.max_items,
+                over,
+            )
+        yield from self._article_requests(candidates)
         return found
 
     def _article_requests(self, candidates: Iterable[Candidate]) -> Iterator[Request]:
@@ -202,12 +219,17 @@ class DwSpider(Spider):
     # ------------------------------------------------------------------ errors
 
     def on_error(self, failure: Failure) -> None:
+        """A request that failed: one counted error naming the URL the index gave (the first
+        of a redirect chain)."""
         request = failure.request  # type: ignore[attr-defined]
         if failure.check(HttpError):
             reason = f"HTTP {failure.value.response.status}"
         else:
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"[:300]
-        self._error(request.url, reason)
+        chain = request.meta.get("redirect_urls") or [request.url]
+        if chain[0] != request.url and request.url not in reason:
+            reason = f"{reason} (redirected to {request.url})"[:400]
+        self._error(chain[0], reason)
 
     def record_error(self, url: str, reason: str) -> None:
         """Count an error of this crawl and keep its line for CrawlRun.last_errors."""
