@@ -11,7 +11,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from alerts.textnorm import CONTINUOUS_CLASS
 
@@ -58,25 +58,6 @@ class Snippet:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snippet:
         return cls(data["text"], [(int(start), int(end)) for start, end in data["spans"]])
-
-
-class SpanHit(NamedTuple):
-    """A hit in the original text of one field: [start, end) and the term it was for."""
-
-    start: int
-    end: int
-    term: Hashable
-
-
-def build_snippet(text: str, hits: Sequence[SpanHit], max_words: int = MAX_WORDS) -> Snippet:
-    """At most `max_words` words of `text` around the strongest hit, the hits inside as spans."""
-    if not hits:
-        return Snippet("", [])
-    ordered = sorted(hits)
-    anchor = ordered[strongest_hit([hit.start for hit in ordered], [hit.term for hit in ordered])]
-    first, last = snippet_window(text, anchor.start, anchor.end, max_words)
-    inside = [(hit.start, hit.end) for hit in ordered if first <= hit.start and hit.end <= last]
-    return render_snippet(text, first, last, inside)
 
 
 def strongest_hit(starts: Sequence[int], terms: Sequence[Hashable]) -> int:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crawler.dw import ref_from_url, short_id
+from crawler.dw_page import parse_page
 from demo import DemoArticle, DemoServer, DemoSite, Route, demo_articles, synthetic_articles
 
 SEED_ID = 18879446
@@ -288,11 +289,10 @@ def _expected_topics(article: DemoArticle) -> list[str]:
 
 
 def test_dw_parser_reads_every_demo_page_like_dw(server: DemoServer) -> None:
-    dw_page = pytest.importorskip("crawler.dw_page")
     berlin = ZoneInfo("Europe/Berlin")
     for article in server.site.articles:
         url = server.url(article.canonical_path + "?maca=en-rss-en-all-1573-rdf")
-        parsed = dw_page.parse_page(fetch(url)[2], url)
+        parsed = parse_page(fetch(url)[2], url)
         what = article.content_id
         assert (parsed.content_id, parsed.short_id) == (article.content_id, article.short_id), what
         assert parsed.url == server.url(article.canonical_path), what
@@ -313,12 +313,11 @@ def test_dw_parser_reads_every_demo_page_like_dw(server: DemoServer) -> None:
 
 
 def test_dw_parser_keeps_the_embedded_video_teaser_out_of_the_body(server: DemoServer) -> None:
-    dw_page = pytest.importorskip("crawler.dw_page")
     article = next(a for a in server.site.articles if a.video_teaser_id and a.layout == "old")
     video = server.site.article(article.video_teaser_id or 0)
     html = server.site.page(article).decode()
     assert f"https%3A%2F%2Fp.dw.com%2Fp%2F{video.short_id}%3Fmaca%3D" in html
     assert f"<strong>Permalink</strong> https://p.dw.com/p/{video.short_id}" in html
-    parsed = dw_page.parse_page(html, server.url(article.canonical_path))
+    parsed = parse_page(html, server.url(article.canonical_path))
     assert parsed.short_id == article.short_id != video.short_id
     assert video.title not in parsed.body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -16,7 +17,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from crawler.dw import short_id
 from crawler.dw_page import PageError, ParsedPage, parse_page
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -24,6 +28,20 @@ JSON_KEYS = {
     "short_id", "content_id", "url", "language", "kind", "title", "teaser", "body", "captions",
     "authors", "topics", "published_at", "modified_at", "selector_fallback",
 }  # fmt: skip
+KINDS = {"article", "video", "gallery", "live", "audio"}
+SHORT_ID = re.compile(r"[0-9A-Za-z]{1,11}")  # base 62
+LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}")  # en, pt-br, sr-latn-rs
+# what PostgreSQL or UTF-8 refuses: NUL, the C0 controls but tab and newline, lone surrogates
+UNSTORABLE = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
+# the reasons parse_page gives on purpose; "unreadable page (...)" means the parser crashed
+REASONS = (
+    "empty document",
+    "no DW content id: ",
+    "not a DW page: ",
+    "not a DW content page: ",
+    "no title: not a DW content page (",
+)
+NO_ADDRESS = "no DW content id: no canonical/og:url DW address, no url, no Permalink"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -453,11 +471,31 @@ def test_real_page_read_from_str_equals_read_from_bytes() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-def test_truncated_real_page_is_a_page_or_a_page_error(name: str) -> None:
+def test_truncated_real_page_keeps_its_ids_and_title_or_says_why(name: str) -> None:
+    want = SAMPLES[name]
     data = (samples_folder() / name).read_bytes()
+    pages = 0
     for cut in range(0, len(data), max(1, len(data) // 40)):
         outcome = _parse_or_error(data[:cut])
-        assert isinstance(outcome, ParsedPage | PageError)
+        if not isinstance(outcome, ParsedPage):
+            why = "empty document" if cut == 0 else f"no title: not a DW content page ({want.url})"
+            assert error_text(outcome) == why, cut
+            continue
+        pages += 1
+        assert_readable(outcome)
+        assert (outcome.short_id, outcome.content_id, outcome.url) == (
+            want.short_id,
+            want.content_id,
+            want.url,
+        ), cut
+        assert (outcome.language, outcome.kind, outcome.title) == (
+            want.language,
+            want.kind,
+            want.title,
+        ), cut
+        assert outcome.published_at in (None, want.published_at), cut
+        assert outcome.warnings == [], cut
+    assert pages >= 30  # most cuts come after the headline
 
 
 def test_real_page_cut_after_its_text_keeps_ids_and_text() -> None:
@@ -516,6 +554,35 @@ def _parse_or_error(data: bytes | str, url: str | None = None) -> ParsedPage | P
         return error
 
 
+def assert_readable(page: ParsedPage) -> None:
+    """What a subscriber and the store see of any page that was read: a one-line title, a short
+    id that is the content id in base 62, a plain language tag, dates a person could mean and text
+    the database takes."""
+    assert page.title and page.title == " ".join(page.title.split()), repr(page.title)
+    assert "\n" not in page.teaser, repr(page.teaser)
+    for text in (page.title, page.teaser, page.body, *page.captions, *page.authors, *page.topics):
+        assert not UNSTORABLE.search(text), repr(text)
+    assert page.content_id > 0 and SHORT_ID.fullmatch(page.short_id)
+    assert page.short_id == short_id(page.content_id)
+    assert page.url.startswith(("https://", "http://")), page.url
+    if page.language is not None:
+        assert len(page.language) <= 16 and LANGUAGE_TAG.fullmatch(page.language), page.language
+    assert page.kind in KINDS, page.kind
+    for moment in (page.published_at, page.modified_at):
+        if moment is not None:
+            assert moment.utcoffset() is not None and 1900 <= moment.year <= 2100, moment
+    assert set(page.to_json()) == JSON_KEYS
+
+
+def error_text(outcome: ParsedPage | PageError) -> str:
+    """The one line a crawl error shows for a page that was not read."""
+    assert isinstance(outcome, PageError), f"read as a page: {outcome.title!r}"
+    message = str(outcome)
+    assert message.startswith(REASONS), message
+    assert "\n" not in message and "Traceback" not in message, message
+    return message
+
+
 def test_windows_1252_bytes_without_charset_are_decoded() -> None:
     page = parse_page(classic_page().encode("cp1252"))
     assert page.title == "Grüße aus Köln – „Straße“"
@@ -567,20 +634,36 @@ def test_dw_section_page_is_not_a_content_page() -> None:
         parse_page(html, "https://www.dw.com/en/x/a-1")
 
 
+NO_TITLE_AT_A_1 = "no title: not a DW content page (https://www.dw.com/en/x/a-1)"
+
+
 @pytest.mark.parametrize(
-    "data",
+    ("data", "without_url", "with_url"),
     [
-        bytes(range(256)) * 40,
-        b"\x00" * 1000,
-        b"<div>" * 20000 + b"<h1>x",
-        b'<meta charset="rot13"><link rel="canonical" href="https://www.dw.com/en/x/a-1"><h1>x',
-        b'<link rel="canonical" href="http://[::1"><h1>x</h1>',
-        b'<script type="application/ld+json">{"@type":"NewsArticle","datePublished":"no"',
+        (bytes(range(256)) * 40, NO_ADDRESS, NO_TITLE_AT_A_1),
+        (b"\x00" * 1000, NO_ADDRESS, NO_TITLE_AT_A_1),
+        (b"<div>" * 20000 + b"<h1>x", NO_ADDRESS, NO_TITLE_AT_A_1),
+        (  # a codec that is no text encoding: the page is still read, its address found
+            b'<meta charset="rot13"><link rel="canonical" href="https://www.dw.com/en/x/a-1"><h1>x',
+            NO_TITLE_AT_A_1,
+            NO_TITLE_AT_A_1,
+        ),
+        (
+            b'<link rel="canonical" href="http://[::1"><h1>x</h1>',
+            "not a DW page: its own address 'http://[::1' names no DW content id",
+            "not a DW page: its own address 'http://[::1' names no DW content id",
+        ),
+        (
+            b'<script type="application/ld+json">{"@type":"NewsArticle","datePublished":"no"',
+            NO_ADDRESS,
+            NO_TITLE_AT_A_1,
+        ),
     ],
+    ids=["every-byte", "nul", "deep-nesting", "rot13", "broken-ipv6-address", "cut-json-ld"],
 )
-def test_garbage_is_a_page_or_a_page_error(data: bytes) -> None:
-    for url in (None, "https://www.dw.com/en/x/a-1"):
-        assert isinstance(_parse_or_error(data, url), ParsedPage | PageError)
+def test_garbage_is_a_page_error_saying_why(data: bytes, without_url: str, with_url: str) -> None:
+    assert error_text(_parse_or_error(data)) == without_url
+    assert error_text(_parse_or_error(data, "https://www.dw.com/en/x/a-1")) == with_url
 
 
 def test_hostile_nesting_depth_is_read_not_a_crash() -> None:
@@ -589,11 +672,66 @@ def test_hostile_nesting_depth_is_read_not_a_crash() -> None:
     assert page.body.endswith("unten")
 
 
-def test_every_truncation_of_a_page_is_a_page_or_a_page_error() -> None:
+def test_every_truncation_of_a_page_keeps_its_ids_or_says_why() -> None:
     for html in (classic_page(), react_page('{"Article:68117411":{"permaLinkUrl":"x"}}')):
         data = html.encode()
+        whole = parse_page(data)
+        address_read = data.index(b">", data.index(b'rel="canonical"')) + 1  # its <link> is in
+        headline_read = data.index(b"<h1>") + len(b"<h1>") + 1  # a letter of the headline is in
         for cut in range(len(data) + 1):
-            assert isinstance(_parse_or_error(data[:cut]), ParsedPage | PageError)
+            outcome = _parse_or_error(data[:cut])
+            if not isinstance(outcome, ParsedPage):
+                if cut == 0:
+                    why = "empty document"
+                elif cut < address_read:
+                    why = NO_ADDRESS
+                else:
+                    why = f"no title: not a DW content page ({whole.url})"
+                assert error_text(outcome) == why, cut
+                assert cut < headline_read, cut
+                continue
+            assert_readable(outcome)
+            assert cut >= address_read
+            assert (outcome.content_id, outcome.short_id, outcome.url) == (
+                whole.content_id,
+                whole.short_id,
+                whole.url,
+            ), cut
+            assert (outcome.language, outcome.kind) == (whole.language, whole.kind), cut
+            assert outcome.published_at in (None, whole.published_at), cut
+
+
+HEADLINE = "<h1>Grüße aus Köln – „Straße“</h1>"
+HOSTILE_TEXT = st.lists(
+    st.one_of(
+        st.characters(exclude_categories=("Cs",)),  # bytes decode to no lone surrogate
+        st.sampled_from(("&#0;", "&#x1f;", "&#xD800;", "&#1114112;", "&nbsp;", "&amp;")),
+        st.sampled_from(("\x00", "\x01", "\x0b", "\x1b", "\x1f", "\x7f", "\u200b", "\ufeff")),
+        st.sampled_from(("\r\n", "<br>", "<b>", "</h1>", "<!--", "<script>")),  # text ends
+    ),
+    max_size=30,
+).map("".join)
+HOSTILE_DATE = st.one_of(st.from_regex(r"\d{1,2}\.\d{1,2}\.\d{4}", fullmatch=True), HOSTILE_TEXT)
+HOSTILE_LANGUAGE = st.text(alphabet="abdeprtxzBRS019-_ .\t\x01", max_size=18)  # no quote, no <>
+
+
+@settings(max_examples=100, deadline=None)
+@given(headline=HOSTILE_TEXT, paragraph=HOSTILE_TEXT, date=HOSTILE_DATE, lang=HOSTILE_LANGUAGE)
+@example(headline="Köln \x01 Bonn", paragraph="\x00", date="31.12.0999", lang="de_DE\x01")
+@example(headline="\x01\u200b", paragraph="", date="01.02.2016", lang="pt_BR")
+def test_hostile_text_in_a_page_still_reads_as_a_clean_page(
+    headline: str, paragraph: str, date: str, lang: str
+) -> None:
+    # a short-URL canonical names no language: <html lang> is all there is
+    html = classic_page(canonical="https://p.dw.com/p/1HDPC", date=date, body=f"<p>{paragraph}</p>")
+    html = html.replace(HEADLINE, f"<h1>{headline}</h1>").replace('lang="de"', f'lang="{lang}"')
+    page = parse_page(html.encode())
+    assert_readable(page)  # an empty headline falls back to the <title>: "Grüße"
+    assert (page.content_id, page.short_id, page.url) == (
+        18879446,
+        "1HDPC",
+        "https://p.dw.com/p/1HDPC",
+    )
 
 
 def test_short_id_mismatch_is_reported_and_content_id_wins(
