@@ -112,4 +112,6 @@ def service_lock(db: Database) -> FileLock | AdvisoryLock:
     if url.get_backend_name() == "postgresql":
         return AdvisoryLock(db)
     database = url.database or "memory"
-    return FileLock(Path(f"{database}.lock"))
+    # keyed by the file itself: a symlink or another spelling of its path gives the same lock
+    real = Path(database).resolve()
+    return FileLock(real.with_name(f"{real.name}.lock"))

@@ -194,6 +194,32 @@ def test_a_second_service_on_the_same_database_is_refused_naming_the_first(
     stop(third)
 
 
+def test_a_second_service_on_another_spelling_of_the_sqlite_path_is_refused(
+    site: DemoServer, mailbox: tuple[Mailbox, int], services: Services, tmp_path: Path
+) -> None:
+    _, port = mailbox
+    real = tmp_path / "data" / "newswatch.db"
+    (tmp_path / "links").mkdir()
+    file_link = tmp_path / "links" / "news.db"
+    file_link.symlink_to(real)
+    folder_link = tmp_path / "alias"
+    folder_link.symlink_to(tmp_path / "data", target_is_directory=True)
+    first = services.start(
+        services.write(config_text(f"sqlite:///{real}", site, port, every="1h"), "real.toml")
+    )
+    first.wait_log(STARTED)
+
+    for n, spelling in enumerate([file_link, folder_link / "newswatch.db"]):
+        config = services.write(
+            config_text(f"sqlite:///{spelling}", site, port, every="1h"), f"other-{n}.toml"
+        )
+        other = services.start(config)
+        assert other.wait(30) == 2, other.log()
+        assert "already running" in other.log() and f"pid {first.pid} " in other.log()
+    assert sorted(p.name for p in tmp_path.rglob("*.lock")) == ["newswatch.db.lock"]
+    stop(first)
+
+
 # ---------------------------------------------------------------- 3. SIGTERM mid-crawl
 
 
