@@ -148,7 +148,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="the service: crawl, match, digest and send on schedule until stopped",
         description="Runs until SIGTERM/SIGINT (the running step finishes; exit 0). SIGHUP "
         "reloads the config (a bad one is logged and the old one kept). One service per "
-        "database: a second one exits 2 naming the first.",
+        "database: a second one exits 2 naming the first; one that loses the lock to another "
+        "(checked every NEWSWATCH_LOCK_CHECK_SECONDS, 15) exits 1.",
     )
     sub.set_defaults(run=cmd_run)
 

@@ -9,7 +9,9 @@ Jobs run one at a time (one worker thread), never overlap themselves and collaps
 into one. Schedules come from the config and the database (SubscriberState), not from a pickled
 job store, so a digest missed during downtime is built once on start. SIGHUP reloads the config
 (a bad one is logged and the old one kept); SIGTERM/SIGINT let the running step finish, ask a
-running crawl to stop, and exit 0.
+running crawl to stop, and exit 0. The service lock (one service per database) is checked
+every NEWSWATCH_LOCK_CHECK_SECONDS (15): found gone it is taken back, and a service that lost it
+to another stops at once and exits 1.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from alerts.schedules import Schedule, parse_schedule
 from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
-from scheduler.lock import service_lock
+from scheduler.exits import EXIT_FAILURE
+from scheduler.lock import LockKeeper, check_every, service_lock
 from store.clock import Clock, system_clock
 from store.db import Database, display_url
 from store.models import CrawlRun
@@ -95,8 +98,10 @@ class Service:
 
     def run(self) -> int:
         check_templates(self.config)
-        lock = service_lock(self.db)
+        every = check_every()
+        lock = service_lock(self.db, self.clock)
         lock.acquire()  # AlreadyRunning propagates: exit 2 with the holder named
+        self._keeper = keeper = LockKeeper(lock, every, self._lost_lock)
         try:
             self._close_abandoned_crawls()
             self._install_signals()
@@ -109,12 +114,16 @@ class Service:
                 len(self.config.subscribers),
                 display_url(self.db.url),
             )
+            keeper.start()
             self.scheduler.start()  # blocks until shutdown
             with self._busy:  # the running step finishes before we exit
                 pass
+            if keeper.lost_to is not None:
+                return EXIT_FAILURE  # systemd: failed, with the "lost the service lock" line
             log.info("newswatch service stopped")
             return 0
         finally:
+            keeper.stop()
             lock.release()
             self.db.close()
 
@@ -156,6 +165,20 @@ class Service:
             return
         with contextlib.suppress(SchedulerNotRunningError):  # not started yet, or already down
             self.scheduler.shutdown(wait=False)
+
+    _keeper: LockKeeper | None = None
+
+    def _lost_lock(self, holder: str) -> None:
+        log.error("lost the service lock to %s; stopping", holder)
+        self.stop()
+
+    def _holds_lock(self, job_id: str) -> bool:
+        """Checked before each job: the lock's session is still ours (taken back if needed)."""
+        if self._keeper is None or self._keeper.verify():
+            return True
+        if self._keeper.lost_to is None:
+            log.warning("job %s skipped: the service lock is not confirmed", job_id)
+        return False
 
     def reload(self) -> None:
         try:
@@ -230,6 +253,8 @@ class Service:
             if self.stopping.is_set():
                 return
             with self._busy:
+                if not self._holds_lock(job_id):
+                    return
                 try:
                     func(*args)
                 except Exception:  # one failed job must not stop the service
@@ -241,7 +266,7 @@ class Service:
         config, db, clock = self.config, self.db, self.clock
         jobs.crawl_sources(config, db, clock, source, on_start=self._track_crawl)
         self._crawl = None
-        if self.stopping.is_set():
+        if self.stopping.is_set() or not self._holds_lock(f"crawl:{source} (match and send)"):
             return
         jobs.match_new(config, db, clock)
         immediate = [

@@ -198,6 +198,106 @@ smtp_url = "smtp://127.0.0.1:{smtp_port}"
 """
 
 
+# ---------------------------------------------------------------- a TCP proxy that cuts
+
+
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1 in front of ``host:port`` (PostgreSQL): ``cut()`` drops
+    every connection through it at once, as a server restart, a failover or an idle-session
+    killer does (``server_too=False``: only the client's end, the server's stays open as behind
+    a NAT that forgot the connection); while ``refusing`` is set it closes each new connection
+    on arrival (the server is down)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.refusing = False
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._pairs: set[_Pair] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def __enter__(self) -> TcpProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (Linux)
+        self._listener.close()
+        self.cut()
+
+    def cut(self, *, server_too: bool = True) -> int:
+        """Drop every open connection; the number dropped."""
+        with self._lock:
+            pairs = list(self._pairs)
+        for pair in pairs:
+            pair.keep_server = not server_too
+            pair.shut()
+        return len(pairs)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            if self.refusing:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            pair = _Pair(client, upstream, self._forget)
+            with self._lock:
+                self._pairs.add(pair)
+            pair.start()
+
+    def _forget(self, pair: _Pair) -> None:
+        with self._lock:
+            self._pairs.discard(pair)
+
+
+class _Pair:
+    """One proxied connection: a thread each way; the last one out closes both sockets."""
+
+    def __init__(
+        self, client: socket.socket, upstream: socket.socket, done: Callable[[_Pair], None]
+    ) -> None:
+        self.sockets = (client, upstream)
+        self.keep_server = False  # cut: the server's end stays open until the server closes it
+        self._done = done
+        self._running = 2
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        client, upstream = self.sockets
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def shut(self) -> None:
+        for each in self.sockets[:1] if self.keep_server else self.sockets:  # wakes the threads
+            with suppress(OSError):
+                each.shutdown(socket.SHUT_RDWR)
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        self.shut()
+        with self._lock:
+            self._running -= 1
+            last = self._running == 0
+        if last:
+            for each in self.sockets:
+                each.close()
+            self._done(self)
+
+
 # ---------------------------------------------------------------- the service process
 
 
@@ -232,9 +332,10 @@ def alive(pid: int) -> bool:
 class Service:
     """`newswatch --config PATH run` in a subprocess, its log in a file; never left behind."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.log_path = log
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self._known: set[int] = set()
 
@@ -246,7 +347,8 @@ class Service:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env={k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")},
+                env={k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+                | self.env,
             )
         return self
 

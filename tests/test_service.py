@@ -15,21 +15,25 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
 
 from alerts.schedules import parse_schedule
 from demo import DemoServer, demo_articles
 from scheduler.config import AppConfig, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.jobs import crawl_sources, match_new
+from scheduler.lock import ADVISORY_KEY
 from scheduler.service import ScheduleTrigger, crawl_trigger
 from store.clock import system_clock
 from store.db import Database
 from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState
+from tests.conftest import PG_HOST, PG_PORT
 from tests.service_helpers import (
     ROOT,
     Mailbox,
     Service,
+    TcpProxy,
     alive,
     config_text,
     slow_articles,
@@ -68,8 +72,8 @@ class Services:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def start(self, config: Path) -> Service:
-        service = Service(config, self.folder / f"service-{len(self.started)}.log")
+    def start(self, config: Path, env: dict[str, str] | None = None) -> Service:
+        service = Service(config, self.folder / f"service-{len(self.started)}.log", env)
         self.started.append(service)
         return service.start()
 
@@ -193,6 +197,156 @@ def test_a_second_service_on_the_same_database_is_refused_naming_the_first(
     third = services.start(config)
     third.wait_log(STARTED)
     stop(third)
+
+
+CHECK_LOCK_OFTEN = {"NEWSWATCH_LOCK_CHECK_SECONDS": "0.5"}
+RETAKEN = "took the service lock back"
+LOST = "lost the service lock to"
+
+
+@pytest.fixture
+def pg_proxy() -> Iterator[TcpProxy]:
+    """PostgreSQL on 127.0.0.1:5432 behind a proxy that can drop every connection."""
+    with TcpProxy(PG_HOST, PG_PORT) as proxy:
+        yield proxy
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+
+
+def lock_sessions(url: str) -> list[str]:
+    """The sessions holding the service lock in this database, by application name."""
+    with Database(url, migrate=False) as db, db.engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(
+                    "SELECT a.application_name FROM pg_locks l "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted "
+                    "AND l.database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"
+                ),
+                {"key": ADVISORY_KEY},
+            )
+        )
+
+
+@pytest.mark.parametrize("server_too", [True, False], ids=["both ends", "client end only"])
+def test_connections_dropped_under_the_service_it_takes_its_lock_back_and_a_second_is_refused(
+    server_too: bool,
+    site: DemoServer,
+    mailbox: tuple[Mailbox, int],
+    services: Services,
+    postgres_url: str,
+    pg_proxy: TcpProxy,
+) -> None:
+    _, port = mailbox
+    proxied = services.write(config_text(through(pg_proxy, postgres_url), site, port, every="1h"))
+    direct = services.write(config_text(postgres_url, site, port, every="1h"), "direct.toml")
+    first = services.start(proxied, CHECK_LOCK_OFTEN)
+    first.wait_log(CRAWLED)
+    # the lock's session and the service's pool alike; with the server's end left open, the
+    # old session still holds the lock: the service ends it (its own) and takes the lock
+    assert pg_proxy.cut(server_too=server_too) >= 1
+
+    first.wait_log(RETAKEN)
+    if not server_too:
+        assert "still held by this service's previous session" in first.log()
+    second = services.start(direct)
+    assert second.wait(30) == 2, second.log()
+    assert "already running" in second.log()
+    assert f"pid {first.pid} " in second.log(), second.log()
+    assert STARTED not in second.log()
+    assert [name.split(" on ")[0] for name in lock_sessions(postgres_url)] == [
+        f"newswatch pid {first.pid}"
+    ]
+    assert LOST not in first.log()
+    stop(first)
+
+
+def test_a_service_whose_lock_another_took_while_it_was_cut_off_exits_1(
+    site: DemoServer,
+    mailbox: tuple[Mailbox, int],
+    services: Services,
+    postgres_url: str,
+    pg_proxy: TcpProxy,
+) -> None:
+    _, port = mailbox
+    proxied = services.write(config_text(through(pg_proxy, postgres_url), site, port, every="1h"))
+    direct = services.write(config_text(postgres_url, site, port, every="1h"), "direct.toml")
+    first = services.start(proxied, CHECK_LOCK_OFTEN)
+    first.wait_log(CRAWLED)
+    pg_proxy.refusing = True  # the first cannot reconnect ...
+    assert pg_proxy.cut() >= 1
+    wait_for("the first's lock session to end", lambda: not lock_sessions(postgres_url))
+
+    second = services.start(direct)  # ... while a second, direct, takes the lock and works
+    second.wait_log(STARTED)
+    second.wait_log(CRAWLED)
+    assert RETAKEN not in first.log()
+
+    pg_proxy.refusing = False
+    assert first.wait(60) == 1, first.log()
+    assert f"{LOST} pid {second.pid} on " in first.log(), first.log()
+    assert first.count(LOST) == 1
+    assert second.process is not None and second.process.poll() is None
+    stop(second)
+
+
+def test_a_second_service_on_another_spelling_of_the_sqlite_path_is_refused(
+    site: DemoServer, mailbox: tuple[Mailbox, int], services: Services, tmp_path: Path
+) -> None:
+    _, port = mailbox
+    real = tmp_path / "data" / "newswatch.db"
+    (tmp_path / "links").mkdir()
+    file_link = tmp_path / "links" / "news.db"
+    file_link.symlink_to(real)
+    folder_link = tmp_path / "alias"
+    folder_link.symlink_to(tmp_path / "data", target_is_directory=True)
+    first = services.start(
+        services.write(config_text(f"sqlite:///{real}", site, port, every="1h"), "real.toml")
+    )
+    first.wait_log(STARTED)
+
+    for n, spelling in enumerate([file_link, folder_link / "newswatch.db"]):
+        config = services.write(
+            config_text(f"sqlite:///{spelling}", site, port, every="1h"), f"other-{n}.toml"
+        )
+        other = services.start(config)
+        assert other.wait(30) == 2, other.log()
+        assert "already running" in other.log() and f"pid {first.pid} " in other.log()
+    assert sorted(p.name for p in tmp_path.rglob("*.lock")) == ["newswatch.db.lock"]
+    stop(first)
+
+
+def test_a_removed_sqlite_lock_file_is_taken_back_and_a_second_service_still_refused(
+    site: DemoServer, mailbox: tuple[Mailbox, int], services: Services, sqlite_url: str
+) -> None:
+    _, port = mailbox
+    config = services.write(config_text(sqlite_url, site, port, every="1h"))
+    first = services.start(config, CHECK_LOCK_OFTEN)
+    first.wait_log(STARTED)
+    lock_file = Path(f"{make_url(sqlite_url).database}.lock")
+    lock_file.unlink()
+
+    first.wait_log(RETAKEN)
+    assert f"pid {first.pid} " in lock_file.read_text()
+    second = services.start(config)
+    assert second.wait(30) == 2, second.log()
+    assert "already running" in second.log()
+    stop(first)
+
+
+def test_a_lock_check_interval_that_is_not_seconds_is_refused(
+    site: DemoServer, mailbox: tuple[Mailbox, int], services: Services, sqlite_url: str
+) -> None:
+    _, port = mailbox
+    config = services.write(config_text(sqlite_url, site, port, every="1h"))
+    service = services.start(config, {"NEWSWATCH_LOCK_CHECK_SECONDS": "soon"})
+    assert service.wait(30) == 2
+    assert "NEWSWATCH_LOCK_CHECK_SECONDS='soon': not a number of seconds > 0" in service.log()
+    assert STARTED not in service.log()
 
 
 # ---------------------------------------------------------------- 3. SIGTERM mid-crawl
