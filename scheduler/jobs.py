@@ -14,6 +14,7 @@ from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.matching import MatchReport, match_articles
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
+from store.clock import Clock
 from store.db import Database
 
 log = logging.getLogger("newswatch.jobs")
@@ -64,9 +65,9 @@ def build_digests(
     return digest.build_digests(db, config.subscribers, config.mail, now=now, force=force)
 
 
-def send_outbox(config: AppConfig, db: Database, *, now: datetime | None = None) -> DeliveryReport:
+def send_outbox(config: AppConfig, db: Database, *, clock: Clock) -> DeliveryReport:
     """Deliver pending outbox messages (SMTP, or the Maildir while smtp_url is empty)."""
-    report = deliver_outbox(db, config.mail, now=now)
-    quiet = not (report.sent or report.retrying or report.failed)
+    report = deliver_outbox(db, config.mail, clock=clock)
+    quiet = not (report.sent or report.retrying or report.failed or report.uncertain)
     log.log(logging.DEBUG if quiet else logging.INFO, "send: %s", report.summary())
     return report

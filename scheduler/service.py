@@ -37,6 +37,7 @@ from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.lock import service_lock
+from store.clock import system_clock
 from store.db import Database, display_url
 from store.models import CrawlRun, utcnow
 from store.prune import prune
@@ -244,7 +245,7 @@ class Service:
         ]
         if immediate:
             jobs.build_digests(config.model_copy(update={"subscribers": immediate}), db)
-        jobs.send_outbox(config, db)
+        jobs.send_outbox(config, db, clock=system_clock)
 
     def _track_crawl(self, process: subprocess.Popen) -> None:
         self._crawl = process
@@ -254,10 +255,10 @@ class Service:
     def digest_job(self) -> None:
         jobs.match_new(self.config, self.db)  # digests speak of every article crawled so far
         if jobs.build_digests(self.config, self.db):
-            jobs.send_outbox(self.config, self.db)
+            jobs.send_outbox(self.config, self.db, clock=system_clock)
 
     def send_job(self) -> None:
-        jobs.send_outbox(self.config, self.db)
+        jobs.send_outbox(self.config, self.db, clock=system_clock)
 
     def prune_job(self) -> None:
         removed = prune(self.db, keep_days=self.config.storage.keep_days)

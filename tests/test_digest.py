@@ -27,6 +27,7 @@ from crawler.dw_page import parse_page
 from demo import DemoSite, demo_articles
 from scheduler.cli import main
 from store.articles import ARTICLE_FIELDS, upsert_article
+from store.clock import fixed_clock, system_clock
 from store.db import Database
 from store.dw_ids import short_id
 from store.models import Delivery, OutboxMessage, SubscriberState
@@ -111,7 +112,7 @@ def visible(html: str) -> str:
 def cycle(db: Database, mail: MailConfig, subscribers: list, watchlists: list, now=NOW):
     match_articles(db, watchlists)
     built = build_digests(db, subscribers, mail, now=now)
-    deliver_outbox(db, mail, now=now)
+    deliver_outbox(db, mail, clock=fixed_clock(now))
     return built
 
 
@@ -270,7 +271,7 @@ def test_a_crash_between_render_and_send_sends_once_after_restart(db, mail) -> N
         assert session.scalars(select(OutboxMessage.status)).all() == ["pending"]
     for _ in range(2):  # the restarted service: digest (nothing new) and send, twice
         build_digests(db, [subscriber("syria")], mail)
-        deliver_outbox(db, mail)
+        deliver_outbox(db, mail, clock=system_clock)
     assert len(delivered(mail)) == 1
 
 

@@ -26,10 +26,12 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from alerts.config import MailConfig
-from alerts.mailer import LEASE, _claim, _claim_all, deliver_outbox, retry_delay
+from alerts.mailer import deliver_outbox
 from alerts.mime import build_message, message_bytes
+from alerts.outbox import LEASE, claim, claim_all, lease_for, retry_delay
 from scheduler.config import ConfigError, load_config
 from scheduler.demo_flow import config_toml
+from store.clock import fixed_clock
 from store.db import Database
 from store.models import OutboxMessage
 
@@ -191,7 +193,7 @@ def test_digest_arrives_as_text_then_html_with_its_headers(db: Database) -> None
     row = queue(db, subject="Syrien: Rakka – Überblick")
     handler = Recorder()
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port), now=T0)
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
 
     assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
     [got] = handler.received
@@ -223,7 +225,7 @@ def test_crlf_in_subject_adds_no_header(db: Database) -> None:
     queue(db, subject="3 new articles\r\nBcc: x@y")
     handler = Recorder()
     with smtp_server(handler) as port:
-        deliver_outbox(db, smtp(port), now=T0)
+        deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
 
     [got] = handler.received
     assert got.rcpt_tos == ["analyst@example.org"]
@@ -360,10 +362,10 @@ def test_odd_text_goes_through_smtp_and_into_a_maildir_unchanged(
             )
     handler = Recorder()
     with smtp_server(handler) as port:
-        assert deliver_outbox(db, smtp(port), now=T0).sent == 1
+        assert deliver_outbox(db, smtp(port), clock=fixed_clock(T0)).sent == 1
     folder = tmp_path / "mail"
     mail = MailConfig(sender=SENDER, smtp_url="", maildir=str(folder))
-    assert deliver_outbox(db, mail, now=T0 + timedelta(minutes=1)).sent == 1
+    assert deliver_outbox(db, mail, clock=fixed_clock(T0 + timedelta(minutes=1))).sent == 1
     box = mailbox.Maildir(folder, create=False)
     [key] = box.keys()
 
@@ -381,7 +383,7 @@ def test_recipient_with_a_line_break_fails_without_sending(db: Database) -> None
     good = queue(db)
     handler = Recorder()
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port), now=T0)
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
 
     assert (report.sent, report.failed) == (1, 1)
     assert [got.rcpt_tos for got in handler.received] == [["analyst@example.org"]]
@@ -396,7 +398,7 @@ def test_recipient_with_a_line_break_fails_without_sending(db: Database) -> None
 def test_smtp_down_keeps_the_message_then_delivers_it_once(db: Database) -> None:
     row = queue(db)
     port = free_port()  # nothing listens here yet
-    report = deliver_outbox(db, smtp(port), now=T0)
+    report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
 
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
     waiting = stored(db, row)
@@ -407,9 +409,9 @@ def test_smtp_down_keeps_the_message_then_delivers_it_once(db: Database) -> None
 
     handler = Recorder()
     with smtp_server(handler, port=port):
-        early = deliver_outbox(db, smtp(port), now=T0 + timedelta(seconds=30))
-        due = deliver_outbox(db, smtp(port), now=T0 + timedelta(minutes=2))
-        again = deliver_outbox(db, smtp(port), now=T0 + timedelta(hours=1))
+        early = deliver_outbox(db, smtp(port), clock=fixed_clock(T0 + timedelta(seconds=30)))
+        due = deliver_outbox(db, smtp(port), clock=fixed_clock(T0 + timedelta(minutes=2)))
+        again = deliver_outbox(db, smtp(port), clock=fixed_clock(T0 + timedelta(hours=1)))
 
     assert (early.sent, due.sent, again.sent) == (0, 1, 0)
     assert [got.message["Message-ID"] for got in handler.received] == [row.message_id]
@@ -422,9 +424,9 @@ def test_451_then_250_delivers_exactly_one_message_with_the_same_message_id(
     row = queue(db)
     handler = Recorder(data_replies=["451 4.7.1 greylisted, try again later"])
     with smtp_server(handler) as port:
-        first = deliver_outbox(db, smtp(port), now=T0)
+        first = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
         waiting = stored(db, row)
-        second = deliver_outbox(db, smtp(port), now=waiting.next_attempt_at)
+        second = deliver_outbox(db, smtp(port), clock=fixed_clock(waiting.next_attempt_at))
 
     assert (first.retrying, second.sent) == (1, 1)
     assert waiting.status == "pending"
@@ -435,22 +437,29 @@ def test_451_then_250_delivers_exactly_one_message_with_the_same_message_id(
     assert handler.received[0].message["Date"] == handler.refused[0].message["Date"]
 
 
-def test_backoff_doubles_from_one_minute_up_to_six_hours() -> None:
+def test_backoff_doubles_from_one_minute_up_to_an_hour() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 4)] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
-    assert retry_delay(9) == timedelta(minutes=256)
-    assert retry_delay(10) == retry_delay(50) == timedelta(hours=6)
+    assert retry_delay(6) == timedelta(minutes=32)
+    assert retry_delay(7) == retry_delay(500) == timedelta(hours=1)
 
 
-def test_gives_up_after_twenty_attempts_or_three_days(db: Database) -> None:
-    tired = queue(db, attempts=19)
-    old = queue(db, created_at=T0 - timedelta(days=3))
-    young = queue(db)
-    report = deliver_outbox(db, smtp(free_port()), now=T0)
+def test_gives_up_after_give_up_after_however_many_attempts_it_took(db: Database) -> None:
+    tired = queue(db, attempts=500, created_at=T0 - timedelta(days=4, hours=23, minutes=50))
+    old = queue(db, attempts=3, created_at=T0 - timedelta(days=5))
+    requeued = queue(db, created_at=T0 - timedelta(days=9))
+    with db.session() as session, session.begin():  # `send --retry` restarted its count
+        session.get(OutboxMessage, requeued.id).requeued_at = T0 - timedelta(days=1)
+    report = deliver_outbox(db, smtp(free_port()), clock=fixed_clock(T0))
 
-    assert (report.failed, report.retrying) == (2, 1)
-    assert stored(db, tired).status == stored(db, old).status == "failed"
-    assert (stored(db, tired).last_error or "").startswith("gave up after 20 attempts: ")
-    assert stored(db, young).status == "pending"
+    assert (report.failed, report.retrying) == (1, 2)
+    waiting = stored(db, tired)
+    assert (waiting.status, waiting.attempts) == ("pending", 501)
+    # the last try is due when give_up_after ends, not an hour of backoff later
+    assert waiting.next_attempt_at == T0 + timedelta(minutes=10)
+    assert stored(db, old).status == "failed"
+    assert (stored(db, old).last_error or "").startswith("gave up after 5d and 4 attempts: ")
+    assert "ConnectionRefusedError" in (stored(db, old).last_error or "")
+    assert stored(db, requeued).status == "pending"
 
 
 # --- permanent refusal: that message only ---------------------------------------------------
@@ -464,8 +473,8 @@ def test_550_for_one_recipient_fails_that_message_and_delivers_the_others(db: Da
         rcpt_replies={"gone@example.org": "550 5.1.1 <gone@example.org>: no such user"}
     )
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port), now=T0)
-        later = deliver_outbox(db, smtp(port), now=T0 + timedelta(days=1))
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
+        later = deliver_outbox(db, smtp(port), clock=fixed_clock(T0 + timedelta(days=1)))
 
     assert (report.sent, report.retrying, report.failed) == (2, 0, 1)
     assert later.sent == later.failed == 0
@@ -488,7 +497,7 @@ def test_server_dropping_the_connection_mid_batch_is_reconnected(db: Database) -
     rows = [queue(db, f"reader{n}@example.org") for n in range(3)]
     handler = Recorder(close_after_data=True)
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port), now=T0)
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
 
     assert report.sent == 3
     assert [got.rcpt_tos[0] for got in handler.received] == [row.recipient for row in rows]
@@ -500,7 +509,7 @@ def test_421_closes_the_connection_and_the_rest_go_over_a_new_one(db: Database) 
     rest = [queue(db, f"reader{n}@example.org") for n in range(2)]
     handler = Recorder(data_replies=["421 4.3.2 service shutting down"])
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port), now=T0)
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
 
     assert (report.sent, report.retrying) == (2, 1)
     assert stored(db, busy).status == "pending"
@@ -513,7 +522,7 @@ def test_no_database_write_lock_is_held_while_sending(db: Database, tmp_path: Pa
         queue(db, f"reader{n}@example.org")
     handler = Recorder(database=tmp_path / "newswatch.db")
     with smtp_server(handler) as port:
-        assert deliver_outbox(db, smtp(port), now=T0).sent == 3
+        assert deliver_outbox(db, smtp(port), clock=fixed_clock(T0)).sent == 3
     assert handler.database_writable == [True, True, True]
 
 
@@ -522,7 +531,9 @@ def test_batches_each_use_one_connection_and_all_due_messages_go(db: Database) -
         queue(db, f"reader{n}@example.org", created_at=T0 + timedelta(seconds=n))
     handler = Recorder()
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port), now=T0 + timedelta(minutes=1), batch=2)
+        report = deliver_outbox(
+            db, smtp(port), clock=fixed_clock(T0 + timedelta(minutes=1)), batch=2
+        )
 
     assert report.sent == 5
     assert [got.rcpt_tos[0] for got in handler.received] == [
@@ -545,7 +556,7 @@ def test_two_senders_at_once_deliver_each_message_exactly_once(
 
     def sender(own: Database, mail: MailConfig) -> None:
         start.wait()
-        reports.append(deliver_outbox(own, mail, now=T0))
+        reports.append(deliver_outbox(own, mail, clock=fixed_clock(T0)))
 
     # each sender with its own engine and connections, as two processes would have
     with Database(sqlite_url) as one, Database(sqlite_url) as two, smtp_server(handler) as port:
@@ -577,11 +588,13 @@ def test_a_sender_dying_after_its_claim_delays_the_message_by_the_lease_only(
     db: Database,
 ) -> None:
     row = queue(db)
-    assert _claim(db, row.id, T0, LEASE) is not None  # ... and then the sender is gone
+    assert claim(db, row.id, T0, LEASE) is not None  # ... and then the sender is gone
     handler = Recorder()
     with smtp_server(handler) as port:
-        meanwhile = deliver_outbox(db, smtp(port), now=T0 + LEASE - timedelta(seconds=1))
-        after = deliver_outbox(db, smtp(port), now=T0 + LEASE)
+        meanwhile = deliver_outbox(
+            db, smtp(port), clock=fixed_clock(T0 + LEASE - timedelta(seconds=1))
+        )
+        after = deliver_outbox(db, smtp(port), clock=fixed_clock(T0 + LEASE))
 
     assert (meanwhile.sent, after.sent) == (0, 1)
     assert [got.message["Message-ID"] for got in handler.received] == [row.message_id]
@@ -591,16 +604,16 @@ def test_a_sender_dying_after_its_claim_delays_the_message_by_the_lease_only(
 def test_a_slow_batch_renews_its_claim_and_sends_each_message_once(
     db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Every look at the clock is 3 minutes later: the batch outlasts its first claim, and each
-    message is still ours (its lease not run out) when it goes."""
+    """Every look at the clock is 3/10 of a lease later: the batch outlasts its first claim, and
+    each message is still ours (its lease not run out) when it goes."""
     rows = [queue(db, f"reader{n}@example.org") for n in range(3)]
     seen: list[datetime] = []
+    lease = lease_for(smtp(0))
 
     def clock() -> datetime:
-        seen.append(T0 + LEASE * 3 / 10 * len(seen))
+        seen.append(T0 + lease * 3 / 10 * len(seen))
         return seen[-1]
 
-    monkeypatch.setattr("alerts.mailer.utcnow", clock)
     held: list[bool] = []
 
     class Watching(Recorder):
@@ -611,26 +624,26 @@ def test_a_slow_batch_renews_its_claim_and_sends_each_message_once(
 
     handler = Watching()
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port))
+        report = deliver_outbox(db, smtp(port), clock=clock)
 
     assert (report.sent, report.retrying, report.failed) == (3, 0, 0)
     assert [got.rcpt_tos[0] for got in handler.received] == [row.recipient for row in rows]
     assert held == [True, True, True]
-    assert seen[-1] > T0 + 2 * LEASE  # long after the first claim ran out
+    assert seen[-1] > T0 + 2 * lease  # long after the first claim ran out
     assert {(stored(db, row).status, stored(db, row).attempts) for row in rows} == {("sent", 1)}
     assert "sent twice" not in caplog.text
 
 
 def test_a_claim_is_renewed_only_while_this_sender_holds_it(db: Database) -> None:
     mine, lost = queue(db, "mine@example.org"), queue(db, "lost@example.org")
-    claimed = _claim_all(db, [mine.id, lost.id], T0, LEASE)
+    claimed = claim_all(db, [mine.id, lost.id], T0, LEASE)
     assert [row.id for row in claimed] == [mine.id, lost.id]
-    assert _claim_all(db, [mine.id, lost.id], T0, LEASE) == []  # nobody claims them twice
+    assert claim_all(db, [mine.id, lost.id], T0, LEASE) == []  # nobody claims them twice
     # our lease on `lost` runs out and another sender takes it over
-    assert _claim(db, lost.id, T0 + LEASE, LEASE) is not None
-    renewed = _claim_all(db, [mine.id, lost.id], T0 + LEASE / 2, LEASE, held=T0 + LEASE)
+    assert claim(db, lost.id, T0 + LEASE, LEASE) is not None
+    renewed = claim_all(db, [mine.id, lost.id], T0 + LEASE / 2, LEASE, held=T0 + LEASE)
     assert [(row.id, row.next_attempt_at) for row in renewed] == [(mine.id, T0 + LEASE * 3 / 2)]
-    assert _claim_all(db, [mine.id], T0 + LEASE, LEASE, held=T0 + LEASE) == []  # stale lease
+    assert claim_all(db, [mine.id], T0 + LEASE, LEASE, held=T0 + LEASE) == []  # stale lease
 
 
 # --- authentication and TLS -----------------------------------------------------------------
@@ -646,7 +659,9 @@ def test_plain_smtp_authenticates_with_the_given_password(db: Database) -> None:
     with smtp_server(
         handler, authenticator=authenticator, auth_required=True, auth_require_tls=False
     ) as port:
-        report = deliver_outbox(db, smtp(port, user="digest"), now=T0, password="s3cret")
+        report = deliver_outbox(
+            db, smtp(port, user="digest"), clock=fixed_clock(T0), password="s3cret"
+        )
 
     assert report.sent == 1
     assert handler.received[0].authenticated
@@ -669,10 +684,14 @@ def test_password_comes_from_the_environment_and_a_wrong_one_retries(
         handler, authenticator=authenticator, auth_required=True, auth_require_tls=False
     ) as port:
         monkeypatch.setenv("NEWSWATCH_SMTP_PASSWORD", "wrong")
-        refused = deliver_outbox(db, mail_from_config_file(config_file, port), now=T0)
+        refused = deliver_outbox(
+            db, mail_from_config_file(config_file, port), clock=fixed_clock(T0)
+        )
         monkeypatch.setenv("NEWSWATCH_SMTP_PASSWORD", "s3cret")
         accepted = deliver_outbox(
-            db, mail_from_config_file(config_file, port), now=T0 + timedelta(minutes=1)
+            db,
+            mail_from_config_file(config_file, port),
+            clock=fixed_clock(T0 + timedelta(minutes=1)),
         )
 
     assert (refused.retrying, accepted.sent) == (1, 1)
@@ -732,7 +751,7 @@ def test_starttls_then_auth(db: Database, tls_certificate: ssl.SSLContext) -> No
         auth_required=True,
     ) as port:
         report = deliver_outbox(
-            db, smtp(port, "smtp+starttls", user="digest"), now=T0, password="s3cret"
+            db, smtp(port, "smtp+starttls", user="digest"), clock=fixed_clock(T0), password="s3cret"
         )
 
     assert report.sent == 1, report.errors
@@ -750,7 +769,9 @@ def test_smtps_then_auth(db: Database, tls_certificate: ssl.SSLContext) -> None:
         auth_required=True,
         auth_require_tls=False,
     ) as port:
-        report = deliver_outbox(db, smtp(port, "smtps", user="digest"), now=T0, password="s3cret")
+        report = deliver_outbox(
+            db, smtp(port, "smtps", user="digest"), clock=fixed_clock(T0), password="s3cret"
+        )
 
     assert report.sent == 1, report.errors
     assert handler.received[0].authenticated
@@ -763,7 +784,7 @@ def test_untrusted_certificate_is_not_used_and_the_message_waits(
     monkeypatch.delenv("SSL_CERT_FILE")
     handler = Recorder()
     with smtp_server(handler, tls_context=tls_certificate, require_starttls=True) as port:
-        report = deliver_outbox(db, smtp(port, "smtp+starttls"), now=T0)
+        report = deliver_outbox(db, smtp(port, "smtp+starttls"), clock=fixed_clock(T0))
 
     assert (report.sent, report.retrying) == (0, 1)
     assert handler.received == []
@@ -777,7 +798,7 @@ def test_maildir_delivery_is_readable_with_both_parts(db: Database, tmp_path: Pa
     row = queue(db)
     folder = tmp_path / "mail"
     mail = MailConfig(sender=SENDER, smtp_url="", maildir=str(folder))
-    report = deliver_outbox(db, mail, now=T0)
+    report = deliver_outbox(db, mail, clock=fixed_clock(T0))
 
     assert report.sent == 1
     assert all((folder / sub).is_dir() for sub in ("cur", "new", "tmp"))
@@ -804,7 +825,7 @@ def test_user_without_password_waits_instead_of_sending_unauthenticated(
     monkeypatch.setenv("NEWSWATCH_SMTP_PASSWORD", "s3cret")
     handler = Recorder()
     with smtp_server(handler) as port:
-        report = deliver_outbox(db, smtp(port, user="digest"), now=T0)
+        report = deliver_outbox(db, smtp(port, user="digest"), clock=fixed_clock(T0))
 
     assert (report.sent, report.retrying) == (0, 1)
     assert handler.received == []
