@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
+from alerts.outbox import acknowledge, requeue
 from alerts.snippets import Snippet
 from crawler.config import parse_duration
 from scheduler import jobs
@@ -22,8 +23,11 @@ from scheduler.config import config_path, load_config
 from scheduler.crawling import CrawlOutcome
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from store.articles import article_json
+from store.clock import system_clock
 from store.db import Database
 from store.models import Article, Match, utcnow
+
+ERRORS_SHOWN = 10  # `send` prints this many of the messages that did not go
 
 # ---------------------------------------------------------------- crawl / articles
 
@@ -178,15 +182,49 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def add_send(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser("send", help="deliver the outbox (SMTP, or the Maildir)")
+    sub.add_argument(
+        "--retry",
+        action="store_true",
+        help="first re-queue every uncertain message and every one waiting for its backoff",
+    )
+    sub.add_argument(
+        "--failed", action="store_true", help="with --retry: re-queue failed messages too"
+    )
+    sub.add_argument(
+        "--acknowledge",
+        nargs="+",
+        type=int,
+        metavar="ID",
+        help="mark these failed or uncertain messages (#ID in `status`) as seen; send nothing",
+    )
     sub.set_defaults(run=cmd_send)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    if args.failed and not args.retry:
+        raise CommandError("--failed goes with --retry", EXIT_USAGE)
+    if args.acknowledge and args.retry:
+        raise CommandError("--acknowledge sends nothing: leave out --retry", EXIT_USAGE)
     config = load_config(config_path(args.config))
+    clock = system_clock
     with Database(config.storage.url) as db:
-        report = jobs.send_outbox(config, db)
+        if args.acknowledge:
+            handled = acknowledge(db, args.acknowledge, clock())
+            for each in handled:
+                print(each.line("acknowledged"))
+            return EXIT_FAILURE if any(each.skipped for each in handled) else EXIT_OK
+        if args.retry:
+            handled = requeue(db, clock(), failed=args.failed)
+            for each in handled:
+                print(each.line("re-queued"))
+            print(f"{sum(not each.skipped for each in handled)} messages re-queued")
+        report = jobs.send_outbox(config, db, clock=clock)
     print(report.summary())
-    return EXIT_FAILURE if report.failed else EXIT_OK
+    for error in report.errors[:ERRORS_SHOWN]:
+        print(f"  {error}")
+    if len(report.errors) > ERRORS_SHOWN:
+        print(f"  … and {len(report.errors) - ERRORS_SHOWN} more (`newswatch status` lists them)")
+    return EXIT_FAILURE if report.failed or report.uncertain else EXIT_OK
 
 
 def add_cycle(commands: argparse._SubParsersAction) -> None:
@@ -203,9 +241,10 @@ def cmd_cycle(args: argparse.Namespace) -> int:
         print(match_summary(jobs.match_new(config, db)))
         for each in jobs.build_digests(config, db):
             print(f"digest for {each.recipient}: {each.subject}")
-        report = jobs.send_outbox(config, db)
+        report = jobs.send_outbox(config, db, clock=system_clock)
     print(report.summary())
-    return EXIT_OK if all(o.ok for o in outcomes) and not report.failed else EXIT_FAILURE
+    ok = all(o.ok for o in outcomes) and not (report.failed or report.uncertain)
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 # ---------------------------------------------------------------- demo
@@ -259,7 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(match_summary(jobs.match_new(config, db), snippets=True))
             print("\n== digest and send")
             built = jobs.build_digests(config, db)
-            report = jobs.send_outbox(config, db)
+            report = jobs.send_outbox(config, db, clock=system_clock)
         print(report.summary())
         for each in built:
             print(f"digest for {each.recipient}: {each.subject!r}")
