@@ -66,6 +66,7 @@ from alerts.matching import match_articles
 from alerts.mime import build_message
 from alerts.watchlists import WatchlistConfig
 from store.articles import upsert_article
+from store.clock import system_clock
 from store.db import Database
 from store.dw_ids import short_id
 from store.models import Match, OutboxMessage, utcnow
@@ -420,7 +421,7 @@ FOCUS = {
         ("  sqlite3 COMMIT", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
     ],
     "deliver_outbox": [
-        ("_due: batch queries", "alerts/mailer.py", "_due"),
+        ("due: batch queries", "alerts/outbox.py", "due"),
         ("build_message (email package)", "alerts/mime.py", "build_message"),
         ("SmtpTransport.send", "alerts/mailer.py", "send"),
         ("  NOOP before each reuse (_alive)", "alerts/mailer.py", "_alive"),
@@ -431,7 +432,7 @@ FOCUS = {
             "<method 'recv_into' of '_socket.socket' objects>",
         ),
         ("  sendall (server not reading)", "~", "<method 'sendall' of '_socket.socket' objects>"),
-        ("_record_sent: one transaction per message", "alerts/mailer.py", "_record_sent"),
+        ("record_sent: one transaction per message", "alerts/outbox.py", "record_sent"),
         ("  sqlite3 COMMIT", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
         ("SMTP connect + ssl context (per batch)", "alerts/mailer.py", "_open"),
     ],
@@ -491,7 +492,9 @@ def run_newswatch(
     with _timing(server) as build:
         built = profiles.run("build_digests", lambda: build_digests(db, people, mail))
     with _timing(server) as deliver:
-        report = profiles.run("deliver_outbox", lambda: deliver_outbox(db, mail))
+        report = profiles.run(
+            "deliver_outbox", lambda: deliver_outbox(db, mail, clock=system_clock)
+        )
     return built, report, build, deliver
 
 
