@@ -11,8 +11,9 @@ reply that does not come, after the whole message went is a *lost outcome* (`Out
 the server may have taken the message. Before the end of the message went, it is a temporary
 failure: a server must not deliver a message whose end it did not see.
 
-The one duplicate left: a sender killed after the server accepted a message and before it
-recorded so sends it again when its claim runs out (at-least-once).
+Copies can arrive twice only from the sends of a message whose outcome was lost (at most
+``mail.uncertain_retries`` more, see `alerts.outbox`), and from a sender killed after the server
+accepted a message and before it recorded so: the message goes again when its claim runs out.
 """
 
 from __future__ import annotations
