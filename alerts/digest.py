@@ -2,23 +2,25 @@
 
 The OutboxMessage, its Delivery rows and the subscriber's state are written in one
 transaction, so a crash leaves either a complete digest waiting to be sent or nothing at all;
-the unique (subscriber, match) of Delivery means no match is ever put in two messages.
+the unique (subscriber, match) of the Delivery rows not returned means no match is ever put in
+two messages. A message that failed for good gives its matches back (`alerts.outbox`): they go
+into the subscriber's next digest whatever their age, which says they are late.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from email.utils import make_msgid, parseaddr
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.render import Digest, DigestRenderer, Entry, Group
@@ -26,7 +28,14 @@ from alerts.schedules import parse_schedule
 from alerts.snippets import Snippet
 from store.db import Database
 from store.dw_ids import DW_TIMEZONE, short_url
-from store.models import Article, Delivery, Match, OutboxMessage, SubscriberState
+from store.models import (
+    Article,
+    Delivery,
+    Match,
+    OutboxMessage,
+    OutboxStatus,
+    SubscriberState,
+)
 
 log = logging.getLogger(__name__)
 # a digest never reaches further back than this before the previous one (or now, the first)
@@ -53,6 +62,7 @@ class Candidate:
     snippet: dict[str, Any]
     article_id: int
     article: CandidateArticle
+    late: bool = False  # given back by a message that failed: due in an earlier digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +202,7 @@ def _build_one(
                 "subject": rendered.subject,
                 "text": rendered.text,
                 "html": rendered.html,
-                "status": "pending",
+                "status": OutboxStatus.PENDING,
                 "created_at": now,
                 "next_attempt_at": now,
             },
@@ -238,7 +248,8 @@ def undelivered_matches(
     A first digest holds articles published (or listed by a feed) in the last 24 hours: no
     flood of the archive. Later ones hold articles published since 24 hours before the previous
     digest, and those newswatch found only after it (a crawl outage, a slow feed) if DW
-    published them within the last week.
+    published them within the last week. Matches a failed message gave back (`late`) are held
+    whatever their age.
 
     One query loads the candidates of all the subscribers (they share watchlists) in the
     union of their windows, one more the deliveries among them; each subscriber's own window
@@ -256,26 +267,70 @@ def undelivered_matches(
     if len(lasts) < len(due):
         windows.append(_window(recent, None, now))
     where = (Match.watchlist.in_(watchlists), or_(*windows))
+    columns = (
+        Match.id,
+        Match.watchlist,
+        Match.terms,
+        Match.snippet,
+        Match.article_id,
+        Article.short_id,
+        Article.title,
+        Article.teaser,
+        Article.language,
+        Article.published_at,
+        Article.first_seen_at,
+        recent,
+    )
     query = (
-        select(
-            Match.id,
-            Match.watchlist,
-            Match.terms,
-            Match.snippet,
-            Match.article_id,
-            Article.short_id,
-            Article.title,
-            Article.teaser,
-            Article.language,
-            Article.published_at,
-            Article.first_seen_at,
-            recent,
-        )
+        select(*columns)
         .join(Match.article)
         .where(*where)
         .order_by(published.desc(), Article.id.desc())
     )
-    candidates = [
+    candidates = _candidates(session, query)
+    emails = list(found)
+    returned = _returned(session, emails)
+    known = {candidate.id for candidate in candidates}
+    missing = sorted({m for ids in returned.values() for m in ids} - known)
+    if missing:  # returned matches outside every window: loaded by id
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            candidates += _candidates(
+                session, select(*columns).join(Match.article).where(Match.id.in_(chunk))
+            )
+        candidates.sort(key=_newest_first)
+    if not candidates:
+        return found
+    delivered: set[tuple[str, int]] = set()
+    for start in range(0, len(emails), _CHUNK):
+        rows = session.execute(
+            select(Delivery.subscriber, Delivery.match_id).where(
+                Delivery.subscriber.in_(emails[start : start + _CHUNK]),
+                Delivery.match_id.in_(select(Match.id).join(Match.article).where(*where)),
+                Delivery.returned_at.is_(None),
+            )
+        )
+        delivered.update(rows.all())
+    by_watchlist: dict[str, list[tuple[int, Candidate]]] = {}
+    for position, candidate in enumerate(candidates):
+        by_watchlist.setdefault(candidate.watchlist, []).append((position, candidate))
+    for each in due:
+        email = each.subscriber.email
+        late = returned.get(email, set())
+        names = set(each.subscriber.watchlists)
+        mine = [hit for name in names for hit in by_watchlist.get(name, ())]
+        mine.sort(key=itemgetter(0))  # back in the query's order: newest first
+        found[email] = [
+            replace(c, late=True) if c.id in late else c
+            for _, c in mine
+            if (c.id in late or _in_window(c.article, each.last_digest_at, now))
+            and (email, c.id) not in delivered
+        ]
+    return found
+
+
+def _candidates(session: Session, query: Any) -> list[Candidate]:
+    return [
         Candidate(
             match_id,
             watchlist,
@@ -299,32 +354,35 @@ def undelivered_matches(
             when,
         ) in session.execute(query)
     ]
-    if not candidates:
-        return found
-    delivered: set[tuple[str, int]] = set()
-    emails = list(found)
+
+
+def _newest_first(candidate: Candidate) -> tuple[float, int]:
+    """The candidate query's order (published, then article id, both descending)."""
+    article = candidate.article
+    moment = article.published_at or article.first_seen_at
+    return (-moment.timestamp(), -candidate.article_id)
+
+
+def _returned(session: Session, emails: list[str]) -> dict[str, set[int]]:
+    """The matches failed messages gave back to each of ``emails``, not given anew since."""
+    given = aliased(Delivery)
+    again = exists().where(
+        given.subscriber == Delivery.subscriber,
+        given.match_id == Delivery.match_id,
+        given.returned_at.is_(None),
+    )
+    returned: dict[str, set[int]] = {}
     for start in range(0, len(emails), _CHUNK):
         rows = session.execute(
             select(Delivery.subscriber, Delivery.match_id).where(
                 Delivery.subscriber.in_(emails[start : start + _CHUNK]),
-                Delivery.match_id.in_(select(Match.id).join(Match.article).where(*where)),
+                Delivery.returned_at.is_not(None),
+                ~again,
             )
         )
-        delivered.update(rows.all())
-    by_watchlist: dict[str, list[tuple[int, Candidate]]] = {}
-    for position, candidate in enumerate(candidates):
-        by_watchlist.setdefault(candidate.watchlist, []).append((position, candidate))
-    for each in due:
-        email = each.subscriber.email
-        names = set(each.subscriber.watchlists)
-        mine = [hit for name in names for hit in by_watchlist.get(name, ())]
-        mine.sort(key=itemgetter(0))  # back in the query's order: newest first
-        found[email] = [
-            c
-            for _, c in mine
-            if _in_window(c.article, each.last_digest_at, now) and (email, c.id) not in delivered
-        ]
-    return found
+        for email, match_id in rows:
+            returned.setdefault(email, set()).add(match_id)
+    return returned
 
 
 def _recent(published: Any) -> Any:
@@ -376,6 +434,7 @@ def digest_view(
         timezone=subscriber.timezone,
         groups=[Group(name, entries) for name, entries in groups.items() if entries],
         unsubscribe_address=sender,
+        late=sum(any(match.late for match in hits) for hits in by_article.values()),
     )
 
 

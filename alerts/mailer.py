@@ -1,48 +1,56 @@
 """Deliver the outbox: by SMTP (plain, SMTPS, STARTTLS; optional AUTH) or into a local Maildir.
 
-Pending messages go out oldest first, one connection per batch. A temporary failure (4xx, the
-server unreachable or gone) keeps the message pending with exponential backoff and the same
-Message-ID; a permanent refusal of a message (5xx) fails that message only. Every outcome is
+Pending messages go out oldest first, one connection per batch; `alerts.outbox` says what
+becomes of a message whose send fails, and how senders share the outbox. Every outcome is
 committed on its own, and no database transaction stays open while the network is in use.
 
-Several senders may run at once (`newswatch send` beside the service, two `cycle`s): each claims
-the messages of a batch before sending them by moving their ``next_attempt_at`` a lease ahead, in
-one conditional UPDATE that only one of them can win for each message; a claim about to run out
-mid-batch is renewed the same way. Should a sender die holding a claim, its messages are due
-again when the lease runs out, with the same Message-IDs.
+Each SMTP exchange has a known outcome, or is known to have none: connecting, the greeting and
+every command wait ``mail.timeout`` for the server; the reply to the end of the message waits
+``mail.data_timeout`` (RFC 5321 4.5.3.2.6 gives it 10 minutes). A connection that drops, or a
+reply that does not come, after the whole message went is a *lost outcome* (`OutcomeUnknown`):
+the server may have taken the message. Before the end of the message went, it is a temporary
+failure: a server must not deliver a message whose end it did not see.
+
+Copies can arrive twice only from the sends of a message whose outcome was lost (at most
+``mail.uncertain_retries`` more, see `alerts.outbox`), and from a sender killed after the server
+accepted a message and before it recorded so: the message goes again when its claim runs out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mailbox
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import ColumnElement, bindparam, select, update
-
 from alerts.config import MailConfig
-from alerts.mime import message_bytes
+from alerts.mime import mail_address, message_bytes
+from alerts.outbox import (
+    Failure,
+    claim_all,
+    due,
+    lease_for,
+    record_failure,
+    record_sent,
+)
 from store.clock import Clock
 from store.db import Database
 from store.models import OutboxMessage
+from store.models import OutboxStatus as Status
 
 log = logging.getLogger(__name__)
 
 PASSWORD_ENV = MailConfig.ENV_PASSWORD  # named in messages; scheduler.config reads it
-FIRST_RETRY = timedelta(minutes=1)
-MAX_RETRY = timedelta(hours=6)
-MAX_ATTEMPTS = 20
-MAX_AGE = timedelta(days=3)
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}
-# how long a claimed message is left to its sender: far longer than one send can take
-LEASE = timedelta(minutes=10)
+_LINE_START_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass
@@ -52,14 +60,26 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    uncertain: int = 0  # left uncertain: the server may have them, they are not sent again
+    returned: int = 0  # matches of failed messages, given back to the subscribers' next digests
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return f"sent {self.sent}, retrying {self.retrying}, failed {self.failed}"
+        counts = (
+            f"sent {self.sent}, retrying {self.retrying}, failed {self.failed}, "
+            f"uncertain {self.uncertain}"
+        )
+        if self.returned:
+            counts += f" ({self.returned} matches go into the next digests)"
+        return counts
 
 
 class Unavailable(Exception):
     """No connection to the mail server (or no Maildir): nothing in this batch can go now."""
+
+
+class OutcomeUnknown(Exception):
+    """The whole message went, and the server's reply to it never came: it may have arrived."""
 
 
 class Transport(Protocol):
@@ -73,20 +93,21 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """1 minute after the first failure, then 2, 4, 8, ... minutes, never more than 6 hours."""
-    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20), MAX_RETRY)
-
-
-def is_temporary(error: BaseException) -> bool:
-    """Whether trying the message again later may succeed (4xx, connection trouble)."""
+def failure_of(error: BaseException, recipient: str) -> Failure:
+    """What a send's exception says about the message (see `alerts.outbox.Failure`)."""
+    if isinstance(error, OutcomeUnknown):
+        return Failure.LOST
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(400 <= code < 500 for code, _ in error.recipients.values())
+        codes = [code for code, _ in error.recipients.values()]
+        return Failure.TEMPORARY if all(400 <= c < 500 for c in codes) else Failure.REFUSED
     if isinstance(error, smtplib.SMTPNotSupportedError):
-        return False  # e.g. an internationalised address the server cannot take
+        # an internationalised address the server cannot take: the recipient's, or ours
+        return Failure.PERMANENT if recipient.isascii() else Failure.REFUSED
     if isinstance(error, smtplib.SMTPResponseException):
-        return not 500 <= error.smtp_code < 600
-    return isinstance(error, smtplib.SMTPException | OSError | Unavailable)
+        return Failure.PERMANENT if 500 <= error.smtp_code < 600 else Failure.TEMPORARY
+    if isinstance(error, smtplib.SMTPException | OSError | Unavailable):
+        return Failure.TEMPORARY
+    return Failure.PERMANENT
 
 
 def describe(error: BaseException) -> str:
@@ -96,9 +117,9 @@ def describe(error: BaseException) -> str:
         return f"{code} {_text(reply)}"
     if isinstance(error, smtplib.SMTPResponseException):
         return f"{error.smtp_code} {_text(error.smtp_error)}"
-    if isinstance(error, Unavailable) and error.__cause__ is not None:
+    if isinstance(error, Unavailable | OutcomeUnknown) and error.__cause__ is not None:
         return f"{error}: {describe(error.__cause__)}"
-    if isinstance(error, Unavailable):
+    if isinstance(error, Unavailable | OutcomeUnknown):
         return str(error)
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
@@ -113,7 +134,9 @@ class SmtpTransport:
     linesep = "\r\n"
     utf8_addresses = True
 
-    def __init__(self, url: str, timeout: float, password: str | None) -> None:
+    def __init__(
+        self, url: str, timeout: float, password: str | None, data_timeout: float = 600.0
+    ) -> None:
         parts = urlsplit(url)
         self.scheme = parts.scheme
         self.host = parts.hostname or "localhost"
@@ -121,25 +144,73 @@ class SmtpTransport:
         self.user = unquote(parts.username) if parts.username else None
         self.password = password
         self.timeout = timeout
+        self.data_timeout = data_timeout
         self.smtp: smtplib.SMTP | None = None
 
     def send(self, message: bytes, sender: str, recipient: str) -> None:
-        """Send the serialised ``message`` (CRLF line ends) as smtplib's ``send_message`` would:
-        with SMTPUTF8 when an address is not ASCII, if the server can take it."""
+        """Send the serialised ``message`` (CRLF line ends) as smtplib's ``sendmail`` would:
+        with SMTPUTF8 when an address is not ASCII, if the server can take it, and SIZE. Raises
+        `OutcomeUnknown` when the whole message went and its reply did not come."""
         smtp = self._connection()
-        options: tuple[str, ...] = ()
+        options: list[str] = []
         if not (sender + recipient).isascii():
             if not smtp.has_extn("smtputf8"):
                 raise smtplib.SMTPNotSupportedError(
                     "an address needs SMTPUTF8, which the server does not announce"
                 )
-            options = ("SMTPUTF8", "BODY=8BITMIME")
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+        if smtp.does_esmtp and smtp.has_extn("size"):
+            options.append(f"SIZE={len(message)}")
         try:
-            smtp.sendmail(sender, [recipient], message, options)
+            self._transaction(smtp, message, sender, recipient, options)
         except BaseException:
             if smtp.sock is None:  # smtplib closed it (421, or the server went away)
                 self.smtp = None
             raise
+
+    def _transaction(
+        self, smtp: smtplib.SMTP, message: bytes, sender: str, recipient: str, options: list[str]
+    ) -> None:
+        """MAIL, RCPT, DATA, the message, and the reply to it, each step's failure raised as
+        smtplib's ``sendmail`` raises it."""
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            _abandon(smtp, code)
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            _abandon(smtp, code)
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:
+            _abandon(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+        payload = _LINE_START_DOT.sub(b"..", message)  # RFC 5321 4.5.2 transparency
+        if not payload.endswith(b"\r\n"):
+            payload += b"\r\n"
+        # a failure while this goes (SMTPServerDisconnected) is temporary: the end did not go
+        smtp.send(payload + b".\r\n")
+        # The server has the whole message now: only its reply tells whether it took it.
+        if smtp.sock is not None:
+            smtp.sock.settimeout(self.data_timeout)
+        try:
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPException, OSError) as error:
+            smtp.close()
+            if isinstance(error.__context__, TimeoutError):
+                lost = f"no reply to the end of the message within {self.data_timeout:g}s"
+            else:
+                lost = "the connection closed after the end of the message, before the reply"
+            raise OutcomeUnknown(f"{lost}: it may have arrived") from error
+        if smtp.sock is not None:
+            smtp.sock.settimeout(self.timeout)
+        if not 200 <= code < 300:
+            if not 400 <= code < 600:  # no reply code at all: say nothing either way
+                smtp.close()
+                raise OutcomeUnknown(f"an unreadable reply to the end of the message: {reply!r}")
+            _abandon(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
 
     def close(self) -> None:
         if self.smtp is not None:
@@ -194,6 +265,16 @@ class SmtpTransport:
         return smtp
 
 
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refused step: hang up on a 421 (the server is closing), else RSET, as
+    ``sendmail`` does."""
+    if code == 421:
+        smtp.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
 class MaildirTransport:
     """Delivery into a local Maildir folder (new/), readable by mutt and ``mailbox.Maildir``."""
 
@@ -223,7 +304,7 @@ class MaildirTransport:
 
 def open_transport(mail: MailConfig, password: str | None) -> Transport:
     if mail.smtp_url:
-        return SmtpTransport(mail.smtp_url, mail.timeout, password)
+        return SmtpTransport(mail.smtp_url, mail.timeout, password, mail.data_timeout)
     return MaildirTransport(mail.maildir)
 
 
@@ -235,8 +316,8 @@ def deliver_outbox(
     password: str | None = None,
     batch: int = 200,
 ) -> DeliveryReport:
-    """Send every pending message that is due now, oldest first; every time recorded comes from
-    ``clock``.
+    """Send every pending message that is due when it starts, oldest first; every time it
+    records (claims, outcomes) is read from ``clock``.
 
     The SMTP password is ``mail.password`` (scheduler.config fills it from the environment);
     ``password`` overrides it. Batches of ``batch`` messages share one connection; when the
@@ -244,16 +325,16 @@ def deliver_outbox(
     sender has claimed are left to it."""
     if password is None and mail.password is not None:
         password = mail.password.get_secret_value()
-    due = clock()
-    lease = max(LEASE, timedelta(seconds=10 * mail.timeout))
+    started = clock()
+    lease = lease_for(mail)
     report = DeliveryReport()
     sender = parseaddr(mail.sender)[1]
     done: set[int] = set()
-    while ids := _due(db, due, batch, exclude=done):
+    while ids := due(db, started, batch, exclude=done):
         done.update(ids)
         transport = open_transport(mail, password)
         try:
-            reachable = _send_batch(db, transport, ids, mail.sender, sender, clock, lease, report)
+            reachable = _send_batch(db, transport, ids, mail, sender, clock, lease, report)
         finally:
             transport.close()
         if not reachable or len(ids) < batch:
@@ -261,26 +342,11 @@ def deliver_outbox(
     return report
 
 
-def _due(db: Database, now: datetime, batch: int, exclude: set[int]) -> list[int]:
-    """The ids of up to ``batch`` pending, due messages, oldest first, read in a short
-    transaction. Not yet claimed: `_send_batch` claims them (`_claim_all`) just before sending."""
-    query = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.created_at, OutboxMessage.id)
-        .limit(batch)
-    )
-    if exclude:
-        query = query.where(OutboxMessage.id.not_in(exclude))
-    with db.session() as session:
-        return list(session.scalars(query))
-
-
 def _send_batch(
     db: Database,
     transport: Transport,
     ids: list[int],
-    from_header: str,
+    mail: MailConfig,
     sender: str,
     clock: Clock,
     lease: timedelta,
@@ -288,7 +354,7 @@ def _send_batch(
 ) -> bool:
     """Claim the messages ``ids`` and send them over one transport, in that order; False when it
     became unreachable (the rest are put off). Messages another sender holds are left to it."""
-    rows = _claim_all(db, ids, clock(), lease)
+    rows = claim_all(db, ids, clock(), lease)
     position = 0
     while position < len(rows):
         row = rows[position]
@@ -296,152 +362,55 @@ def _send_batch(
         if now >= row.next_attempt_at - lease / 2:
             # a slow batch: renew the claim on the rest before it can run out under us
             rest = [waiting.id for waiting in rows[position:]]
-            rows[position:] = _claim_all(db, rest, now, lease, held=row.next_attempt_at)
+            rows[position:] = claim_all(db, rest, now, lease, held=row.next_attempt_at)
             continue
         position += 1
-        recipient = parseaddr(row.recipient)[1]
+        try:
+            recipient = mail_address(row.recipient, "recipient")
+        except ValueError as error:
+            _failed(db, row, Failure.REFUSED, str(error), clock, mail, report)
+            continue
         international = transport.utf8_addresses and not (sender + recipient).isascii()
         try:
-            message = message_bytes(row, from_header, linesep=transport.linesep, utf8=international)
+            message = message_bytes(row, mail.sender, linesep=transport.linesep, utf8=international)
         except ValueError as error:
-            _record_failure(db, row, error, clock(), report)
+            _failed(db, row, Failure.PERMANENT, str(error), clock, mail, report)
             continue
         try:
             transport.send(message, sender, recipient)
         except Unavailable as error:
-            _record_failure(db, row, error, clock(), report)
-            for waiting in rows[position:]:
-                _record_failure(db, waiting, error, clock(), report)
+            for waiting in rows[position - 1 :]:
+                _failed(db, waiting, Failure.TEMPORARY, describe(error), clock, mail, report)
             return False
-        except (smtplib.SMTPException, OSError) as error:
-            _record_failure(db, row, error, clock(), report)
+        except (smtplib.SMTPException, OSError, OutcomeUnknown) as error:
+            _failed(db, row, failure_of(error, recipient), describe(error), clock, mail, report)
             continue
-        # The server has the message. Should we crash before this commit, the message stays
+        # The server has the message. Should we die before this commit, the message stays
         # pending and goes again when the lease ends: at most this one message is duplicated
         # (at-least-once).
-        _record_sent(db, row, clock())
+        record_sent(db, row, clock())
         report.sent += 1
     return True
 
 
-_OUTBOX = OutboxMessage.__table__
-# built once: each call only binds values (statement construction is most of a short UPDATE)
-_CLAIM = (
-    update(_OUTBOX)
-    .where(
-        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
-        _OUTBOX.c.status == "pending",
-        _OUTBOX.c.next_attempt_at <= bindparam("now"),
-    )
-    .values(next_attempt_at=bindparam("until"))
-    .returning(*_OUTBOX.c)
-)
-_RENEW = (
-    update(_OUTBOX)
-    .where(
-        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
-        _OUTBOX.c.status == "pending",
-        _OUTBOX.c.next_attempt_at == bindparam("held"),
-    )
-    .values(next_attempt_at=bindparam("until"))
-    .returning(*_OUTBOX.c)
-)
-_MARK_SENT = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status != "sent")
-    .values(
-        status="sent",
-        sent_at=bindparam("now"),
-        last_error=None,
-        attempts=_OUTBOX.c.attempts + 1,
-    )
-)
-
-
-def _claim_all(
+def _failed(
     db: Database,
-    ids: list[int],
-    now: datetime,
-    lease: timedelta,
-    *,
-    held: datetime | None = None,
-) -> list[OutboxMessage]:
-    """Take the messages ``ids`` for this sender until ``now + lease``, those still pending and
-    due; or, with ``held`` (the lease this sender holds them under), extend the claim on those
-    still under it. The messages as they are now (``next_attempt_at`` being our lease), in the
-    order of ``ids``, without those another sender got first. One short write transaction: the
-    conditional UPDATE lets only one sender win each message."""
-    if not ids:
-        return []
-    values: dict[str, object] = {"ids": ids, "until": now + lease}
-    if held is None:
-        statement, values["now"] = _CLAIM, now
-    else:
-        statement, values["held"] = _RENEW, held
-    with db.engine.begin() as connection:
-        claimed = connection.execute(statement, values).all()
-    by_id = {row.id: OutboxMessage(**row._mapping) for row in claimed}
-    return [by_id[row_id] for row_id in ids if row_id in by_id]
-
-
-def _claim(db: Database, row_id: int, now: datetime, lease: timedelta) -> OutboxMessage | None:
-    """`_claim_all` for one message: the row, or None when another sender got it first."""
-    claimed = _claim_all(db, [row_id], now, lease)
-    return claimed[0] if claimed else None
-
-
-def _ours(row: OutboxMessage) -> list[ColumnElement[bool]]:
-    """Still pending and still under the lease this sender took (`_claim`)."""
-    outbox = OutboxMessage.__table__
-    return [
-        outbox.c.id == row.id,
-        outbox.c.status == "pending",
-        outbox.c.next_attempt_at == row.next_attempt_at,
-    ]
-
-
-def _record_sent(db: Database, row: OutboxMessage, now: datetime) -> None:
-    """Mark the message sent; the server has it, so this holds even after our lease ran out
-    (only a row another sender has already marked sent is left as it is)."""
-    with db.engine.begin() as connection:
-        marked = connection.execute(_MARK_SENT, {"row_id": row.id, "now": now})
-    if marked.rowcount != 1:
-        log.warning(
-            "mail to %s %s was sent twice: our claim had run out", row.recipient, row.message_id
-        )
-
-
-def _record_failure(
-    db: Database, row: OutboxMessage, error: BaseException, now: datetime, report: DeliveryReport
+    row: OutboxMessage,
+    failure: Failure,
+    reason: str,
+    clock: Clock,
+    mail: MailConfig,
+    report: DeliveryReport,
 ) -> None:
-    """Put the claimed message off with backoff, or fail it: refused for good, too many tries,
-    too old. ``row`` is as `_claim` read it; nobody else writes it while our lease holds, and
-    should the lease have run out and another sender taken over, it is left to that one."""
-    reason = describe(error)
-    attempts = row.attempts + 1
-    values: dict[str, object] = {"attempts": attempts, "last_error": reason}
-    if not is_temporary(error):
-        values["status"] = "failed"
-    elif attempts >= MAX_ATTEMPTS or now - row.created_at >= MAX_AGE:
-        values["status"] = "failed"
-        values["last_error"] = f"gave up after {attempts} attempts: {reason}"
-    else:
-        values["next_attempt_at"] = now + retry_delay(attempts)
-    with db.engine.begin() as connection:
-        recorded = connection.execute(
-            update(OutboxMessage.__table__).where(*_ours(row)).values(**values)
-        )
-    if recorded.rowcount != 1:
-        log.warning(
-            "mail to %s %s: %s (taken over by another sender)",
-            row.recipient,
-            row.message_id,
-            reason,
-        )
+    settled = record_failure(db, row, failure, reason, clock(), mail)
+    if settled is None:  # another sender took it over
         return
-    if "status" in values:
-        report.failed += 1
-    else:
+    if settled.status is Status.PENDING:
         report.retrying += 1
-    report.errors.append(f"{row.recipient} {row.message_id}: {reason}")
-    log.warning("mail to %s %s: %s", row.recipient, row.message_id, reason)
+    elif settled.status is Status.UNCERTAIN:
+        report.uncertain += 1
+    else:
+        report.failed += 1
+    report.returned += settled.returned
+    report.errors.append(f"{row.recipient} {row.message_id}: {settled.last_error}")
+    log.warning("mail to %s %s: %s", row.recipient, row.message_id, settled.last_error)

@@ -69,6 +69,7 @@ class Digest:
     unsubscribe_address: str
     overflow: list[Entry] = field(default_factory=list)  # listed by title and link
     hidden: int = 0  # counted only (`newswatch articles` lists them)
+    late: int = 0  # articles due in an earlier digest that could not be delivered
 
     @property
     def total(self) -> int:
@@ -124,6 +125,7 @@ class DigestRenderer:
             "overflow": digest.overflow,
             "hidden": digest.hidden,
             "total": digest.total,
+            "late": digest.late,
             "unsubscribe_address": digest.unsubscribe_address,
         }
         try:

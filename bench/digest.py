@@ -421,7 +421,7 @@ FOCUS = {
         ("  sqlite3 COMMIT", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
     ],
     "deliver_outbox": [
-        ("_due: batch queries", "alerts/mailer.py", "_due"),
+        ("due: batch queries", "alerts/outbox.py", "due"),
         ("build_message (email package)", "alerts/mime.py", "build_message"),
         ("SmtpTransport.send", "alerts/mailer.py", "send"),
         ("  NOOP before each reuse (_alive)", "alerts/mailer.py", "_alive"),
@@ -432,7 +432,7 @@ FOCUS = {
             "<method 'recv_into' of '_socket.socket' objects>",
         ),
         ("  sendall (server not reading)", "~", "<method 'sendall' of '_socket.socket' objects>"),
-        ("_record_sent: one transaction per message", "alerts/mailer.py", "_record_sent"),
+        ("record_sent: one transaction per message", "alerts/outbox.py", "record_sent"),
         ("  sqlite3 COMMIT", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
         ("SMTP connect + ssl context (per batch)", "alerts/mailer.py", "_open"),
     ],

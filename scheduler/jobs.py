@@ -75,6 +75,6 @@ def build_digests(
 def send_outbox(config: AppConfig, db: Database, clock: Clock) -> DeliveryReport:
     """Deliver pending outbox messages (SMTP, or the Maildir while smtp_url is empty)."""
     report = deliver_outbox(db, config.mail, clock=clock)
-    quiet = not (report.sent or report.retrying or report.failed)
+    quiet = not (report.sent or report.retrying or report.failed or report.uncertain)
     log.log(logging.DEBUG if quiet else logging.INFO, "send: %s", report.summary())
     return report

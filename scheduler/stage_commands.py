@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
+from alerts.outbox import acknowledge, requeue
 from alerts.snippets import Snippet
 from crawler.config import parse_duration
 from scheduler import jobs
@@ -24,6 +25,8 @@ from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from store.articles import article_json
 from store.db import Database
 from store.models import Article, Match
+
+ERRORS_SHOWN = 10  # `send` prints this many of the messages that did not go
 
 # ---------------------------------------------------------------- crawl / articles
 
@@ -188,15 +191,48 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def add_send(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser("send", help="deliver the outbox (SMTP, or the Maildir)")
+    sub.add_argument(
+        "--retry",
+        action="store_true",
+        help="first re-queue every uncertain message and every one waiting for its backoff",
+    )
+    sub.add_argument(
+        "--failed", action="store_true", help="with --retry: re-queue failed messages too"
+    )
+    sub.add_argument(
+        "--acknowledge",
+        nargs="+",
+        type=int,
+        metavar="ID",
+        help="mark these failed or uncertain messages (#ID in `status`) as seen; send nothing",
+    )
     sub.set_defaults(run=cmd_send)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    if args.failed and not args.retry:
+        raise CommandError("--failed goes with --retry", EXIT_USAGE)
+    if args.acknowledge and args.retry:
+        raise CommandError("--acknowledge sends nothing: leave out --retry", EXIT_USAGE)
     config = load_config(config_path(args.config))
     with Database(config.storage.url) as db:
+        if args.acknowledge:
+            handled = acknowledge(db, args.acknowledge, args.clock())
+            for each in handled:
+                print(each.line("acknowledged"))
+            return EXIT_FAILURE if any(each.skipped for each in handled) else EXIT_OK
+        if args.retry:
+            handled = requeue(db, args.clock(), failed=args.failed)
+            for each in handled:
+                print(each.line("re-queued"))
+            print(f"{sum(not each.skipped for each in handled)} messages re-queued")
         report = jobs.send_outbox(config, db, args.clock)
     print(report.summary())
-    return EXIT_FAILURE if report.failed else EXIT_OK
+    for error in report.errors[:ERRORS_SHOWN]:
+        print(f"  {error}")
+    if len(report.errors) > ERRORS_SHOWN:
+        print(f"  … and {len(report.errors) - ERRORS_SHOWN} more (`newswatch status` lists them)")
+    return EXIT_FAILURE if report.failed or report.uncertain else EXIT_OK
 
 
 def add_cycle(commands: argparse._SubParsersAction) -> None:
@@ -215,7 +251,8 @@ def cmd_cycle(args: argparse.Namespace) -> int:
             print(f"digest for {each.recipient}: {each.subject}")
         report = jobs.send_outbox(config, db, args.clock)
     print(report.summary())
-    return EXIT_OK if all(o.ok for o in outcomes) and not report.failed else EXIT_FAILURE
+    ok = all(o.ok for o in outcomes) and not (report.failed or report.uncertain)
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 # ---------------------------------------------------------------- demo

@@ -8,7 +8,9 @@
 * a source with no successful (``ok``) crawl in 3 intervals. A source that never succeeded is
   measured from the first crawl run in the database, so a fresh install that has crawled
   nothing yet is healthy; a source added to an old database counts until its first crawl;
-* failed outbox messages; a backlog: a pending message older than 1 hour, or over 100 pending;
+* each failed or uncertain outbox message (one line each) until an operator re-queues it
+  (``send --retry [--failed]``) or acknowledges it (``send --acknowledge ID``); a backlog: a
+  pending message older than 1 hour, or over 100 pending;
 * every source warning: the last 3 finished runs found nothing, the last finished run needed
   the selector fallback (DW may have changed its layout), the newest run still "running" after
   2 intervals (the crawl was killed or hangs).
@@ -20,14 +22,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from alerts.schedules import Schedule, parse_schedule
 from crawler.config import CrawlConfig
 from scheduler.config import AppConfig
 from store.db import Database, display_url
-from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState
+from store.models import (
+    Article,
+    CrawlRun,
+    Delivery,
+    Match,
+    OutboxMessage,
+    OutboxStatus,
+    SubscriberState,
+)
 
 Report = dict[str, Any]
 
@@ -37,7 +47,7 @@ STALE_INTERVALS = 2  # a run "running" for longer than this many intervals was k
 UNHEALTHY_INTERVALS = 3  # no successful crawl for this many intervals: a problem
 BACKLOG_AGE = timedelta(hours=1)
 BACKLOG_COUNT = 100
-MESSAGE_PROBLEMS_SHOWN = 10
+RETRYING_SHOWN = 10  # of the messages waiting to be tried again; failed and uncertain: all
 RUN_FIGURES = ("status", "pages", "new", "updated", "skipped_known", "errors", "selector_fallbacks")
 
 
@@ -160,8 +170,9 @@ def _articles(session: Session, now: datetime) -> Report:
 
 
 def _watchlist(session: Session, name: str) -> Report:
-    """Matches of one watchlist; `undelivered`: given to no subscriber yet."""
-    mine, delivered = Match.watchlist == name, exists().where(Delivery.match_id == Match.id)
+    """Matches of one watchlist; `undelivered`: given to no subscriber yet (or given back)."""
+    mine = Match.watchlist == name
+    delivered = exists().where(Delivery.match_id == Match.id, Delivery.returned_at.is_(None))
     return {
         "name": name,
         "matches": _count(session, Match, mine),
@@ -172,32 +183,97 @@ def _watchlist(session: Session, name: str) -> Report:
 def _outbox(session: Session, now: datetime) -> Report:
     by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     counts: dict[str, int] = dict(session.execute(by_status).all())
-    pending = OutboxMessage.status == "pending"
+    pending = OutboxMessage.status == OutboxStatus.PENDING
     oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(pending))
     return {
-        **{status: counts.get(status, 0) for status in ("pending", "sent", "failed")},
+        **{status.value: counts.get(status, 0) for status in OutboxStatus},
         "oldest_pending_at": _iso(oldest),
         "oldest_pending_age_seconds": (now - oldest).total_seconds() if oldest else None,
-        "problems": _message_problems(session),
+        **_claims(session, now),
+        "returned_matches": _returned_matches(session),
+        **_message_problems(session),
     }
 
 
-def _message_problems(session: Session) -> list[Report]:
-    """The newest failed or retrying (pending with an error) messages, with their errors."""
-    failed = OutboxMessage.status == "failed"
-    retrying = (OutboxMessage.status == "pending") & OutboxMessage.last_error.is_not(None)
-    messages = session.scalars(
-        select(OutboxMessage)
-        .where(or_(failed, retrying))
-        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-        .limit(MESSAGE_PROBLEMS_SHOWN)
+def _claims(session: Session, now: datetime) -> Report:
+    """Messages a sender holds: under its lease (``claimed``), or whose lease ran out without
+    an outcome (``stale_claims``: the sender stopped, perhaps mid-DATA; due again)."""
+    claimed = (OutboxMessage.status == OutboxStatus.PENDING) & OutboxMessage.claimed_at.is_not(None)
+    found: Report = {}
+    for key, held in (("claimed", OutboxMessage.next_attempt_at > now), ("stale_claims", None)):
+        where = claimed & (held if held is not None else OutboxMessage.next_attempt_at <= now)
+        count, since, lease_ends, lease_ended = session.execute(
+            select(
+                func.count(),
+                func.min(OutboxMessage.claimed_at),
+                func.max(OutboxMessage.next_attempt_at),
+                func.min(OutboxMessage.next_attempt_at),
+            ).where(where)
+        ).one()
+        if not count:
+            found[key] = None
+        elif key == "claimed":
+            found[key] = {"count": count, "since": _iso(since), "lease_until": _iso(lease_ends)}
+        else:
+            found[key] = {"count": count, "since": _iso(since), "lease_ran_out": _iso(lease_ended)}
+    return found
+
+
+def _returned_matches(session: Session) -> int:
+    """Matches failed messages gave back that no digest has carried yet."""
+    given = aliased(Delivery)
+    again = exists().where(
+        given.subscriber == Delivery.subscriber,
+        given.match_id == Delivery.match_id,
+        given.returned_at.is_(None),
     )
-    fields = ("recipient", "subject", "attempts", "last_error")
-    return [
-        {"status": "failed" if m.status == "failed" else "retrying"}
-        | {name: getattr(m, name) for name in fields}
-        for m in messages
+    return _count(session, Delivery, Delivery.returned_at.is_not(None), ~again)
+
+
+def _message_problems(session: Session) -> Report:
+    """Every failed or uncertain message not acknowledged, and the newest of those waiting to
+    be tried again (pending with an error), newest first, with their errors."""
+    flagged = OutboxMessage.status.in_([OutboxStatus.FAILED, OutboxStatus.UNCERTAIN])
+    retrying = (
+        (OutboxMessage.status == OutboxStatus.PENDING)
+        & OutboxMessage.last_error.is_not(None)
+        & OutboxMessage.claimed_at.is_(None)
+    )
+    newest = (OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    shown = [
+        *session.scalars(
+            select(OutboxMessage)
+            .where(flagged, OutboxMessage.acknowledged_at.is_(None))
+            .order_by(*newest)
+        ),
+        *session.scalars(
+            select(OutboxMessage).where(retrying).order_by(*newest).limit(RETRYING_SHOWN)
+        ),
     ]
+    shown.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+    retrying_total = _count(session, OutboxMessage, retrying)
+    return {
+        "problems": [_message(m) for m in shown],
+        "retrying_not_shown": max(retrying_total - RETRYING_SHOWN, 0),
+        "acknowledged": _count(
+            session, OutboxMessage, flagged, OutboxMessage.acknowledged_at.is_not(None)
+        ),
+    }
+
+
+def _message(m: OutboxMessage) -> Report:
+    status = "retrying" if m.status == OutboxStatus.PENDING else str(m.status)
+    return {
+        "id": m.id,
+        "status": status,
+        "recipient": m.recipient,
+        "subject": m.subject,
+        "message_id": m.message_id,
+        "created_at": _iso(m.created_at),
+        "attempts": m.attempts,
+        "last_error": m.last_error,
+        "next_attempt_at": _iso(m.next_attempt_at) if status == "retrying" else None,
+    }
 
 
 def _subscribers(session: Session, config: AppConfig, now: datetime) -> list[Report]:
@@ -255,11 +331,12 @@ def _no_recent_success(
 
 
 def _outbox_problems(outbox: Report) -> list[str]:
-    problems = []
-    if outbox["failed"]:
-        failed = [p for p in outbox["problems"] if p["status"] == "failed"]
-        latest = f" (latest: {failed[0]['recipient']}: {failed[0]['last_error']})" if failed else ""
-        problems.append(f"outbox: {outbox['failed']} messages failed{latest}")
+    problems = [
+        f"outbox: #{p['id']} to {p['recipient']} {p['status']} after {p['attempts']} attempts: "
+        f"{p['last_error']}"
+        for p in outbox["problems"]
+        if p["status"] != "retrying"
+    ]
     age = outbox["oldest_pending_age_seconds"]
     if outbox["pending"] > BACKLOG_COUNT or (age is not None and age > BACKLOG_AGE.total_seconds()):
         problems.append(
@@ -292,7 +369,7 @@ def render_status(report: Report) -> str:
         f"  watchlist {w['name']}: {w['matches']} matches, {w['undelivered']} undelivered"
         for w in report["watchlists"]
     ]
-    lines += _outbox_lines(report["outbox"])
+    lines += _outbox_lines(report["outbox"], now)
     lines += ["subscribers:"] if report["subscribers"] else []
     for sub in report["subscribers"]:
         upcoming = (
@@ -324,17 +401,42 @@ def _source_lines(source: Report, now: datetime) -> list[str]:
     return lines + [f"  ! {warning}" for warning in source["warnings"]]
 
 
-def _outbox_lines(outbox: Report) -> list[str]:
+def _outbox_lines(outbox: Report, now: datetime) -> list[str]:
     age = outbox["oldest_pending_age_seconds"]
     oldest = f" (oldest waiting {_span(age)})" if age is not None else ""
     lines = [
         f"outbox: {outbox['pending']} pending{oldest}, {outbox['sent']} sent, "
-        f"{outbox['failed']} failed"
+        f"{outbox['failed']} failed, {outbox['uncertain']} uncertain"
     ]
-    for p in outbox["problems"]:
+    if claimed := outbox["claimed"]:
         lines.append(
-            f"  {p['status']} after {p['attempts']} attempts: {p['recipient']} "
-            f"{p['subject']!r}: {p['last_error']}"
+            f"  {claimed['count']} claimed by a sender since {_at(claimed['since'], now)} "
+            f"(lease until {_at(claimed['lease_until'], now)})"
+        )
+    if stale := outbox["stale_claims"]:
+        lines.append(
+            f"  {stale['count']} claimed by a sender since {_at(stale['since'], now)} that "
+            f"stopped: the lease ran out at {_at(stale['lease_ran_out'], now)}, due again"
+        )
+    if outbox["returned_matches"]:
+        lines.append(
+            f"  {outbox['returned_matches']} matches of failed messages wait for the "
+            "subscribers' next digests"
+        )
+    for p in outbox["problems"]:
+        upcoming = f" (next try {_at(p['next_attempt_at'], now)})" if p["next_attempt_at"] else ""
+        lines.append(
+            f"  #{p['id']} {p['status']} after {p['attempts']} attempts: {p['recipient']} "
+            f"{p['subject']!r}: {p['last_error']}{upcoming}"
+        )
+    if outbox["retrying_not_shown"]:
+        lines.append(f"  … and {outbox['retrying_not_shown']} more retrying")
+    if outbox["acknowledged"]:
+        lines.append(f"  {outbox['acknowledged']} failed or uncertain, acknowledged (not shown)")
+    if any(p["status"] != "retrying" for p in outbox["problems"]):
+        lines.append(
+            "  send again: `newswatch send --retry [--failed]`; "
+            "accept as it is: `newswatch send --acknowledge ID`"
         )
     return lines
 
@@ -361,6 +463,14 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text and text != "now" else None
+
+
+def _at(text: str | None, now: datetime) -> str:
+    """``11:55 UTC`` today, ``2024-05-01 11:55 UTC`` on another day."""
+    moment = _parse(text)
+    if moment is None:
+        return text or "never"
+    return f"{moment:%H:%M} UTC" if moment.date() == now.date() else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _show(text: str | None, now: datetime) -> str:

@@ -6,6 +6,7 @@ No column defaults to the wall clock: every time stored comes from the caller's 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -14,12 +15,14 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -139,8 +142,17 @@ class WatchlistState(Base):
     matched_at: Mapped[datetime]
 
 
+class OutboxStatus(StrEnum):
+    """Where an outbox message stands."""
+
+    PENDING = "pending"  # waiting for its next attempt, or claimed by a sender right now
+    SENT = "sent"  # the server said it took the message
+    FAILED = "failed"  # refused for good, or given up after ``mail.give_up_after``
+    UNCERTAIN = "uncertain"  # sent, but the server's reply was lost: it may have arrived
+
+
 class OutboxMessage(Base):
-    """A rendered digest waiting to go out, or sent, or failed for good."""
+    """A rendered digest waiting to go out, or sent, or failed for good, or of unknown fate."""
 
     __tablename__ = "outbox"
 
@@ -150,25 +162,56 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    # while claimed: the end of the sender's lease; otherwise when the next attempt is due
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # when a sender claimed it (None once that attempt has an outcome)
+    claimed_at: Mapped[datetime | None]
+    # sends whose outcome was lost: the server had the whole message, its reply never came
+    lost_outcomes: Mapped[int] = mapped_column(default=0)
+    # when an operator last re-queued it (`newswatch send --retry`): give_up_after counts
+    # from here, else from created_at
+    requeued_at: Mapped[datetime | None]
+    # when an operator acknowledged it failed or uncertain (`send --acknowledge`): no longer
+    # a problem for `status --check`
+    acknowledged_at: Mapped[datetime | None]
 
 
 class Delivery(Base):
-    """This subscriber has been given this match, in this message: never again."""
+    """This subscriber has been given this match, in this message: never again. Unless the
+    message failed before it could reach them: then the row is *returned* (``returned_at``) and
+    the match goes into their next digest, under a new Delivery row; the returned one stays as
+    the record of the failed message."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("subscriber", "match_id"),)
+    __table_args__ = (
+        # one match is given to a subscriber once: in one message not returned
+        Index(
+            "uq_deliveries_given",
+            "subscriber",
+            "match_id",
+            unique=True,
+            sqlite_where=text("returned_at IS NULL"),
+            postgresql_where=text("returned_at IS NULL"),
+        ),
+        Index(
+            "ix_deliveries_returned",
+            "subscriber",
+            sqlite_where=text("returned_at IS NOT NULL"),
+            postgresql_where=text("returned_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber: Mapped[str] = mapped_column(String(320))
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime]
+    returned_at: Mapped[datetime | None]
 
 
 class SubscriberState(Base):

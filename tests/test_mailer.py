@@ -26,8 +26,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from alerts.config import MailConfig
-from alerts.mailer import LEASE, _claim, _claim_all, deliver_outbox, retry_delay
+from alerts.mailer import deliver_outbox
 from alerts.mime import build_message, message_bytes
+from alerts.outbox import LEASE, claim, claim_all, lease_for, retry_delay
 from scheduler.config import ConfigError, load_config
 from scheduler.demo_flow import config_toml
 from store.clock import fixed_clock
@@ -436,22 +437,29 @@ def test_451_then_250_delivers_exactly_one_message_with_the_same_message_id(
     assert handler.received[0].message["Date"] == handler.refused[0].message["Date"]
 
 
-def test_backoff_doubles_from_one_minute_up_to_six_hours() -> None:
+def test_backoff_doubles_from_one_minute_up_to_an_hour() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 4)] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
-    assert retry_delay(9) == timedelta(minutes=256)
-    assert retry_delay(10) == retry_delay(50) == timedelta(hours=6)
+    assert retry_delay(6) == timedelta(minutes=32)
+    assert retry_delay(7) == retry_delay(500) == timedelta(hours=1)
 
 
-def test_gives_up_after_twenty_attempts_or_three_days(db: Database) -> None:
-    tired = queue(db, attempts=19)
-    old = queue(db, created_at=T0 - timedelta(days=3))
-    young = queue(db)
+def test_gives_up_after_give_up_after_however_many_attempts_it_took(db: Database) -> None:
+    tired = queue(db, attempts=500, created_at=T0 - timedelta(days=4, hours=23, minutes=50))
+    old = queue(db, attempts=3, created_at=T0 - timedelta(days=5))
+    requeued = queue(db, created_at=T0 - timedelta(days=9))
+    with db.session() as session, session.begin():  # `send --retry` restarted its count
+        session.get(OutboxMessage, requeued.id).requeued_at = T0 - timedelta(days=1)
     report = deliver_outbox(db, smtp(free_port()), clock=fixed_clock(T0))
 
-    assert (report.failed, report.retrying) == (2, 1)
-    assert stored(db, tired).status == stored(db, old).status == "failed"
-    assert (stored(db, tired).last_error or "").startswith("gave up after 20 attempts: ")
-    assert stored(db, young).status == "pending"
+    assert (report.failed, report.retrying) == (1, 2)
+    waiting = stored(db, tired)
+    assert (waiting.status, waiting.attempts) == ("pending", 501)
+    # the last try is due when give_up_after ends, not an hour of backoff later
+    assert waiting.next_attempt_at == T0 + timedelta(minutes=10)
+    assert stored(db, old).status == "failed"
+    assert (stored(db, old).last_error or "").startswith("gave up after 5d and 4 attempts: ")
+    assert "ConnectionRefusedError" in (stored(db, old).last_error or "")
+    assert stored(db, requeued).status == "pending"
 
 
 # --- permanent refusal: that message only ---------------------------------------------------
@@ -580,7 +588,7 @@ def test_a_sender_dying_after_its_claim_delays_the_message_by_the_lease_only(
     db: Database,
 ) -> None:
     row = queue(db)
-    assert _claim(db, row.id, T0, LEASE) is not None  # ... and then the sender is gone
+    assert claim(db, row.id, T0, LEASE) is not None  # ... and then the sender is gone
     handler = Recorder()
     with smtp_server(handler) as port:
         meanwhile = deliver_outbox(
@@ -596,13 +604,14 @@ def test_a_sender_dying_after_its_claim_delays_the_message_by_the_lease_only(
 def test_a_slow_batch_renews_its_claim_and_sends_each_message_once(
     db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Every look at the clock is 3 minutes later: the batch outlasts its first claim, and each
-    message is still ours (its lease not run out) when it goes."""
+    """Every look at the clock is 3/10 of a lease later: the batch outlasts its first claim, and
+    each message is still ours (its lease not run out) when it goes."""
     rows = [queue(db, f"reader{n}@example.org") for n in range(3)]
     seen: list[datetime] = []
+    lease = lease_for(smtp(0))
 
     def clock() -> datetime:
-        seen.append(T0 + LEASE * 3 / 10 * len(seen))
+        seen.append(T0 + lease * 3 / 10 * len(seen))
         return seen[-1]
 
     held: list[bool] = []
@@ -620,21 +629,21 @@ def test_a_slow_batch_renews_its_claim_and_sends_each_message_once(
     assert (report.sent, report.retrying, report.failed) == (3, 0, 0)
     assert [got.rcpt_tos[0] for got in handler.received] == [row.recipient for row in rows]
     assert held == [True, True, True]
-    assert seen[-1] > T0 + 2 * LEASE  # long after the first claim ran out
+    assert seen[-1] > T0 + 2 * lease  # long after the first claim ran out
     assert {(stored(db, row).status, stored(db, row).attempts) for row in rows} == {("sent", 1)}
     assert "sent twice" not in caplog.text
 
 
 def test_a_claim_is_renewed_only_while_this_sender_holds_it(db: Database) -> None:
     mine, lost = queue(db, "mine@example.org"), queue(db, "lost@example.org")
-    claimed = _claim_all(db, [mine.id, lost.id], T0, LEASE)
+    claimed = claim_all(db, [mine.id, lost.id], T0, LEASE)
     assert [row.id for row in claimed] == [mine.id, lost.id]
-    assert _claim_all(db, [mine.id, lost.id], T0, LEASE) == []  # nobody claims them twice
+    assert claim_all(db, [mine.id, lost.id], T0, LEASE) == []  # nobody claims them twice
     # our lease on `lost` runs out and another sender takes it over
-    assert _claim(db, lost.id, T0 + LEASE, LEASE) is not None
-    renewed = _claim_all(db, [mine.id, lost.id], T0 + LEASE / 2, LEASE, held=T0 + LEASE)
+    assert claim(db, lost.id, T0 + LEASE, LEASE) is not None
+    renewed = claim_all(db, [mine.id, lost.id], T0 + LEASE / 2, LEASE, held=T0 + LEASE)
     assert [(row.id, row.next_attempt_at) for row in renewed] == [(mine.id, T0 + LEASE * 3 / 2)]
-    assert _claim_all(db, [mine.id], T0 + LEASE, LEASE, held=T0 + LEASE) == []  # stale lease
+    assert claim_all(db, [mine.id], T0 + LEASE, LEASE, held=T0 + LEASE) == []  # stale lease
 
 
 # --- authentication and TLS -----------------------------------------------------------------

@@ -311,22 +311,30 @@ def test_outbox_shows_pending_age_and_failed_and_retrying_errors(
     assert outbox["oldest_pending_age_seconds"] == 20 * 60
     assert outbox["problems"] == [
         {
+            "id": 2,
             "status": "retrying",
             "recipient": "reader2@example.org",
             "subject": "Digest 2",
+            "message_id": "<2@newswatch>",
+            "created_at": "2024-05-01T11:40:00+00:00",
             "attempts": 2,
             "last_error": "421 try again later",
+            "next_attempt_at": "2024-05-01T11:40:00+00:00",
         },
         {
+            "id": 1,
             "status": "failed",
             "recipient": "reader1@example.org",
             "subject": "Digest 1",
+            "message_id": "<1@newswatch>",
+            "created_at": "2024-05-01T10:30:00+00:00",
             "attempts": 1,
             "last_error": "550 no such user",
+            "next_attempt_at": None,
         },
     ]
     assert health_problems(report) == [
-        "outbox: 1 messages failed (latest: reader1@example.org: 550 no such user)"
+        "outbox: #1 to reader1@example.org failed after 1 attempts: 550 no such user"
     ]
 
 
@@ -382,14 +390,14 @@ def test_the_text_summary_shows_runs_counts_and_problems(tmp_path: Path, sqlite_
     assert "source dw-de: last ok never, next crawl now\n  never crawled" in text
     assert "articles: 1 stored, 1 in the last 24 h" in text
     assert "  watchlist syria: 0 matches, 0 undelivered" in text
-    assert "outbox: 0 pending, 0 sent, 1 failed" in text
-    assert "  failed after 1 attempts: reader1@example.org 'Digest 1': 550 no such user" in text
+    assert "outbox: 0 pending, 0 sent, 1 failed, 0 uncertain" in text
+    assert "  #1 failed after 1 attempts: reader1@example.org 'Digest 1': 550 no such user" in text
     assert "analyst@example.org (daily 07:00, Europe/Berlin): last digest never" in text
     assert text.endswith(
         "problems:\n"
         "  ! source dw-en: the last run needed the selector fallback on 2 pages: "
         "DW may have changed its layout\n"
-        "  ! outbox: 1 messages failed (latest: reader1@example.org: 550 no such user)"
+        "  ! outbox: #1 to reader1@example.org failed after 1 attempts: 550 no such user"
     )
     assert len(text.splitlines()) < 40
 
@@ -442,7 +450,7 @@ def test_check_exits_1_with_one_line_per_problem(
     assert len(lines) == 2
     assert lines[0].startswith("source dw-de: the crawl started ")
     assert lines[0].endswith("is still 'running' after 35m: it was probably killed")
-    assert lines[1] == "outbox: 1 messages failed (latest: reader1@example.org: 550 no such user)"
+    assert lines[1] == "outbox: #1 to reader1@example.org failed after 1 attempts: 550 no such user"
 
 
 def test_check_says_ok_and_exits_0_when_healthy(

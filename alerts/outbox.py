@@ -1,0 +1,413 @@
+"""The outbox as a queue: senders claim messages, every send's outcome is recorded, and an
+operator can re-queue or acknowledge what did not go.
+
+The promises are Postfix's (retry with capped backoff, give up late, always tell someone):
+
+* A temporary failure (4xx, no server) puts the message off, 1 minute after the first failure,
+  doubling up to an hour, until ``mail.give_up_after`` after it was queued (or re-queued). Then
+  it fails, and its matches are given back (``Delivery.returned_at``): the subscriber's next
+  digest carries them, saying they are late.
+* A permanent refusal of the recipient (5xx to RCPT, an address it cannot take) fails the
+  message and keeps its matches: that address takes nothing. Any other permanent refusal (5xx
+  to MAIL or to the message) fails it and gives its matches back.
+* A send whose outcome was lost (the whole message went, the server's reply did not come) may
+  have arrived. The message goes again, same Message-ID, at most ``mail.uncertain_retries``
+  times; after that it is ``uncertain`` and stays so until an operator re-queues it (``send
+  --retry``: one more send) or acknowledges it. A message that may have arrived is never given
+  back: its matches could arrive twice.
+
+Claims: a sender takes the messages of a batch by moving their ``next_attempt_at`` a lease
+ahead (and setting ``claimed_at``), in one conditional UPDATE only one sender can win for each
+message; a claim about to run out mid-batch is renewed the same way. Should a sender die
+holding a claim, its messages are due again when the lease runs out, with the same Message-IDs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from alerts.config import MailConfig
+from store.db import Database
+from store.models import Delivery, OutboxMessage
+from store.models import OutboxStatus as Status
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY = timedelta(hours=1)  # Postfix's maximal_backoff_time is 4000 s
+# how long a claimed message is left to its sender, at the least (`lease_for`)
+LEASE = timedelta(minutes=10)
+
+
+class Failure(StrEnum):
+    """What a failed send says about the message."""
+
+    TEMPORARY = "temporary"  # try again later: 4xx, the server unreachable or gone
+    PERMANENT = "permanent"  # this message cannot go: a 5xx to it, or it cannot be made
+    REFUSED = "refused"  # the recipient is refused for good: 5xx to RCPT
+    LOST = "lost"  # the whole message went, the server's reply did not come back
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1 minute after the first failure, then 2, 4, 8, ... minutes, never more than an hour."""
+    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20), MAX_RETRY)
+
+
+def lease_for(mail: MailConfig) -> timedelta:
+    """A claim outlasts the slowest send twice over: a batch renews its claim when half of it
+    is left, so each message starts with time for a whole SMTP exchange at every timeout (about
+    15 command round trips, then the wait for the reply to the message)."""
+    slowest = timedelta(seconds=mail.data_timeout + 15 * mail.timeout)
+    return max(LEASE, 2 * slowest)
+
+
+_OUTBOX = OutboxMessage.__table__
+# built once: each call only binds values (statement construction is most of a short UPDATE)
+_CLAIM = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _OUTBOX.c.status == Status.PENDING,
+        _OUTBOX.c.next_attempt_at <= bindparam("now"),
+    )
+    .values(next_attempt_at=bindparam("until"), claimed_at=bindparam("now"))
+    .returning(*_OUTBOX.c)
+)
+_RENEW = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _OUTBOX.c.status == Status.PENDING,
+        _OUTBOX.c.next_attempt_at == bindparam("held"),
+    )
+    .values(next_attempt_at=bindparam("until"))
+    .returning(*_OUTBOX.c)
+)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status != Status.SENT)
+    .values(
+        status=Status.SENT,
+        sent_at=bindparam("now"),
+        last_error=None,
+        claimed_at=None,
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+_DELIVERIES = Delivery.__table__
+_GIVE_BACK = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.message_id == bindparam("row_id"), _DELIVERIES.c.returned_at.is_(None))
+    .values(returned_at=bindparam("now"))
+)
+
+
+def due(db: Database, now: datetime, batch: int, exclude: set[int]) -> list[int]:
+    """The ids of up to ``batch`` pending, due messages, oldest first, read in a short
+    transaction. Not yet claimed: the sender claims them (`claim_all`) just before sending."""
+    query = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == Status.PENDING, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        .limit(batch)
+    )
+    if exclude:
+        query = query.where(OutboxMessage.id.not_in(exclude))
+    with db.session() as session:
+        return list(session.scalars(query))
+
+
+def claim_all(
+    db: Database,
+    ids: list[int],
+    now: datetime,
+    lease: timedelta,
+    *,
+    held: datetime | None = None,
+) -> list[OutboxMessage]:
+    """Take the messages ``ids`` for this sender until ``now + lease``, those still pending and
+    due; or, with ``held`` (the lease this sender holds them under), extend the claim on those
+    still under it. The messages as they are now (``next_attempt_at`` being our lease), in the
+    order of ``ids``, without those another sender got first. One short write transaction: the
+    conditional UPDATE lets only one sender win each message."""
+    if not ids:
+        return []
+    values: dict[str, object] = {"ids": ids, "until": now + lease}
+    if held is None:
+        statement, values["now"] = _CLAIM, now
+    else:
+        statement, values["held"] = _RENEW, held
+    with db.engine.begin() as connection:
+        claimed = connection.execute(statement, values).all()
+    by_id = {row.id: OutboxMessage(**row._mapping) for row in claimed}
+    return [by_id[row_id] for row_id in ids if row_id in by_id]
+
+
+def claim(db: Database, row_id: int, now: datetime, lease: timedelta) -> OutboxMessage | None:
+    """`claim_all` for one message: the row, or None when another sender got it first."""
+    claimed = claim_all(db, [row_id], now, lease)
+    return claimed[0] if claimed else None
+
+
+def _ours(row: OutboxMessage) -> list[ColumnElement[bool]]:
+    """Still pending and still under the lease this sender took (`claim`)."""
+    return [
+        _OUTBOX.c.id == row.id,
+        _OUTBOX.c.status == Status.PENDING,
+        _OUTBOX.c.next_attempt_at == row.next_attempt_at,
+    ]
+
+
+def record_sent(db: Database, row: OutboxMessage, now: datetime) -> None:
+    """Mark the message sent; the server has it, so this holds even after our lease ran out
+    (only a row another sender has already marked sent is left as it is)."""
+    with db.engine.begin() as connection:
+        marked = connection.execute(_MARK_SENT, {"row_id": row.id, "now": now})
+    if marked.rowcount != 1:
+        log.warning(
+            "mail to %s %s was sent twice: our claim had run out", row.recipient, row.message_id
+        )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a failed send made of the message."""
+
+    status: Status  # pending: it goes again at ``next_attempt_at``
+    last_error: str
+    returned: int = 0  # matches given back to the subscriber's next digest
+
+
+def record_failure(
+    db: Database,
+    row: OutboxMessage,
+    failure: Failure,
+    reason: str,
+    now: datetime,
+    mail: MailConfig,
+) -> Settled | None:
+    """Put the claimed message off with backoff, or fail it, or leave it uncertain, as the
+    module says; None when it was no longer ours. ``row`` is as `claim` read it; nobody else
+    writes it while our lease holds, and should the lease have run out and another sender
+    taken over, it is left to that one."""
+    attempts, lost = row.attempts + 1, row.lost_outcomes + (failure is Failure.LOST)
+    queued = row.requeued_at or row.created_at
+    deadline = queued + timedelta(seconds=mail.give_up_after)
+    status, error, retry_at = Status.PENDING, reason, None
+    if failure is Failure.LOST:
+        if lost <= mail.uncertain_retries:
+            retry_at = now + retry_delay(attempts)
+        else:
+            status = Status.UNCERTAIN
+    elif failure is Failure.TEMPORARY and now < deadline:
+        retry_at = min(now + retry_delay(attempts), deadline)
+    else:
+        if failure is Failure.TEMPORARY:
+            error = f"gave up after {_days(now - queued)} and {attempts} attempts: {reason}"
+        if lost:  # an earlier send may have arrived: neither failed nor given back
+            status = Status.UNCERTAIN
+            error += f" (the outcome of {lost} earlier send{'s' * (lost > 1)} is unknown)"
+        else:
+            status = Status.FAILED
+    values: dict[str, object] = {
+        "attempts": attempts,
+        "last_error": error,
+        "lost_outcomes": lost,
+        "claimed_at": None,
+    }
+    if retry_at is not None:
+        values["next_attempt_at"] = retry_at
+    else:
+        values["status"] = status
+    give_back = status is Status.FAILED and failure is not Failure.REFUSED
+    returned = 0
+    with db.engine.begin() as connection:
+        recorded = connection.execute(update(_OUTBOX).where(*_ours(row)).values(**values))
+        if recorded.rowcount == 1 and give_back:
+            returned = connection.execute(_GIVE_BACK, {"row_id": row.id, "now": now}).rowcount
+    if recorded.rowcount != 1:
+        log.warning(
+            "mail to %s %s: %s (taken over by another sender)",
+            row.recipient,
+            row.message_id,
+            reason,
+        )
+        return None
+    return Settled(status, error, returned)
+
+
+def _days(span: timedelta) -> str:
+    hours = round(span.total_seconds() / 3600)
+    return f"{hours // 24}d {hours % 24}h" if hours % 24 else f"{hours // 24}d"
+
+
+# ---------------------------------------------------------------- the operator's hand
+
+
+@dataclass(frozen=True)
+class Handled:
+    """A message an operator's command touched (or left, saying why)."""
+
+    id: int
+    recipient: str
+    subject: str
+    status: str  # what it was: pending (waiting for its backoff), uncertain, failed
+    attempts: int
+    last_error: str | None
+    skipped: str | None = None  # why it was left as it was
+
+    def line(self, verb: str) -> str:
+        what = f"#{self.id} {self.status} {self.recipient} {self.subject!r}"
+        if self.skipped:
+            return f"not {verb} {what}: {self.skipped}"
+        error = f": {self.last_error}" if self.last_error else ""
+        return f"{verb} {what} ({self.attempts} attempts{error})"
+
+
+_SHOWN = (
+    _OUTBOX.c.id,
+    _OUTBOX.c.recipient,
+    _OUTBOX.c.subject,
+    _OUTBOX.c.status,
+    _OUTBOX.c.attempts,
+    _OUTBOX.c.last_error,
+)
+
+
+def requeue(db: Database, now: datetime, *, failed: bool = False) -> list[Handled]:
+    """`newswatch send --retry`: every pending message waiting for its backoff is due at
+    ``now``; every uncertain message (not acknowledged) is pending again, for one more send
+    (should its outcome be lost again, it is uncertain again at once); with ``failed``, failed
+    ones (not acknowledged) too, taking back the matches they had given back. A failed message
+    whose matches have gone into a later digest since is left: it would repeat them.
+    ``give_up_after`` counts from ``now`` for every message re-queued."""
+    handled: list[Handled] = []
+    waiting = (
+        update(_OUTBOX)
+        .where(
+            _OUTBOX.c.status == Status.PENDING,
+            _OUTBOX.c.claimed_at.is_(None),
+            _OUTBOX.c.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+        .returning(*_SHOWN)
+    )
+    again = {
+        "status": Status.PENDING,
+        "next_attempt_at": now,
+        "requeued_at": now,
+        "claimed_at": None,
+    }
+    uncertain = (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.status == Status.UNCERTAIN, _OUTBOX.c.acknowledged_at.is_(None))
+        .values(**again)
+        .returning(*_SHOWN)
+    )
+    with db.engine.begin() as connection:
+        # RETURNING gives the new values: the old status is known from the statement
+        for statement, was in ((waiting, "pending"), (uncertain, "uncertain")):
+            for row in connection.execute(statement).all():
+                handled.append(Handled(*row[:3], was, *row[4:]))
+    if failed:
+        handled += [_requeue_failed(db, row, again) for row in _failed(db)]
+    return sorted(handled, key=lambda each: each.id)
+
+
+def _failed(db: Database) -> Sequence[Handled]:
+    query = (
+        select(*_SHOWN)
+        .where(_OUTBOX.c.status == Status.FAILED, _OUTBOX.c.acknowledged_at.is_(None))
+        .order_by(_OUTBOX.c.id)
+    )
+    with db.engine.connect() as connection:
+        return [Handled(*row) for row in connection.execute(query).all()]
+
+
+def _requeue_failed(db: Database, row: Handled, again: dict[str, object]) -> Handled:
+    given = aliased(Delivery)
+    taken = (
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.message_id == row.id,
+            Delivery.returned_at.is_not(None),
+            exists().where(
+                and_(
+                    given.subscriber == Delivery.subscriber,
+                    given.match_id == Delivery.match_id,
+                    given.returned_at.is_(None),
+                )
+            ),
+        )
+    )
+    take_back = (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.message_id == row.id, _DELIVERIES.c.returned_at.is_not(None))
+        .values(returned_at=None)
+    )
+    try:
+        with db.engine.begin() as connection:
+            later = connection.execute(taken).scalar_one()
+            if later:
+                why = f"{later} of its matches went into a later digest: it would repeat them"
+                return _skip(row, why)
+            moved = connection.execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == row.id, _OUTBOX.c.status == Status.FAILED)
+                .values(**again)
+            )
+            if moved.rowcount != 1:
+                return _skip(row, "it changed meanwhile")
+            connection.execute(take_back)
+    except IntegrityError:  # a digest took one of its matches meanwhile
+        return _skip(row, "a digest took its matches meanwhile: it would repeat them")
+    return row
+
+
+def _skip(row: Handled, why: str) -> Handled:
+    return Handled(row.id, row.recipient, row.subject, row.status, row.attempts, None, why)
+
+
+def acknowledge(db: Database, ids: Sequence[int], now: datetime) -> list[Handled]:
+    """`newswatch send --acknowledge ID...`: the failed or uncertain messages ``ids`` are known
+    to the operator; `status` still lists them, `status --check` no longer counts them. Nothing
+    is sent. Ids that are not failed or uncertain (or already acknowledged) are reported as
+    skipped."""
+    marked = (
+        update(_OUTBOX)
+        .where(
+            _OUTBOX.c.id.in_(list(ids)),
+            _OUTBOX.c.status.in_([Status.FAILED, Status.UNCERTAIN]),
+            _OUTBOX.c.acknowledged_at.is_(None),
+        )
+        .values(acknowledged_at=now)
+        .returning(*_SHOWN)
+    )
+    with db.engine.begin() as connection:
+        done = {row.id: Handled(*row) for row in connection.execute(marked).all()}
+        others = connection.execute(
+            select(*_SHOWN, _OUTBOX.c.acknowledged_at).where(
+                _OUTBOX.c.id.in_([i for i in ids if i not in done])
+            )
+        ).all()
+    found = {row.id: row for row in others}
+    handled = []
+    for row_id in dict.fromkeys(ids):
+        if row_id in done:
+            handled.append(done[row_id])
+        elif row_id in found:
+            row = found[row_id]
+            why = "acknowledged already" if row.acknowledged_at else "not failed or uncertain"
+            handled.append(_skip(Handled(*row[:6]), why))
+        else:
+            handled.append(Handled(row_id, "?", "?", "unknown", 0, None, "no such message"))
+    return handled
