@@ -57,7 +57,8 @@ class MailConfig(BaseModel):
     smtp_url: str = Field(default="", description="empty: deliver into `maildir`")
     maildir: str = "mail"
     templates: str = ""
-    timeout: float = Field(default=30.0, gt=0)
+    # seconds per SMTP operation; a finite, sane socket timeout
+    timeout: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
     password: SecretStr | None = Field(
         default=None, exclude=True, description="for the smtp_url user; from the environment"
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
+from functools import partial
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -20,34 +22,77 @@ _SIZE_UNITS = {
     "gib": 2**30,
     None: 1,
 }
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+YEAR = 365 * DAY
+# no duration newswatch reads is longer: dates this far back or ahead are still dates
+MAX_DURATION = 100 * YEAR
+MAX_PAGE_SIZE = 100 * 10**6
 
 
-def parse_duration(value: str | float | int) -> float:
-    """Seconds in ``"30s"``, ``"15m"``, ``"1h"``, ``"2d"``, ``"500ms"`` or a bare number."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        found = _DURATION.match(str(value))
-        if not found:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 2d)")
-        seconds = float(found.group(1)) * _DURATION_UNITS[found.group(2)]
+def parse_duration(
+    value: str | float | int, *, most: float = MAX_DURATION, positive: bool = False
+) -> float:
+    """Seconds in ``"30s"``, ``"15m"``, ``"1h"``, ``"2d"``, ``"500ms"`` or a bare number;
+    refused (ValueError) when not finite, negative (or 0 with ``positive``) or over ``most``."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        else:
+            found = _DURATION.match(str(value))
+            if not found:
+                raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 2d)")
+            seconds = float(found.group(1)) * _DURATION_UNITS[found.group(2)]
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if math.isnan(seconds):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 2d)")
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative: {value!r}")
+    if positive and seconds == 0:
+        raise ValueError(f"must be longer than 0: {value!r}")
+    if seconds > most:
+        raise ValueError(f"{_shown(value)} is too long: at most {show_duration(most)}")
     return seconds
 
 
-def parse_size(value: str | int) -> int:
-    """Bytes in ``"5MB"``, ``"512KiB"`` or a bare number."""
+def parse_size(value: str | int | float, *, most: int = MAX_PAGE_SIZE) -> int:
+    """Bytes in ``"5MB"``, ``"512KiB"`` or a bare number, more than 0 and at most ``most``."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    found = _SIZE.match(str(value))
-    if not found:
-        raise ValueError(f"not a size: {value!r} (use e.g. 5MB, 512KiB)")
-    unit = found.group(2).lower() if found.group(2) else None
-    return int(float(found.group(1)) * _SIZE_UNITS[unit])
+        size: float = value
+    else:
+        found = _SIZE.match(str(value))
+        if not found:
+            raise ValueError(f"not a size: {value!r} (use e.g. 5MB, 512KiB)")
+        unit = found.group(2).lower() if found.group(2) else None
+        size = float(found.group(1)) * _SIZE_UNITS[unit]
+    if size <= 0:
+        raise ValueError(f"a size must be more than 0 bytes: {value!r}")
+    if size > most:
+        raise ValueError(f"{_shown(value)} is too large: at most {most // 10**6}MB")
+    return int(size)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def show_duration(seconds: float) -> str:
+    """The largest whole unit: ``365d``, ``1h``, ``90s``."""
+    for unit, length in (("d", DAY), ("h", HOUR), ("m", MINUTE)):
+        if seconds >= length and seconds % length == 0:
+            return f"{seconds / length:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bounded(most: float, *, positive: bool = False) -> BeforeValidator:
+    return BeforeValidator(partial(parse_duration, most=most, positive=positive))
+
+
+Interval = Annotated[float, _bounded(YEAR, positive=True)]  # crawl.every
+Jitter = Annotated[float, _bounded(YEAR)]  # and at most the interval
+Pause = Annotated[float, _bounded(HOUR)]  # crawl.delay
+Timeout = Annotated[float, _bounded(HOUR, positive=True)]  # crawl.timeout
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -56,16 +101,28 @@ class CrawlConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    every: Duration = Field(default=900.0, gt=0, description="time between crawl cycles")
+    every: Interval = Field(default=900.0, description="time between crawl cycles")
     cron: str | None = Field(default=None, description="crontab instead of `every`")
-    jitter: Duration = 60.0
+    jitter: Jitter = Field(default=60.0, validate_default=True)  # the default is checked too
     user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
-    delay: Duration = 1.0
+    delay: Pause = 1.0
     concurrency: int = Field(default=2, ge=1, le=32)
     autothrottle: bool = True
-    timeout: Duration = Field(default=30.0, gt=0)
-    max_page_size: Size = Field(default=5_000_000, gt=0)
+    timeout: Timeout = 30.0
+    max_page_size: Size = 5_000_000
     obey_robots: bool = True
+
+    @field_validator("jitter")
+    @classmethod
+    def _within_the_interval(cls, value: float, info: ValidationInfo) -> float:
+        # with `cron`, scheduler.config checks it against the crontab's shortest gap
+        every = info.data.get("every")
+        if every is not None and not info.data.get("cron") and value > every:
+            raise ValueError(
+                f"{show_duration(value)} is longer than crawl.every "
+                f"({show_duration(every)}): at most the interval"
+            )
+        return value
 
     @field_validator("user_agent")
     @classmethod

@@ -62,12 +62,20 @@ def crawl_summary(outcome: CrawlOutcome) -> str:
     return "\n".join(lines)
 
 
+def since_duration(text: str) -> float:
+    """``--since``: a duration up to 100 years back; argparse prints why one is refused."""
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_articles(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser("articles", help="list stored articles, newest first")
     sub.add_argument(
         "--since",
         metavar="DURATION",
-        type=parse_duration,
+        type=since_duration,
         help="first seen within this long (e.g. 24h, 7d)",
     )
     sub.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
@@ -112,7 +120,7 @@ def add_match(commands: argparse._SubParsersAction) -> None:
     sub.add_argument(
         "--since",
         metavar="DURATION",
-        type=parse_duration,
+        type=since_duration,
         help="only articles first seen within this long (e.g. 24h)",
     )
     sub.add_argument("--watchlist", metavar="NAME", help="only this watchlist")
