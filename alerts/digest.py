@@ -3,6 +3,13 @@
 The OutboxMessage, its Delivery rows and the subscriber's state are written in one
 transaction, so a crash leaves either a complete digest waiting to be sent or nothing at all;
 the unique (subscriber, match) of Delivery means no match is ever put in two messages.
+
+A digest whose templates fail to render (TemplateProblem) is not built: the subscriber's state
+stays, so their matches wait, undelivered, for the next build, and the other subscribers'
+digests are built as usual. The failure is kept where `newswatch status` sees it: one "failed"
+outbox row per such subscriber, without deliveries (so nothing is sent or lost), its
+``last_error`` the problem and ``attempts`` the builds that failed. The next digest that
+renders for them removes it.
 """
 
 from __future__ import annotations
@@ -12,16 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.utils import make_msgid, parseaddr
+from hashlib import sha256
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.config import MailConfig, SubscriberConfig
-from alerts.render import Digest, DigestRenderer, Entry, Group
+from alerts.render import Digest, DigestRenderer, Entry, Group, TemplateProblem
 from alerts.schedules import parse_schedule
 from alerts.snippets import Snippet
 from store.db import Database
@@ -41,6 +49,15 @@ class BuiltDigest:
     subject: str
     articles: int
     outbox_id: int
+
+
+class Digests(list[BuiltDigest]):
+    """The digests a build put into the outbox; ``not_rendered``: the subscribers whose digest
+    failed to render, with the problem (recorded in the outbox as failed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.not_rendered: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +107,12 @@ _MOVE_NULL_STATE = (
     .where(_STATES.c.email == bindparam("was_email"))
     .where(_STATES.c.last_digest_at.is_(None))
 )
-_INSERT_OUTBOX = insert(OutboxMessage.__table__)
+_OUTBOX = OutboxMessage.__table__
+_INSERT_OUTBOX = insert(_OUTBOX)
+# the failed row that stands for a subscriber's digest that did not render
+NOT_RENDERED_SUBJECT = "(digest not rendered)"
+_NOT_RENDERED_PREFIX = "<not-rendered."
+_CLEAR_NOT_RENDERED = delete(_OUTBOX).where(_OUTBOX.c.message_id == bindparam("not_rendered"))
 _INSERT_DELIVERIES = insert(Delivery.__table__)
 # rows per IN (...) list: far below any database's limit on bound parameters
 _CHUNK = 500
@@ -104,7 +126,7 @@ def build_digests(
     now: datetime | None = None,
     force: bool = False,
     renderer: DigestRenderer | None = None,
-) -> list[BuiltDigest]:
+) -> Digests:
     """A digest for every subscriber who is due (or every one, with ``force``).
 
     The states and the candidate matches of all due subscribers are read up front, in a few
@@ -114,7 +136,8 @@ def build_digests(
     now = now or utcnow()
     renderer = renderer or DigestRenderer(mail.templates or None)
     sender = _address(mail.sender)
-    built: list[BuiltDigest] = []
+    built = Digests()
+    failing = _not_rendered_recipients(db)
     entries: dict[tuple[str, tuple[int, ...]], Entry] = {}  # the same article in many digests
     # a subscriber listed twice is built again after the first, from what that one wrote
     rounds: list[dict[str, SubscriberConfig]] = []
@@ -130,16 +153,69 @@ def build_digests(
             due = _due(session, list(batch.values()), now, force)
             matches = undelivered_matches(session, due, now)
         for each in due:
+            email, mine = each.subscriber.email, matches[each.subscriber.email]
             try:
                 digest = _build_one(
-                    db, each, matches[each.subscriber.email], mail, sender, renderer, entries, now
+                    db, each, mine, mail, sender, renderer, entries, now, email in failing
                 )
             except (IntegrityError, _Raced):  # another builder took these: they are sent once
-                log.warning("digest for %s was built concurrently; skipped", each.subscriber.email)
+                log.warning("digest for %s was built concurrently; skipped", email)
+                continue
+            except TemplateProblem as problem:
+                log.error(
+                    "digest for %s not built: %s; its %d matches wait for the next digest",
+                    email,
+                    problem,
+                    len(mine),
+                )
+                _record_not_rendered(db, email, str(problem), now)
+                failing.add(email)
+                built.not_rendered[email] = str(problem)
                 continue
             if digest is not None:
                 built.append(digest)
     return built
+
+
+def not_rendered_id(email: str) -> str:
+    """The Message-ID of the failed outbox row that says this subscriber's digest did not
+    render: one per subscriber (never sent; ``.invalid`` is no domain)."""
+    return f"{_NOT_RENDERED_PREFIX}{sha256(email.encode()).hexdigest()[:32]}@newswatch.invalid>"
+
+
+def _not_rendered_recipients(db: Database) -> set[str]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(OutboxMessage.recipient).where(
+                OutboxMessage.status == "failed",
+                OutboxMessage.message_id.startswith(_NOT_RENDERED_PREFIX, autoescape=True),
+            )
+        )
+        return set(rows)
+
+
+def _record_not_rendered(db: Database, email: str, problem: str, now: datetime) -> None:
+    """Keep the problem where `newswatch status` shows it: the subscriber's one failed
+    "not rendered" outbox row, its ``attempts`` counting the builds that failed."""
+    message_id = not_rendered_id(email)
+    with db.session() as session:
+        row = session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
+        if row is None:
+            row = OutboxMessage(
+                message_id=message_id,
+                recipient=email,
+                subject=NOT_RENDERED_SUBJECT,
+                text="",
+                html="",
+                attempts=0,
+                created_at=now,
+            )
+            session.add(row)
+        row.status = "failed"
+        row.attempts += 1
+        row.last_error = f"digest not rendered: {problem}"
+        row.next_attempt_at = now
+        session.commit()
 
 
 def _due(
@@ -173,7 +249,9 @@ def _build_one(
     renderer: DigestRenderer,
     entries: dict[tuple[str, tuple[int, ...]], Entry],
     now: datetime,
+    was_not_rendered: bool = False,
 ) -> BuiltDigest | None:
+    """Raises TemplateProblem, having written nothing, when the digest does not render."""
     subscriber = due.subscriber
     rendered = digest = None
     if matches:  # no empty digests; the schedule still moves on
@@ -205,6 +283,10 @@ def _build_one(
                 for m in matches
             ],
         )
+        if was_not_rendered:  # this one rendered: the problem is over
+            connection.execute(
+                _CLEAR_NOT_RENDERED, {"not_rendered": not_rendered_id(subscriber.email)}
+            )
         session.commit()
     log.info("digest for %s: %s", subscriber.email, rendered.subject)
     return BuiltDigest(subscriber.email, rendered.subject, digest.total, outbox_id)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from alerts.digest import Digests
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
 from alerts.snippets import Snippet
 from crawler.config import parse_duration
@@ -181,7 +182,13 @@ def cmd_digest(args: argparse.Namespace) -> int:
     for each in built:
         print(f"{each.recipient}: {each.subject}")
     print(f"{len(built)} digests put into the outbox; `newswatch send` delivers them")
-    return EXIT_OK
+    print_not_rendered(built)
+    return EXIT_FAILURE if built.not_rendered else EXIT_OK
+
+
+def print_not_rendered(built: Digests) -> None:
+    for recipient, problem in built.not_rendered.items():
+        print(f"{recipient}: digest not rendered: {problem}", file=sys.stderr)
 
 
 def add_send(commands: argparse._SubParsersAction) -> None:
@@ -209,11 +216,14 @@ def cmd_cycle(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             print(crawl_summary(outcome))
         print(match_summary(jobs.match_new(config, db)))
-        for each in jobs.build_digests(config, db):
+        built = jobs.build_digests(config, db)
+        for each in built:
             print(f"digest for {each.recipient}: {each.subject}")
+        print_not_rendered(built)
         report = jobs.send_outbox(config, db)
     print(report.summary())
-    return EXIT_OK if all(o.ok for o in outcomes) and not report.failed else EXIT_FAILURE
+    ok = all(o.ok for o in outcomes) and not report.failed and not built.not_rendered
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 # ---------------------------------------------------------------- demo
