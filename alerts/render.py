@@ -90,7 +90,7 @@ class DigestRenderer:
             keep_trailing_newline=True,
             auto_reload=False,  # templates are read once per renderer
         )
-        self.env.filters["wordwrap"] = wrap
+        self.env.set_filter("wordwrap", wrap)
 
     def render(self, digest: Digest) -> Rendered:
         """Subject, text and HTML; the newest entries in full up to what keeps the HTML under

@@ -5,9 +5,10 @@ which files it may read.
 - time: while a render runs, the deadline is checked on entering every block of template code
   (each loop iteration, branch and macro call) and at every call, item access, filter, test
   and intercepted operator;
-- size: ``range()`` gives at most MAX_RANGE items; ``*``, ``+`` and ``**`` refuse to make a
-  string or list over MAX_SIZE items or a number over MAX_INT_BITS bits; a template's output
-  stops at MAX_OUTPUT characters;
+- size: ``range()`` gives at most MAX_RANGE items; ``*``, ``+``, ``**``, ``%``, the filters
+  and the str methods that pad, replace or format refuse to make a string or list over
+  MAX_SIZE items or a number over MAX_INT_BITS bits; a template's output stops at MAX_OUTPUT
+  characters;
 - recursion: a macro that calls itself too deeply is an error like any other;
 - files: a user's folder is read through :class:`FolderLoader`, which refuses a template that
   resolves outside the folder (a symbolic link out of it).
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -112,13 +115,26 @@ class Sandbox(SandboxedEnvironment):
     deadline is per environment: render with one in one thread at a time."""
 
     code_generator_class = _TickingCodeGenerator
-    intercepted_binops = frozenset({"*", "+", "**"})
+    intercepted_binops = frozenset({"*", "+", "**", "%"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.globals["range"] = capped_range
+        for name, function in list(self.filters.items()):
+            self.set_filter(name, function)
         self._seconds = RENDER_SECONDS
         self._end = math.inf  # no deadline outside `deadline()`
+
+    def set_filter(self, name: str, function: Callable[..., Any]) -> None:
+        """Add a filter, refusing arguments that would make a result over MAX_SIZE (also
+        when Jinja runs it at compile time on constants)."""
+
+        @wraps(function)  # keeps Jinja's pass_context/pass_environment marks
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            _refuse_amplifying_filter(name, args, kwargs)
+            return _refuse_large(function(*args, **kwargs), f"|{name}")
+
+        self.filters[name] = guarded
 
     @contextmanager
     def deadline(self, seconds: float = RENDER_SECONDS) -> Iterator[None]:
@@ -139,7 +155,14 @@ class Sandbox(SandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self.tick()
-        return super().call(__context, __obj, *args, **kwargs)
+        _refuse_amplifying_method(__obj, args)
+        return _refuse_large(super().call(__context, __obj, *args, **kwargs), "a call")
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        formatter = super().wrap_str_format(value)
+        if formatter is not None:
+            _refuse_wide_format(value.__self__)
+        return formatter
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.tick()
@@ -176,12 +199,71 @@ def capped_range(*args: int) -> range:
 
 
 _SEQUENCES = (str, list, tuple)
+# a field width or precision of MAX_SIZE or more in a %-format or a str.format spec
+_WIDE_FORMAT = re.compile(r"(?:%(?:\([^)]*\))?[-#0 +]*|[:.][^\d{}]{0,3})(?:\d*\.)?\d{7,}")
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
+def _refuse_large(result: Any, made_by: str) -> Any:
+    if isinstance(result, _SEQUENCES) and len(result) > MAX_SIZE:
+        raise OverflowError(f"{made_by} made {len(result):,} items: at most {MAX_SIZE:,}")
+    return result
+
+
+def _refuse_wide_format(text: Any) -> None:
+    if isinstance(text, str) and _WIDE_FORMAT.search(text):
+        raise OverflowError(f"a format wider than {MAX_SIZE:,} characters")
+
+
+def _refuse_width(width: Any, lines: int = 1) -> None:
+    size = len(width) if isinstance(width, str) else width
+    if isinstance(size, int) and size * lines > MAX_SIZE:
+        raise OverflowError(f"a width of {size:,} characters: at most {MAX_SIZE:,}")
+
+
+def _refuse_replace(text: Any, old: Any, new: Any) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        times = len(text) // len(old) if old else len(text) + 1
+        if len(text) + times * len(new) > MAX_SIZE:
+            raise OverflowError(f"replacing would make over {MAX_SIZE:,} characters")
+
+
+def _refuse_amplifying_method(function: Any, args: tuple[Any, ...]) -> None:
+    """str methods that make a string far larger than their arguments."""
+    owner, name = getattr(function, "__self__", None), getattr(function, "__name__", "")
+    if not isinstance(owner, str):
+        return
+    if name in _WIDTH_METHODS and args:
+        _refuse_width(args[0])
+    elif name == "replace" and len(args) >= 2:
+        _refuse_replace(owner, args[0], args[1])
+
+
+def _refuse_amplifying_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def argument(position: int, keyword: str) -> Any:
+        return args[position] if len(args) > position else kwargs.get(keyword)
+
+    if name == "center":
+        _refuse_width(argument(1, "width"))
+    elif name == "indent":
+        _refuse_width(argument(1, "width"), str(argument(0, "s")).count("\n") + 1)
+    elif name == "format":
+        _refuse_wide_format(argument(0, "value"))
+    elif name == "replace":  # (eval_ctx, s, old, new)
+        _refuse_replace(argument(1, "s"), argument(2, "old"), argument(3, "new"))
+    elif name == "wordwrap":
+        text, width = argument(0, "text") or argument(1, "s"), argument(1, "width")
+        wrapstring = kwargs.get("wrapstring", args[3] if len(args) > 3 else "\n")
+        if isinstance(text, str) and isinstance(width, int) and isinstance(wrapstring, str):
+            _refuse_width(wrapstring, len(text) // max(width, 1) + text.count("\n") + 1)
 
 
 def _refuse_huge(op: str, left: Any, right: Any) -> None:
     """Refuse, before it is made, a result over MAX_SIZE items or MAX_INT_BITS bits."""
     ints = isinstance(left, int) and isinstance(right, int)
-    if op == "**":
+    if op == "%":
+        _refuse_wide_format(left)
+    elif op == "**":
         if ints and abs(left) > 1 and right > 0 and left.bit_length() * right > MAX_INT_BITS:
             raise OverflowError(f"{left} ** {right} is too large a number")
     elif op == "*":

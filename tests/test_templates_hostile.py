@@ -91,6 +91,16 @@ HOSTILE = {
         'x\n{{ "x" * 10**10 }}',
         "template digest.txt line 2: repeating 1 items 10000000000 times",
     ),
+    "a padding folded at compile time": (
+        "digest.html",
+        '{{ "x"|center(1000000000) }}',
+        "template digest.html line 1: a width of 1,000,000,000 characters: at most 1,000,000",
+    ),
+    "a printf width": (
+        "digest.html",
+        '{{ "%1000000000d" % total }}',
+        "template digest.html line 1: a format wider than 1,000,000 characters",
+    ),
     "escaping the sandbox": (
         "digest.html",
         "{{ total.__class__.__mro__ }}",
