@@ -91,6 +91,7 @@ class DigestRenderer:
             auto_reload=False,  # templates are read once per renderer
         )
         self.env.set_filter("wordwrap", wrap)
+        self.env.plain_types = frozenset({Entry, Group})
 
     def render(self, digest: Digest) -> Rendered:
         """Subject, text and HTML; the newest entries in full up to what keeps the HTML under

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from functools import wraps
+from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -116,6 +117,8 @@ class Sandbox(SandboxedEnvironment):
 
     code_generator_class = _TickingCodeGenerator
     intercepted_binops = frozenset({"*", "+", "**", "%"})
+    # types whose public attributes are plain data (no callables): read without the checks
+    plain_types: frozenset[type] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -130,11 +133,15 @@ class Sandbox(SandboxedEnvironment):
         when Jinja runs it at compile time on constants)."""
 
         @wraps(function)  # keeps Jinja's pass_context/pass_environment marks
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            return _refuse_large(function(*args, **kwargs), f"|{name}")
+
+        @wraps(function)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             _refuse_amplifying_filter(name, args, kwargs)
             return _refuse_large(function(*args, **kwargs), f"|{name}")
 
-        self.filters[name] = guarded
+        self.filters[name] = guarded if name in _AMPLIFYING_FILTERS else checked
 
     @contextmanager
     def deadline(self, seconds: float = RENDER_SECONDS) -> Iterator[None]:
@@ -163,6 +170,14 @@ class Sandbox(SandboxedEnvironment):
         if formatter is not None:
             _refuse_wide_format(value.__self__)
         return formatter
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) in self.plain_types and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                pass  # undefined, as the sandbox says it
+        return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.tick()
@@ -202,6 +217,7 @@ _SEQUENCES = (str, list, tuple)
 # a field width or precision of MAX_SIZE or more in a %-format or a str.format spec
 _WIDE_FORMAT = re.compile(r"(?:%(?:\([^)]*\))?[-#0 +]*|[:.][^\d{}]{0,3})(?:\d*\.)?\d{7,}")
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_AMPLIFYING_FILTERS = frozenset({"center", "indent", "format", "replace", "wordwrap"})
 
 
 def _refuse_large(result: Any, made_by: str) -> Any:
@@ -281,12 +297,13 @@ def _refuse_huge(op: str, left: Any, right: Any) -> None:
 
 def render_capped(environment: Sandbox, name: str, context: dict[str, Any]) -> str:
     """Render one template, stopping at MAX_OUTPUT characters."""
-    pieces, size = [], 0
-    for piece in environment.get_template(name).generate(context):
-        size += len(piece)
+    pieces: list[str] = []
+    size, output = 0, environment.get_template(name).generate(context)
+    while batch := list(islice(output, 1024)):
+        size += sum(map(len, batch))
         if size > MAX_OUTPUT:
             raise TemplateProblem(f"template {name}: renders over {MAX_OUTPUT:,} characters")
-        pieces.append(piece)
+        pieces += batch
     return "".join(pieces)
 
 
