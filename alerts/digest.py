@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.config import MailConfig, SubscriberConfig
-from alerts.render import Digest, DigestRenderer, Entry, Group, TemplateProblem
+from alerts.render import Digest, DigestRenderer, Entry, Group, Rendered, TemplateProblem
 from alerts.schedules import parse_schedule
 from alerts.snippets import Snippet
 from store.db import Database
@@ -90,6 +90,16 @@ class _Due:
     last_digest_at: datetime | None
 
 
+class _Unrenderable:
+    """Stands in for a renderer that could not be made: every digest fails with its problem."""
+
+    def __init__(self, problem: TemplateProblem) -> None:
+        self.problem = problem
+
+    def render(self, digest: Digest) -> Rendered:
+        raise self.problem
+
+
 class _Raced(Exception):
     """Another builder moved this subscriber's state since it was read."""
 
@@ -134,7 +144,11 @@ def build_digests(
     subscriber) if another builder changed the subscriber's state or took one of its matches
     in the meantime."""
     now = now or utcnow()
-    renderer = renderer or DigestRenderer(mail.templates or None)
+    using: DigestRenderer | _Unrenderable
+    try:
+        using = renderer or DigestRenderer(mail.templates or None)
+    except TemplateProblem as problem:  # the folder went away: no digest renders
+        using = _Unrenderable(problem)
     sender = _address(mail.sender)
     built = Digests()
     failing = _not_rendered_recipients(db)
@@ -156,7 +170,7 @@ def build_digests(
             email, mine = each.subscriber.email, matches[each.subscriber.email]
             try:
                 digest = _build_one(
-                    db, each, mine, mail, sender, renderer, entries, now, email in failing
+                    db, each, mine, mail, sender, using, entries, now, email in failing
                 )
             except (IntegrityError, _Raced):  # another builder took these: they are sent once
                 log.warning("digest for %s was built concurrently; skipped", email)
@@ -246,7 +260,7 @@ def _build_one(
     matches: list[Candidate],
     mail: MailConfig,
     sender: str,
-    renderer: DigestRenderer,
+    renderer: DigestRenderer | _Unrenderable,
     entries: dict[tuple[str, tuple[int, ...]], Entry],
     now: datetime,
     was_not_rendered: bool = False,

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from alerts.digest import NOT_RENDERED_SUBJECT
+from alerts.config import MailConfig, SubscriberConfig
+from alerts.digest import NOT_RENDERED_SUBJECT, build_digests
+from alerts.matching import match_articles
 from alerts.render import DigestRenderer, TemplateProblem, sample_digests
+from alerts.watchlists import WatchlistConfig
 from scheduler.cli import main
 from store.articles import upsert_article
 from store.db import Database
@@ -282,3 +285,23 @@ def _article(cid: int, title: str, published: datetime) -> dict:
         "modified_at": None,
         "selector_fallback": False,
     }
+
+
+def test_a_templates_folder_gone_after_check_fails_each_digest_visibly(tmp_path) -> None:
+    gone = tmp_path / "templates"
+    mail = MailConfig(maildir=str(tmp_path / "mail"), templates=str(gone))
+    subscriber = SubscriberConfig(email="a@example.org", watchlists=["syria"], schedule="immediate")
+    with Database(f"sqlite:///{tmp_path / 'nw.db'}") as db:
+        with db.session() as session:
+            upsert_article(session, _article(71000003, "Rakka", datetime.now(UTC)))
+            session.commit()
+        match_articles(db, [WatchlistConfig(name="syria", terms=["Rakka"])])
+        built = build_digests(db, [subscriber], mail)
+        assert built == []
+        assert built.not_rendered == {"a@example.org": f"{gone} is not a folder"}
+        with db.session() as session:
+            [row] = session.scalars(select(OutboxMessage)).all()
+        assert (row.status, row.last_error) == (
+            "failed",
+            f"digest not rendered: {gone} is not a folder",
+        )
