@@ -6,30 +6,14 @@ import re
 from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alerts.schedules import parse_schedule
+from store.durations import DAY, HOUR, bounded_duration
 
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
-# the durations of the config file (the crawler's own parser reads the same forms; alerts may
-# not import the crawler)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-HOUR, DAY = 3600.0, 86400.0
-
-
-def _seconds(value: object) -> object:
-    """Seconds in ``"30s"``, ``"10m"``, ``"5d"`` or a bare number; other values are left to
-    pydantic's own checks."""
-    if isinstance(value, str):
-        found = _DURATION.match(value)
-        if not found:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h, 5d)")
-        return float(found.group(1)) * _DURATION_UNITS[found.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(_seconds)]
+CommandTimeout = Annotated[float, bounded_duration(HOUR, positive=True)]  # mail.*timeout
+GiveUpAfter = Annotated[float, bounded_duration(30 * DAY)]  # and at least an hour
 
 
 class SubscriberConfig(BaseModel):
@@ -76,22 +60,19 @@ class MailConfig(BaseModel):
     smtp_url: str = Field(default="", description="empty: deliver into `maildir`")
     maildir: str = "mail"
     templates: str = ""
-    timeout: Seconds = Field(
-        default=30.0, gt=0, le=HOUR, description="connecting, the greeting, each SMTP command"
+    timeout: CommandTimeout = Field(
+        default=30.0, description="connecting, the greeting, each SMTP command"
     )
-    data_timeout: Seconds = Field(
+    data_timeout: CommandTimeout = Field(
         default=600.0,
-        gt=0,
-        le=HOUR,
         description="the server's reply to the end of a message (RFC 5321 4.5.3.2.6: 10 min)",
     )
     uncertain_retries: int = Field(
         default=1, ge=0, le=5, description="sends again after the server's reply was lost"
     )
-    give_up_after: Seconds = Field(
+    give_up_after: GiveUpAfter = Field(
         default=5 * DAY,
         ge=HOUR,
-        le=30 * DAY,
         description="a message still not accepted this long after it was queued fails",
     )
     password: SecretStr | None = Field(

@@ -5,6 +5,13 @@ transaction, so a crash leaves either a complete digest waiting to be sent or no
 the unique (subscriber, match) of the Delivery rows not returned means no match is ever put in
 two messages. A message that failed for good gives its matches back (`alerts.outbox`): they go
 into the subscriber's next digest whatever their age, which says they are late.
+
+A digest whose templates fail to render (TemplateProblem) is not built: the subscriber's state
+stays, so their matches wait, undelivered, for the next build, and the other subscribers'
+digests are built as usual. The failure is kept where `newswatch status` sees it: one
+"not_rendered" outbox row per such subscriber, without deliveries (never sent, nothing lost),
+its ``last_error`` the problem and ``attempts`` the builds that failed. The next digest that
+renders for them removes it.
 """
 
 from __future__ import annotations
@@ -14,16 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from email.utils import make_msgid, parseaddr
+from hashlib import sha256
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from alerts.config import MailConfig, SubscriberConfig
-from alerts.render import Digest, DigestRenderer, Entry, Group
+from alerts.render import Digest, DigestRenderer, Entry, Group, Rendered, TemplateProblem
 from alerts.schedules import parse_schedule
 from alerts.snippets import Snippet
 from store.db import Database
@@ -50,6 +58,15 @@ class BuiltDigest:
     subject: str
     articles: int
     outbox_id: int
+
+
+class Digests(list[BuiltDigest]):
+    """The digests a build put into the outbox; ``not_rendered``: the subscribers whose digest
+    failed to render, with the problem (recorded in the outbox as not rendered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.not_rendered: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +100,16 @@ class _Due:
     last_digest_at: datetime | None
 
 
+class _Unrenderable:
+    """Stands in for a renderer that could not be made: every digest fails with its problem."""
+
+    def __init__(self, problem: TemplateProblem) -> None:
+        self.problem = problem
+
+    def render(self, digest: Digest) -> Rendered:
+        raise self.problem
+
+
 class _Raced(Exception):
     """Another builder moved this subscriber's state since it was read."""
 
@@ -100,7 +127,12 @@ _MOVE_NULL_STATE = (
     .where(_STATES.c.email == bindparam("was_email"))
     .where(_STATES.c.last_digest_at.is_(None))
 )
-_INSERT_OUTBOX = insert(OutboxMessage.__table__)
+_OUTBOX = OutboxMessage.__table__
+_INSERT_OUTBOX = insert(_OUTBOX)
+# the outbox row that stands for a subscriber's digest that did not render
+NOT_RENDERED_SUBJECT = "(digest not rendered)"
+_NOT_RENDERED_PREFIX = "<not-rendered."
+_CLEAR_NOT_RENDERED = delete(_OUTBOX).where(_OUTBOX.c.message_id == bindparam("not_rendered"))
 _INSERT_DELIVERIES = insert(Delivery.__table__)
 # rows per IN (...) list: far below any database's limit on bound parameters
 _CHUNK = 500
@@ -114,16 +146,21 @@ def build_digests(
     now: datetime,
     force: bool = False,
     renderer: DigestRenderer | None = None,
-) -> list[BuiltDigest]:
+) -> Digests:
     """A digest for every subscriber who is due at ``now`` (or every one, with ``force``).
 
     The states and the candidate matches of all due subscribers are read up front, in a few
     queries; each digest is then written in its own transaction, which refuses it (skips that
     subscriber) if another builder changed the subscriber's state or took one of its matches
     in the meantime."""
-    renderer = renderer or DigestRenderer(mail.templates or None)
+    using: DigestRenderer | _Unrenderable
+    try:
+        using = renderer or DigestRenderer(mail.templates or None)
+    except TemplateProblem as problem:  # the folder went away: no digest renders
+        using = _Unrenderable(problem)
     sender = _address(mail.sender)
-    built: list[BuiltDigest] = []
+    built = Digests()
+    failing = _not_rendered_recipients(db)
     entries: dict[tuple[str, tuple[int, ...]], Entry] = {}  # the same article in many digests
     # a subscriber listed twice is built again after the first, from what that one wrote
     rounds: list[dict[str, SubscriberConfig]] = []
@@ -139,16 +176,70 @@ def build_digests(
             due = _due(session, list(batch.values()), now, force)
             matches = undelivered_matches(session, due, now)
         for each in due:
+            email, mine = each.subscriber.email, matches[each.subscriber.email]
             try:
                 digest = _build_one(
-                    db, each, matches[each.subscriber.email], mail, sender, renderer, entries, now
+                    db, each, mine, mail, sender, using, entries, now, email in failing
                 )
             except (IntegrityError, _Raced):  # another builder took these: they are sent once
-                log.warning("digest for %s was built concurrently; skipped", each.subscriber.email)
+                log.warning("digest for %s was built concurrently; skipped", email)
+                continue
+            except TemplateProblem as problem:
+                log.error(
+                    "digest for %s not built: %s; its %d matches wait for the next digest",
+                    email,
+                    problem,
+                    len(mine),
+                )
+                _record_not_rendered(db, email, str(problem), now)
+                failing.add(email)
+                built.not_rendered[email] = str(problem)
                 continue
             if digest is not None:
                 built.append(digest)
     return built
+
+
+def not_rendered_id(email: str) -> str:
+    """The Message-ID of the "not rendered" outbox row that says this subscriber's digest did not
+    render: one per subscriber (never sent; ``.invalid`` is no domain)."""
+    return f"{_NOT_RENDERED_PREFIX}{sha256(email.encode()).hexdigest()[:32]}@newswatch.invalid>"
+
+
+def _not_rendered_recipients(db: Database) -> set[str]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(OutboxMessage.recipient).where(
+                OutboxMessage.status == OutboxStatus.NOT_RENDERED,
+                OutboxMessage.message_id.startswith(_NOT_RENDERED_PREFIX, autoescape=True),
+            )
+        )
+        return set(rows)
+
+
+def _record_not_rendered(db: Database, email: str, problem: str, now: datetime) -> None:
+    """Keep the problem where `newswatch status` shows it: the subscriber's one "not rendered"
+    outbox row (never sent, never re-queued), its ``attempts`` counting the builds that
+    failed."""
+    message_id = not_rendered_id(email)
+    with db.session() as session:
+        row = session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
+        if row is None:
+            row = OutboxMessage(
+                message_id=message_id,
+                recipient=email,
+                subject=NOT_RENDERED_SUBJECT,
+                text="",
+                html="",
+                attempts=0,
+                created_at=now,
+            )
+            session.add(row)
+        row.status = OutboxStatus.NOT_RENDERED
+        row.attempts += 1
+        row.last_error = f"digest not rendered: {problem}"
+        row.next_attempt_at = now
+        session.commit()
 
 
 def _due(
@@ -179,10 +270,12 @@ def _build_one(
     matches: list[Candidate],
     mail: MailConfig,
     sender: str,
-    renderer: DigestRenderer,
+    renderer: DigestRenderer | _Unrenderable,
     entries: dict[tuple[str, tuple[int, ...]], Entry],
     now: datetime,
+    was_not_rendered: bool = False,
 ) -> BuiltDigest | None:
+    """Raises TemplateProblem, having written nothing, when the digest does not render."""
     subscriber = due.subscriber
     rendered = digest = None
     if matches:  # no empty digests; the schedule still moves on
@@ -219,6 +312,10 @@ def _build_one(
                 for m in matches
             ],
         )
+        if was_not_rendered:  # this one rendered: the problem is over
+            connection.execute(
+                _CLEAR_NOT_RENDERED, {"not_rendered": not_rendered_id(subscriber.email)}
+            )
         session.commit()
     log.info("digest for %s: %s", subscriber.email, rendered.subject)
     return BuiltDigest(subscriber.email, rendered.subject, digest.total, outbox_id)

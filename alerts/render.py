@@ -1,8 +1,9 @@
 """Rendering a digest: subject, text and HTML from Jinja2 templates.
 
 The bundled templates live in ``alerts/templates``; ``[mail] templates = DIR`` overrides any of
-them by name. HTML is autoescaped (scraped text is untrusted), undefined names are errors, and
-the CSS is inlined (css-inline) so mail clients that drop <style> still show the layout."""
+them by name. Templates run in a sandbox with a time limit (alerts.sandbox); HTML is
+autoescaped (scraped text is untrusted), undefined names are errors, and the CSS is inlined
+(css-inline) so mail clients that drop <style> still show the layout."""
 
 from __future__ import annotations
 
@@ -13,27 +14,16 @@ from functools import lru_cache
 from pathlib import Path
 
 import css_inline
-from jinja2 import (
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    PackageLoader,
-    StrictUndefined,
-    TemplateError,
-    select_autoescape,
-)
+from jinja2 import ChoiceLoader, PackageLoader, StrictUndefined, TemplateError, select_autoescape
 
 from alerts.mime import header_text
+from alerts.sandbox import FolderLoader, Sandbox, TemplateProblem, describe, render_capped
 
 TEMPLATES = ("subject.txt", "digest.txt", "digest.html")
 # Gmail clips an HTML part past 102 KB; stay below with room for headers
 HTML_BUDGET = 100_000
 MAX_FULL_ENTRIES = 50
 MAX_LISTED_ENTRIES = 300
-
-
-class TemplateProblem(ValueError):
-    """A template that does not compile or render; names the template and the line."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +75,14 @@ class Rendered:
 
 class DigestRenderer:
     def __init__(self, user_templates: str | Path | None = None) -> None:
-        loaders = []
+        loaders: list = []
         if user_templates:
             folder = Path(user_templates)
             if not folder.is_dir():
-                raise TemplateProblem(f"[mail] templates: {folder} is not a folder")
-            loaders.append(FileSystemLoader(folder))
+                raise TemplateProblem(f"{folder} is not a folder")
+            loaders.append(FolderLoader(folder))
         loaders.append(PackageLoader("alerts", "templates"))
-        self.env = Environment(
+        self.env = Sandbox(
             loader=ChoiceLoader(loaders),
             autoescape=select_autoescape(["html"], default_for_string=False),
             undefined=StrictUndefined,
@@ -101,21 +91,24 @@ class DigestRenderer:
             keep_trailing_newline=True,
             auto_reload=False,  # templates are read once per renderer
         )
-        self.env.filters["wordwrap"] = wrap
+        self.env.set_filter("wordwrap", wrap)
+        self.env.plain_types = frozenset({Entry, Group})
 
     def render(self, digest: Digest) -> Rendered:
         """Subject, text and HTML; the newest entries in full up to what keeps the HTML under
-        Gmail's clipping limit, the rest listed by title and link."""
+        Gmail's clipping limit, the rest listed by title and link. A template that fails, or
+        runs past RENDER_SECONDS, raises TemplateProblem."""
         full = min(MAX_FULL_ENTRIES, sum(g.count for g in digest.groups))
         listed = MAX_LISTED_ENTRIES
-        while True:
-            rendered = self._render(_cap(digest, full, listed))
-            if len(rendered.html.encode()) <= HTML_BUDGET or (full <= 1 and listed <= 1):
-                return rendered
-            if full > 1:
-                full = full * 2 // 3
-            else:
-                listed = listed * 2 // 3
+        with self.env.deadline():
+            while True:
+                rendered = self._render(_cap(digest, full, listed))
+                if len(rendered.html.encode()) <= HTML_BUDGET or (full <= 1 and listed <= 1):
+                    return rendered
+                if full > 1:
+                    full = full * 2 // 3
+                else:
+                    listed = listed * 2 // 3
 
     def _render(self, digest: Digest) -> Rendered:
         context = {
@@ -129,23 +122,26 @@ class DigestRenderer:
             "unsubscribe_address": digest.unsubscribe_address,
         }
         try:
-            subject = header_text(self.env.get_template("subject.txt").render(context))
+            subject = header_text(render_capped(self.env, "subject.txt", context))
             context["subject"] = subject
-            text = self.env.get_template("digest.txt").render(context)
-            html = self.env.get_template("digest.html").render(context)
-        except TemplateError as error:
-            raise TemplateProblem(_describe(error)) from None
+            text = render_capped(self.env, "digest.txt", context)
+            html = render_capped(self.env, "digest.html", context)
+        except TemplateError as error:  # one that does not compile, or is refused
+            raise TemplateProblem(describe(error)) from None
         return Rendered(subject, _tidy_text(text), css_inline.inline(html))
 
     def check(self) -> None:
-        """Compile every template and render a sample digest: a broken user template fails
-        here, at `newswatch check`, not at 07:00."""
+        """Compile every template and render sample digests of every shape a real one takes
+        (one article, many over the caps, a group shown by title only, long titles, Arabic,
+        Cyrillic and CJK text): a broken user template fails here, at `newswatch check`, not
+        at 07:00."""
         for name in TEMPLATES:
             try:
                 self.env.get_template(name)
             except TemplateError as error:
-                raise TemplateProblem(_describe(error)) from None
-        self.render(sample_digest())
+                raise TemplateProblem(describe(error)) from None
+        for digest in sample_digests():
+            self.render(digest)
 
 
 def wrap(text: str, width: int = 76, break_long_words: bool = False, wrapstring: str = "\n") -> str:
@@ -188,27 +184,119 @@ def _cap(digest: Digest, full: int, listed: int) -> Digest:
     return replace(digest, groups=groups, overflow=overflow[:listed], hidden=hidden)
 
 
-def _describe(error: TemplateError) -> str:
-    where = getattr(error, "name", None) or getattr(error, "filename", None) or "template"
-    line = getattr(error, "lineno", None)
-    return f"{where}{f' line {line}' if line else ''}: {error.message or error}"
+def sample_entry(
+    title: str,
+    hit: str,
+    *,
+    language: str = "en",
+    watchlists: tuple[str, ...] = ("syria",),
+    teaser: str = "The main objective of the anti-terror coalition is to destroy the headquarters.",
+    number: int = 0,
+) -> Entry:
+    """One entry as digest_view makes it, with ``hit`` highlighted in title and snippet."""
+    before, found, after = title.partition(hit)
+    marked = [(before, False), (hit, True), (after, False)] if found else [(title, False)]
+    return Entry(
+        title=title,
+        title_marked=[piece for piece in marked if piece[0]],
+        url=f"https://p.dw.com/p/{1_000_000 + number}",
+        language=language,
+        published=datetime(2015, 11, 27, 10, 0, tzinfo=UTC).strftime("%d %b %Y %H:%M %Z"),
+        teaser=teaser,
+        snippet=[(f"… {before[-60:]}", False), (hit, True), (f"{after[:60]} …", False)],
+        snippet_text=f"… {before[-60:]}[{hit}]{after[:60]} …",
+        watchlists=list(watchlists),
+        terms=[hit],
+    )
 
 
 def sample_digest() -> Digest:
-    entry = Entry(
-        title="France wants to hit 'nerve center' of 'IS'",
-        title_marked=[
-            ("France wants to hit 'nerve center' of '", False),
-            ("IS", True),
-            ("'", False),
-        ],
+    """The seed article's digest: one article."""
+    entry = sample_entry("France wants to hit 'nerve center' of 'IS'", "IS")
+    entry = replace(
+        entry,
         url="https://p.dw.com/p/1HDPC",
-        language="en",
-        published=datetime(2015, 11, 27, 10, 0, tzinfo=UTC).strftime("%d %b %Y %H:%M %Z"),
-        teaser="The main objective of the anti-terror coalition is to destroy the headquarters.",
         snippet=[("… the IS command in the Syrian city of ", False), ("Raqqa", True)],
         snippet_text="… the IS command in the Syrian city of [Raqqa]",
-        watchlists=["syria"],
         terms=["Raqqa"],
     )
     return Digest("analyst@example.org", "UTC", [Group("syria", [entry])], "newswatch@localhost")
+
+
+def sample_digests() -> list[Digest]:
+    """Digests of every shape `check` renders the templates with: one article; more articles
+    than the caps, so that a group is shown by count only and the rest is listed or counted;
+    long titles and teasers; Arabic, Cyrillic and CJK text (watchlist names too); an entry
+    without teaser or snippet, in several watchlists, with markup in its title."""
+    many = [
+        sample_entry(f"Raqqa briefing number {n} with a long title", "Raqqa", number=n)
+        for n in range(MAX_FULL_ENTRIES + MAX_LISTED_ENTRIES + 30)
+    ]
+    later = [
+        sample_entry(f"Kyiv power cuts, day {n}", "Kyiv", watchlists=("ukraine",), number=500 + n)
+        for n in range(20)
+    ]
+    word = "Wiederaufbauunterstützungsgesetzesnovelle" * 40
+    long = [
+        sample_entry(" ".join(["Raqqa"] + ["reconstruction"] * 300), "Raqqa", teaser="T " * 2500),
+        sample_entry(f"Raqqa {word}", "Raqqa", teaser=word, number=1),
+    ]
+    scripts = [
+        sample_entry(
+            "مقاتلو داعش يغادرون الرقة بعد معارك عنيفة",
+            "الرقة",
+            language="ar",
+            number=2,
+            watchlists=("سوريا",),
+            teaser="قالت مصادر محلية إن آخر المقاتلين غادروا المدينة.",
+        ),
+        sample_entry(
+            "Энергетики восстанавливают электроснабжение в Киеве",
+            "Киеве",
+            language="ru",
+            watchlists=("Украина", "syria"),
+            teaser="Отключения затронули миллионы людей.",
+            number=3,
+        ),
+        sample_entry(
+            "叙利亚拉卡市民返回家园",
+            "拉卡",
+            language="zh",
+            watchlists=("叙利亚",),
+            number=4,
+            teaser="联合国表示，重建工作需要数年时间。",
+        ),
+        sample_entry(
+            "ラッカの復興が始まる", "ラッカ", language="ja", watchlists=("叙利亚",), number=5
+        ),
+    ]
+    odd = replace(
+        sample_entry("<script>alert('Raqqa')</script> & \"more\"", "Raqqa", number=6),
+        teaser="",
+        snippet=[],
+        snippet_text="",
+        language="?",
+        watchlists=["syria", "ukraine", "ir&an"],
+        terms=["Raqqa", "IS", "<b>"],
+    )
+    return [
+        sample_digest(),
+        Digest(
+            "analyst@example.org",
+            "Europe/Berlin",
+            [Group("syria", many), Group("ukraine", later)],
+            "newswatch@localhost",
+        ),
+        Digest("analyst@example.org", "UTC", [Group("syria", long)], "newswatch@localhost"),
+        Digest(
+            "محلل@example.org",
+            "Asia/Tokyo",
+            [
+                Group("سوريا", scripts[:1]),
+                Group("Украина", scripts[1:2]),
+                Group("叙利亚", scripts[2:]),
+            ],
+            "newswatch@localhost",
+        ),
+        Digest("analyst@example.org", "UTC", [Group("syria", [odd])], "newswatch@localhost"),
+    ]

@@ -5,50 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    None: 1,
-}
+from store.durations import HOUR, YEAR, Size, bounded_duration, show_duration
 
-
-def parse_duration(value: str | float | int) -> float:
-    """Seconds in ``"30s"``, ``"15m"``, ``"1h"``, ``"2d"``, ``"500ms"`` or a bare number."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        found = _DURATION.match(str(value))
-        if not found:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 2d)")
-        seconds = float(found.group(1)) * _DURATION_UNITS[found.group(2)]
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative: {value!r}")
-    return seconds
-
-
-def parse_size(value: str | int) -> int:
-    """Bytes in ``"5MB"``, ``"512KiB"`` or a bare number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    found = _SIZE.match(str(value))
-    if not found:
-        raise ValueError(f"not a size: {value!r} (use e.g. 5MB, 512KiB)")
-    unit = found.group(2).lower() if found.group(2) else None
-    return int(float(found.group(1)) * _SIZE_UNITS[unit])
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
+Interval = Annotated[float, bounded_duration(YEAR, positive=True)]  # crawl.every
+Jitter = Annotated[float, bounded_duration(YEAR)]  # and at most the interval
+Pause = Annotated[float, bounded_duration(HOUR)]  # crawl.delay
+Timeout = Annotated[float, bounded_duration(HOUR, positive=True)]  # crawl.timeout
 
 
 class CrawlConfig(BaseModel):
@@ -56,15 +20,15 @@ class CrawlConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    every: Duration = Field(default=900.0, gt=0, description="time between crawl cycles")
+    every: Interval = Field(default=900.0, description="time between crawl cycles")
     cron: str | None = Field(default=None, description="crontab instead of `every`")
-    jitter: Duration = 60.0
+    jitter: Jitter = Field(default=60.0, validate_default=True)  # the default is checked too
     user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
-    delay: Duration = 1.0
+    delay: Pause = 1.0
     concurrency: int = Field(default=2, ge=1, le=32)
     autothrottle: bool = True
-    timeout: Duration = Field(default=30.0, gt=0)
-    max_page_size: Size = Field(default=5_000_000, gt=0)
+    timeout: Timeout = 30.0
+    max_page_size: Size = 5_000_000
     obey_robots: bool = True
     max_items_per_feed: int = Field(
         default=1000,
@@ -72,6 +36,18 @@ class CrawlConfig(BaseModel):
         le=1_000_000,
         description="items one feed, sitemap or listing page contributes, newest first",
     )
+
+    @field_validator("jitter")
+    @classmethod
+    def _within_the_interval(cls, value: float, info: ValidationInfo) -> float:
+        # with `cron`, scheduler.config checks it against the crontab's shortest gap
+        every = info.data.get("every")
+        if every is not None and not info.data.get("cron") and value > every:
+            raise ValueError(
+                f"{show_duration(value)} is longer than crawl.every "
+                f"({show_duration(every)}): at most the interval"
+            )
+        return value
 
     @field_validator("user_agent")
     @classmethod

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.render import DigestRenderer, TemplateProblem
-from alerts.schedules import ScheduleError, parse_schedule
+from alerts.schedules import Schedule, ScheduleError, parse_schedule
 from alerts.watchlists import WatchlistConfig
 from crawler.config import CrawlConfig, SourceConfig
 from store.config import StorageConfig
+from store.durations import show_duration
 
 DEFAULT_CONFIG_PATH = "newswatch.toml"
 ENV_CONFIG = "NEWSWATCH_CONFIG"
 ENV_DATABASE_URL = "NEWSWATCH_DATABASE_URL"
 ENV_SMTP_URL = "NEWSWATCH_SMTP_URL"
+# where crawl.cron's gaps are measured from: a fixed moment, so `check` answers the same any day
+CRON_REFERENCE = datetime(2026, 1, 1, tzinfo=UTC)
 DW_ENGLISH = SourceConfig(name="dw-en", feeds=["https://rss.dw.com/rdf/rss-en-all"])
 
 
@@ -44,9 +49,15 @@ class AppConfig(BaseModel):
     def _cross_references(self) -> AppConfig:
         if self.crawl.cron:
             try:
-                parse_schedule(f"cron {self.crawl.cron}", "UTC")
+                crawls = parse_schedule(f"cron {self.crawl.cron}", "UTC")
             except ScheduleError as error:
                 raise ValueError(f"crawl.cron: {error}") from None
+            gap = _shortest_gap(crawls)
+            if gap is not None and self.crawl.jitter > gap:
+                raise ValueError(
+                    f"crawl.jitter: {show_duration(self.crawl.jitter)} is longer than the "
+                    f"shortest gap between crawl.cron's times ({show_duration(gap)})"
+                )
         _unique("sources", [s.name for s in self.sources])
         _unique("watchlists", [w.name for w in self.watchlists])
         _unique("subscribers", [s.email for s in self.subscribers])
@@ -66,6 +77,19 @@ class AppConfig(BaseModel):
                 return source
         known = ", ".join(s.name for s in self.sources)
         raise ConfigError(f"no source named {name!r} (known: {known})")
+
+
+def _shortest_gap(schedule: Schedule, slots: int = 16) -> float | None:
+    """The shortest time, in seconds, between consecutive fire times among the first few
+    after a fixed moment (the check must not depend on when it runs)."""
+    times = [CRON_REFERENCE]
+    for _ in range(slots):
+        following = schedule.next_slot(times[-1])
+        if following is None:
+            break
+        times.append(following)
+    gaps = [(b - a).total_seconds() for a, b in pairwise(times[1:])]
+    return min(gaps) if gaps else None
 
 
 def _unique(section: str, names: list[str]) -> None:

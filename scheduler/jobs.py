@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alerts import digest
-from alerts.digest import BuiltDigest
+from alerts.digest import Digests
 from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.matching import MatchReport, match_articles
 from scheduler.config import AppConfig
@@ -65,10 +65,9 @@ def match_new(config: AppConfig, db: Database, clock: Clock) -> MatchReport:
     return report
 
 
-def build_digests(
-    config: AppConfig, db: Database, clock: Clock, *, force: bool = False
-) -> list[BuiltDigest]:
-    """A digest for every subscriber who is due (every one with ``force``) into the outbox."""
+def build_digests(config: AppConfig, db: Database, clock: Clock, *, force: bool = False) -> Digests:
+    """A digest for every subscriber who is due (every one with ``force``) into the outbox;
+    ``.not_rendered`` names those whose digest failed to render (their matches wait)."""
     return digest.build_digests(db, config.subscribers, config.mail, now=clock(), force=force)
 
 

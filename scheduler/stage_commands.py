@@ -14,16 +14,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from alerts.digest import Digests
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
 from alerts.outbox import acknowledge, requeue
 from alerts.snippets import Snippet
-from crawler.config import parse_duration
 from scheduler import jobs
 from scheduler.config import config_path, load_config
 from scheduler.crawling import CrawlOutcome
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from store.articles import article_json
 from store.db import Database
+from store.durations import parse_duration
 from store.models import Article, Match
 
 ERRORS_SHOWN = 10  # `send` prints this many of the messages that did not go
@@ -69,12 +70,20 @@ def crawl_summary(outcome: CrawlOutcome) -> str:
     return "\n".join(lines)
 
 
+def since_duration(text: str) -> float:
+    """``--since``: a duration up to 100 years back; argparse prints why one is refused."""
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_articles(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser("articles", help="list stored articles, newest first")
     sub.add_argument(
         "--since",
         metavar="DURATION",
-        type=parse_duration,
+        type=since_duration,
         help="first seen within this long (e.g. 24h, 7d)",
     )
     sub.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
@@ -120,7 +129,7 @@ def add_match(commands: argparse._SubParsersAction) -> None:
     sub.add_argument(
         "--since",
         metavar="DURATION",
-        type=parse_duration,
+        type=since_duration,
         help="only articles first seen within this long (e.g. 24h)",
     )
     sub.add_argument("--watchlist", metavar="NAME", help="only this watchlist")
@@ -186,7 +195,13 @@ def cmd_digest(args: argparse.Namespace) -> int:
     for each in built:
         print(f"{each.recipient}: {each.subject}")
     print(f"{len(built)} digests put into the outbox; `newswatch send` delivers them")
-    return EXIT_OK
+    print_not_rendered(built)
+    return EXIT_FAILURE if built.not_rendered else EXIT_OK
+
+
+def print_not_rendered(built: Digests) -> None:
+    for recipient, problem in built.not_rendered.items():
+        print(f"{recipient}: digest not rendered: {problem}", file=sys.stderr)
 
 
 def add_send(commands: argparse._SubParsersAction) -> None:
@@ -247,11 +262,17 @@ def cmd_cycle(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             print(crawl_summary(outcome))
         print(match_summary(jobs.match_new(config, db, args.clock)))
-        for each in jobs.build_digests(config, db, args.clock):
+        built = jobs.build_digests(config, db, args.clock)
+        for each in built:
             print(f"digest for {each.recipient}: {each.subject}")
+        print_not_rendered(built)
         report = jobs.send_outbox(config, db, args.clock)
     print(report.summary())
-    ok = all(o.ok for o in outcomes) and not (report.failed or report.uncertain)
+    ok = (
+        all(o.ok for o in outcomes)
+        and not (report.failed or report.uncertain)
+        and not built.not_rendered
+    )
     return EXIT_OK if ok else EXIT_FAILURE
 
 

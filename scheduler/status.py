@@ -233,7 +233,9 @@ def _returned_matches(session: Session) -> int:
 def _message_problems(session: Session) -> Report:
     """Every failed or uncertain message not acknowledged, and the newest of those waiting to
     be tried again (pending with an error), newest first, with their errors."""
-    flagged = OutboxMessage.status.in_([OutboxStatus.FAILED, OutboxStatus.UNCERTAIN])
+    flagged = OutboxMessage.status.in_(
+        [OutboxStatus.FAILED, OutboxStatus.UNCERTAIN, OutboxStatus.NOT_RENDERED]
+    )
     retrying = (
         (OutboxMessage.status == OutboxStatus.PENDING)
         & OutboxMessage.last_error.is_not(None)
@@ -331,12 +333,7 @@ def _no_recent_success(
 
 
 def _outbox_problems(outbox: Report) -> list[str]:
-    problems = [
-        f"outbox: #{p['id']} to {p['recipient']} {p['status']} after {p['attempts']} attempts: "
-        f"{p['last_error']}"
-        for p in outbox["problems"]
-        if p["status"] != "retrying"
-    ]
+    problems = [_message_problem(p) for p in outbox["problems"] if p["status"] != "retrying"]
     age = outbox["oldest_pending_age_seconds"]
     if outbox["pending"] > BACKLOG_COUNT or (age is not None and age > BACKLOG_AGE.total_seconds()):
         problems.append(
@@ -344,6 +341,19 @@ def _outbox_problems(outbox: Report) -> list[str]:
             f"{_span(age or 0)}"
         )
     return problems
+
+
+def _message_problem(p: Report) -> str:
+    if p["status"] == OutboxStatus.NOT_RENDERED:
+        problem = str(p["last_error"]).removeprefix("digest not rendered: ")
+        return (
+            f"outbox: the digest for {p['recipient']} did not render ({p['attempts']} tries): "
+            f"{problem}"
+        )
+    return (
+        f"outbox: #{p['id']} to {p['recipient']} {p['status']} after {p['attempts']} attempts: "
+        f"{p['last_error']}"
+    )
 
 
 # ---------------------------------------------------------------- text

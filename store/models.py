@@ -149,6 +149,9 @@ class OutboxStatus(StrEnum):
     SENT = "sent"  # the server said it took the message
     FAILED = "failed"  # refused for good, or given up after ``mail.give_up_after``
     UNCERTAIN = "uncertain"  # sent, but the server's reply was lost: it may have arrived
+    # never sent: the subscriber's digest failed to render (one row each, with the error; the
+    # next digest that renders removes it)
+    NOT_RENDERED = "not_rendered"
 
 
 class OutboxMessage(Base):
