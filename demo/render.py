@@ -3,6 +3,10 @@
 A rendered page is a tuple of byte chunks: the per-article parts and the chrome blocks (navigation,
 head scripts, footer, styles), which are rendered once per language and shared by every page, so
 thousands of pre-rendered pages stay small in memory. ``b"".join(page)`` is the response body.
+
+One idea, a little over 300 lines: the field mapping of each layout (old: smallList, intro,
+longText; new: JSON-LD, ``__APOLLO_STATE__``, rich text) has to mirror what the real pages carry,
+and splitting a layout's fields from its page would only scatter that mirror.
 """
 
 from __future__ import annotations
