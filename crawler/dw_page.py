@@ -15,8 +15,6 @@ import codecs
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -32,6 +30,7 @@ from crawler.dw_layouts import (
     read_react,
 )
 from crawler.dw_text import clean_text, storable
+from store.article_schema import ArticleFields
 
 logger = logging.getLogger(__name__)
 
@@ -54,41 +53,11 @@ class PageError(ValueError):
     """Not a DW content page we can read (empty, not DW, no id)."""
 
 
-@dataclass
-class ParsedPage:
-    short_id: str
-    content_id: int
-    url: str  # canonical URL, normalised with crawler.dw.normalize_url
-    language: str | None
-    kind: str  # article | video | gallery | live | audio
-    title: str
-    teaser: str
-    body: str  # paragraphs and subheads joined by "\n\n"
-    captions: list[str]
-    authors: list[str]
-    topics: list[str]
-    published_at: datetime | None  # timezone-aware
-    modified_at: datetime | None
-    selector_fallback: bool = False
-    warnings: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class ParsedPage(ArticleFields):
+    """The page's fields (``store.article_schema``) and what looked wrong on it."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "short_id": self.short_id,
-            "content_id": self.content_id,
-            "url": self.url,
-            "language": self.language,
-            "kind": self.kind,
-            "title": self.title,
-            "teaser": self.teaser,
-            "body": self.body,
-            "captions": list(self.captions),
-            "authors": list(self.authors),
-            "topics": list(self.topics),
-            "published_at": self.published_at.isoformat() if self.published_at else None,
-            "modified_at": self.modified_at.isoformat() if self.modified_at else None,
-            "selector_fallback": self.selector_fallback,
-        }
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_page(data: bytes | str, url: str | None = None) -> ParsedPage:

@@ -15,7 +15,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.dw import short_id
-from crawler.items import ArticleItem
+from store.article_schema import CrawledArticle
 from store.articles import Upsert, upsert_articles
 from store.clock import Clock, system_clock
 from store.db import Database, describe_error
@@ -36,7 +36,7 @@ class ValidateArticlePipeline:
     """Drop what cannot be an article: no title, no id, an id that contradicts itself."""
 
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if not isinstance(item, ArticleItem):
+        if not isinstance(item, CrawledArticle):
             return item
         if not item.title.strip():
             raise DropItem(f"{item.url}: no title")
@@ -62,7 +62,7 @@ class StoreArticlePipeline:
         self.clock = clock
         self.db: Database | None = None
         self.run_id: int | None = None
-        self.batch: list[ArticleItem] = []
+        self.batch: list[CrawledArticle] = []
         self.batch_size = crawler.settings.getint("NEWSWATCH_STORE_BATCH", 50)
         self.batch_seconds = crawler.settings.getfloat("NEWSWATCH_STORE_SECONDS", 5.0)
         self.batch_started = 0.0
@@ -94,7 +94,7 @@ class StoreArticlePipeline:
             self.run_id = run.id
 
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if not isinstance(item, ArticleItem) or self.db is None:
+        if not isinstance(item, CrawledArticle) or self.db is None:
             return item
         if not self.batch:
             self.batch_started = time.monotonic()
@@ -121,16 +121,16 @@ class StoreArticlePipeline:
                 except Exception as item_error:  # this one article: counted and dropped
                     self._record_error(item, item_error)
 
-    def _store(self, items: list[ArticleItem]) -> None:
+    def _store(self, items: list[CrawledArticle]) -> None:
         assert self.db is not None
         with self.db.engine.begin() as connection:  # one transaction: all or none
-            outcomes = upsert_articles(connection, [item.fields() for item in items], self.clock())
+            outcomes = upsert_articles(connection, [item.values() for item in items], self.clock())
         for item, outcome in zip(items, outcomes, strict=True):
             self.crawler.stats.inc_value(STATS + outcome.value)
             if outcome is not Upsert.UNCHANGED:
                 log.debug("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
 
-    def _record_error(self, item: ArticleItem, error: Exception) -> None:
+    def _record_error(self, item: CrawledArticle, error: Exception) -> None:
         """One counted error naming the article, in the crawl's error log like a failed page."""
         reason = f"not stored (short id {item.short_id}): {_describe(error)}"
         if not isinstance(error, SQLAlchemyError):  # not the database refusing: a bug, show it

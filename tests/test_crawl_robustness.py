@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -23,9 +23,9 @@ from crawler.discovery import parse_date, read_feed, read_sitemap
 from crawler.dw import short_id
 from crawler.dw_dates import berlin_date, dw_datetime, iso_datetime
 from crawler.dw_page import ParsedPage, parse_page
-from crawler.items import ArticleItem
 from crawler.pipelines import StoreArticlePipeline
 from crawler.spiders.dw import DwSpider
+from store.article_schema import CrawledArticle
 from store.db import Database
 from store.models import Article, CrawlRun
 
@@ -42,7 +42,7 @@ class Storing:
     spider: DwSpider
     database: Database
 
-    def store(self, items: list[ArticleItem]) -> None:
+    def store(self, items: list[CrawledArticle]) -> None:
         for item in items:
             self.pipeline.process_item(item)
         self.pipeline.flush()
@@ -86,8 +86,8 @@ def pg_store(postgres_url: str) -> Iterator[Storing]:
     yield from storing(postgres_url)
 
 
-def article(content_id: int, **changes: object) -> ArticleItem:
-    item = ArticleItem(
+def article(content_id: int, **changes: object) -> CrawledArticle:
+    item = CrawledArticle(
         short_id=short_id(content_id),
         content_id=content_id,
         url=f"https://www.dw.com/en/story-{content_id}/a-{content_id}",
@@ -98,9 +98,7 @@ def article(content_id: int, **changes: object) -> ArticleItem:
         body="First paragraph.\n\nSecond paragraph.",
         published_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
     )
-    for name, value in changes.items():
-        setattr(item, name, value)
-    return item
+    return replace(item, **changes)
 
 
 GOOD = [60000001, 60000002, 60000004, 60000005]
@@ -160,7 +158,7 @@ def test_postgresql_refusals_drop_only_the_refused_article(
 
 def test_a_hostile_page_parses_into_an_article_every_database_stores(store: Storing) -> None:
     page = parse_page(hostile_react_page())
-    store.store([ArticleItem(**page_fields(page))])
+    store.store([CrawledArticle.of_page(page)])
     assert store.stored() == {page.short_id}
     assert store.stat("errors") == 0
 
@@ -191,11 +189,6 @@ def hostile_react_page(
 <div class="rich-text"><p>First&#2; paragraph \u0000with NUL.</p><p>Second&#27; one.</p></div>
 <figure><figcaption>Cap\u0000tion</figcaption></figure>
 </article></body></html>"""
-
-
-def page_fields(page: ParsedPage) -> dict[str, object]:
-    names = [name for name in ArticleItem.__dataclass_fields__ if hasattr(page, name)]
-    return {name: getattr(page, name) for name in names}
 
 
 def control_characters(page: ParsedPage) -> list[str]:

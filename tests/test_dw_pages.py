@@ -22,12 +22,10 @@ from hypothesis import strategies as st
 
 from crawler.dw import short_id
 from crawler.dw_page import PageError, ParsedPage, parse_page
+from store.article_schema import PAGE_FIELDS
 
 BERLIN = ZoneInfo("Europe/Berlin")
-JSON_KEYS = {
-    "short_id", "content_id", "url", "language", "kind", "title", "teaser", "body", "captions",
-    "authors", "topics", "published_at", "modified_at", "selector_fallback",
-}  # fmt: skip
+JSON_KEYS = set(PAGE_FIELDS)  # the documented list: tests/test_cli.py PARSE_KEYS
 KINDS = {"article", "video", "gallery", "live", "audio"}
 SHORT_ID = re.compile(r"[0-9A-Za-z]{1,11}")  # base 62
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}")  # en, pt-br, sr-latn-rs

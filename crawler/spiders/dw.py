@@ -1,4 +1,4 @@
-"""The DW spider: feeds, sitemaps and listing pages -> article pages -> ArticleItem.
+"""The DW spider: feeds, sitemaps and listing pages -> article pages -> CrawledArticle.
 
 Every candidate is reduced to its content id before any article request; ids already stored
 are not requested again unless the feed or sitemap dates them later than the stored version.
@@ -34,7 +34,7 @@ from crawler.discovery import (
 )
 from crawler.dw import normalize_url
 from crawler.dw_page import PageError, parse_page
-from crawler.items import ArticleItem
+from store.article_schema import CrawledArticle
 from store.articles import known_versions
 from store.db import Database
 
@@ -195,7 +195,7 @@ class DwSpider(Spider):
 
     # ------------------------------------------------------------------ articles
 
-    def parse_article(self, response: Response) -> Iterator[ArticleItem]:
+    def parse_article(self, response: Response) -> Iterator[CrawledArticle]:
         self.crawler.stats.inc_value(STATS + "pages")
         try:
             page = parse_page(response.body, url=response.url)
@@ -209,12 +209,7 @@ class DwSpider(Spider):
             self.logger.warning(
                 "%s: DW layout selectors found no body; used the fallback", response.url
             )
-        fields = {
-            name: getattr(page, name)
-            for name in ArticleItem.__dataclass_fields__
-            if hasattr(page, name)
-        }
-        yield ArticleItem(**fields, listed_at=response.meta.get("listed_at"))
+        yield CrawledArticle.of_page(page, listed_at=response.meta.get("listed_at"))
 
     # ------------------------------------------------------------------ errors
 
