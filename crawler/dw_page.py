@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from crawler.dw import DwRef, is_dw_host, normalize_url, ref_from_url, short_id, short_url
+from crawler.dw import DwRef, is_dw_host, normalize_url, ref_from_url
 from crawler.dw_dates import iso_datetime
 from crawler.dw_layouts import (
     LayoutFields,
@@ -31,6 +31,7 @@ from crawler.dw_layouts import (
 )
 from crawler.dw_text import clean_text, storable
 from store.article_schema import ArticleFields
+from store.dw_ids import short_id, short_url
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler.dw import short_id
 from store.article_schema import CrawledArticle
 from store.articles import Upsert, upsert_articles
 from store.clock import Clock, system_clock
 from store.db import Database, describe_error
+from store.dw_ids import short_id
 from store.models import CrawlRun
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from urllib.parse import quote, quote_plus
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -24,9 +23,9 @@ from markupsafe import Markup
 from demo import chrome
 from demo.articles import SUBHEAD, Caption, DemoArticle
 from demo.new_layout import apollo_state, json_ld, rich_text_html
+from store.dw_ids import DW_TIMEZONE
 
 Page = tuple[bytes, ...]
-DW_TIMEZONE = ZoneInfo("Europe/Berlin")  # DW prints Berlin dates
 _MARK = "\x00"
 
 SHARE_NETWORKS = [
@@ -278,6 +277,7 @@ def render_listing(
     home_path, home_title = chrome.HOME[language]
     page = DemoArticle(
         content_id=chrome.NAV_ID[language],
+        short_id="",  # a section page has no permalink
         language=language,
         layout="old",
         kind="listing",

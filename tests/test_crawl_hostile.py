@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 
 from crawler.config import CrawlConfig, SourceConfig
-from crawler.dw import short_id
 from demo import DemoArticle, DemoServer, Route, demo_articles, synthetic_articles
 from store.db import Database
+from store.dw_ids import short_id
 from store.models import CrawlRun
 from tests.crawling import (
     RSS,
@@ -97,6 +97,7 @@ def hostile_article(content_id: int, slug: str, title: str, body: str) -> DemoAr
     an_hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     return DemoArticle(
         content_id=content_id,
+        short_id=short_id(content_id),
         language="en",
         layout="old",
         kind="article",

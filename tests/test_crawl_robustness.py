@@ -20,13 +20,13 @@ from scrapy.utils.test import get_crawler
 from sqlalchemy import select
 
 from crawler.discovery import parse_date, read_feed, read_sitemap
-from crawler.dw import short_id
 from crawler.dw_dates import berlin_date, dw_datetime, iso_datetime
 from crawler.dw_page import ParsedPage, parse_page
 from crawler.pipelines import StoreArticlePipeline
 from crawler.spiders.dw import DwSpider
 from store.article_schema import CrawledArticle
 from store.db import Database
+from store.dw_ids import short_id
 from store.models import Article, CrawlRun
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from crawler.dw import short_id
 from crawler.dw_page import PageError, ParsedPage, parse_page
 from store.article_schema import PAGE_FIELDS
+from store.dw_ids import short_id
 
 BERLIN = ZoneInfo("Europe/Berlin")
 JSON_KEYS = set(PAGE_FIELDS)  # the documented list: tests/test_cli.py PARSE_KEYS
