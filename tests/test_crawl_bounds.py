@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from crawler.config import CrawlConfig, SourceConfig
-from crawler.discovery import Candidate, newest
+from crawler.discovery import ListedArticle, newest
 from crawler.dw import ref_from_url
 from demo import DemoArticle, DemoServer, Route, demo_articles, synthetic_articles
 from scheduler.cli import main
@@ -330,12 +330,12 @@ def test_skipped_items_are_logged_once_per_feed_and_counted(bounds: BoundsCrawl)
 def test_newest_keeps_the_newest_dated_then_the_undated_in_document_order() -> None:
     day = datetime(2026, 1, 5, tzinfo=UTC)
     entries = [
-        Candidate("u1", 1, "article"),
-        Candidate("d2", 2, "article", day - timedelta(days=2)),
-        Candidate("u3", 3, "article"),
-        Candidate("d4", 4, "article", day),
-        Candidate("d5", 5, "article", day - timedelta(days=1)),
-        Candidate("u6", 6, "article"),
+        ListedArticle("u1", 1, "article"),
+        ListedArticle("d2", 2, "article", day - timedelta(days=2)),
+        ListedArticle("u3", 3, "article"),
+        ListedArticle("d4", 4, "article", day),
+        ListedArticle("d5", 5, "article", day - timedelta(days=1)),
+        ListedArticle("u6", 6, "article"),
     ]
     assert [c.content_id for c in newest(entries, 4)[0]] == [4, 5, 2, 1]
     assert newest(entries, 4)[1] == 2

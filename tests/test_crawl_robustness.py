@@ -329,6 +329,6 @@ def test_feed_and_sitemap_dates_without_offset_are_berlin_time() -> None:
 <loc>https://www.dw.com/en/x/a-{CONTENT_ID}</loc><lastmod>2024-07-15T12:00:00</lastmod>
 </url></urlset>""".encode()
     expected = datetime(2024, 7, 15, 10, 0, tzinfo=UTC)
-    listed = [c.listed_at for c in read_feed(feed).candidates]
+    listed = [c.listed_at for c in read_feed(feed).articles]
     assert listed == [expected, None]
-    assert [c.listed_at for c in read_sitemap(sitemap).candidates] == [expected]
+    assert [c.listed_at for c in read_sitemap(sitemap).articles] == [expected]

@@ -1,6 +1,6 @@
 """The DW spider: feeds, sitemaps and listing pages -> article pages -> CrawledArticle.
 
-Every candidate is reduced to its content id before any article request; ids already stored
+Every listed article is reduced to its content id before any article request; ids already stored
 are not requested again unless the feed or sitemap dates them later than the stored version.
 
 Run by ``newswatch crawl`` (which passes the source as JSON in ``NEWSWATCH_SOURCE``) or by hand::
@@ -24,9 +24,9 @@ from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
 from crawler.discovery import (
-    Candidate,
     Discovered,
     FeedError,
+    ListedArticle,
     newest,
     read_feed,
     read_listing,
@@ -149,29 +149,29 @@ class DwSpider(Spider):
             return None
         if found.skipped:
             self.logger.info("%s: %d entries name no DW article", response.url, found.skipped)
-        candidates, over = newest(found.candidates, self.max_items)
+        articles, over = newest(found.articles, self.max_items)
         if over:
             self.crawler.stats.inc_value(STATS + "skipped_over_limit", over)
             self.logger.warning(
                 "%s: %d items; only the newest %d are read ([crawl] max_items_per_feed), "
                 "%d skipped",
                 response.url,
-                len(found.candidates),
+                len(found.articles),
                 self.max_items,
                 over,
             )
-        yield from self._article_requests(candidates)
+        yield from self._article_requests(articles)
         return found
 
-    def _article_requests(self, candidates: Iterable[Candidate]) -> Iterator[Request]:
-        """Requests for the candidates not stored yet, or dated later than the stored version.
+    def _article_requests(self, articles: Iterable[ListedArticle]) -> Iterator[Request]:
+        """Requests for the articles not stored yet, or dated later than the stored version.
 
         A known article skipped here may still be requested when another index (read later in
         the same crawl) dates it later; each article is requested at most once a crawl."""
-        fresh = {c.content_id: c for c in candidates if c.content_id not in self.requested_ids}
+        fresh = {c.content_id: c for c in articles if c.content_id not in self.requested_ids}
         known = self._known(list(fresh))
-        for content_id, candidate in fresh.items():
-            if content_id in known and not _listed_later(candidate.listed_at, known[content_id]):
+        for content_id, listed in fresh.items():
+            if content_id in known and not _listed_later(listed.listed_at, known[content_id]):
                 if content_id not in self.skipped_ids:
                     self.skipped_ids.add(content_id)
                     self.crawler.stats.inc_value(STATS + "skipped_known")
@@ -181,10 +181,10 @@ class DwSpider(Spider):
                 self.crawler.stats.inc_value(STATS + "skipped_known", -1)
             self.requested_ids.add(content_id)
             yield Request(
-                normalize_url(candidate.url),
+                normalize_url(listed.url),
                 callback=self.parse_article,
                 errback=self.on_error,
-                meta={"content_id": candidate.content_id, "listed_at": candidate.listed_at},
+                meta={"content_id": listed.content_id, "listed_at": listed.listed_at},
             )
 
     def _known(self, content_ids: list[int]) -> dict[int, datetime | None]:
