@@ -601,6 +601,33 @@ def test_http_equiv_latin1_is_read_as_windows_1252() -> None:
     assert parse_page(html.encode("cp1252")).body == "Bärenstark: 5 € für Müller."
 
 
+def test_the_http_charset_decodes_a_page_that_declares_none() -> None:
+    data = classic_page(body="<p>Привет из Москвы</p>").encode("koi8-r", errors="replace")
+    assert parse_page(data, content_type="text/html; charset=KOI8-R").body == "Привет из Москвы"
+    assert parse_page(data).body != "Привет из Москвы"  # undeclared: read as windows-1252
+
+
+def test_the_http_charset_wins_over_the_pages_own() -> None:
+    title = "Grüße aus Köln – „Straße“"
+    data = classic_page(charset="windows-1252").encode("utf-8")
+    assert parse_page(data).title == title.encode("utf-8").decode("cp1252")  # as declared
+    assert parse_page(data, content_type="text/html;charset=UTF-8").title == title
+
+
+def test_utf8_page_cut_mid_character_without_charset_stays_utf8() -> None:
+    data = classic_page().encode("utf-8")
+    cut = data.index("Müller".encode()) + 2  # between the two bytes of "ü"
+    page = parse_page(data[:cut])
+    assert page.title == "Grüße aus Köln – „Straße“"
+    assert page.body.startswith("Bärenstark: 5 € für M")
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-32"])
+def test_utf16_declared_in_the_markup_is_read_as_utf8(label: str) -> None:
+    page = parse_page(classic_page(charset=label).encode("utf-8"))
+    assert page.title == "Grüße aus Köln – „Straße“"
+
+
 def test_utf8_bytes_with_a_bom_are_decoded() -> None:
     page = parse_page(b"\xef\xbb\xbf" + classic_page().encode("utf-8"))
     assert page.title == "Grüße aus Köln – „Straße“"

@@ -198,7 +198,7 @@ class DwSpider(Spider):
     def parse_article(self, response: Response) -> Iterator[CrawledArticle]:
         self.crawler.stats.inc_value(STATS + "pages")
         try:
-            page = parse_page(response.body, url=response.url)
+            page = parse_page(response.body, response.url, _content_type(response))
         except PageError as error:
             self._error(response.url, str(error))
             return
@@ -239,6 +239,11 @@ class DwSpider(Spider):
     def closed(self, reason: str) -> None:
         if self.database is not None:
             self.database.close()
+
+
+def _content_type(response: Response) -> str | None:
+    value = response.headers.get("Content-Type")
+    return value.decode("latin-1") if value else None
 
 
 def _listed_later(listed_at: datetime | None, known: datetime | None) -> bool:
