@@ -17,6 +17,7 @@ although the crawl process exits 0.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -68,9 +69,11 @@ FEED_LOOP, FEED_LOOP_BACK = "/feeds/loop.xml", "/feeds/loop-back.xml"
 
 @dataclass
 class ChildEnviron:
-    """The crawl subprocess's environment, as /proc showed it while the crawl ran."""
+    """The crawl subprocess's environment and command line, as /proc showed them while the
+    crawl ran."""
 
     raw: bytes = b""
+    command: list[str] = field(default_factory=list)
     problem: str = "on_start was never called"
 
     def variables(self) -> dict[str, str]:
@@ -93,6 +96,8 @@ def environ_reader(found: ChildEnviron) -> Callable[[subprocess.Popen], None]:
                 return
             if raw and raw != own:
                 found.raw, found.problem = raw, ""
+                cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+                found.command = [part.decode() for part in cmdline.split(b"\0") if part]
                 return
             if process.poll() is not None:
                 found.problem = "the crawl ended before its environment was read"
@@ -256,6 +261,14 @@ def test_the_crawl_subprocess_has_none_of_the_services_secrets(bounds: BoundsCra
     assert seen["SCRAPY_SETTINGS_MODULE"] == "crawler.settings"
     assert {name: seen.get(name) for name in PASSED_ON} == PASSED_ON
     assert "PATH" in seen
+
+
+def test_the_crawl_is_given_its_source_once(bounds: BoundsCrawl) -> None:
+    command = bounds.environ.command
+    assert command[command.index("scrapy") :][:3] == ["scrapy", "crawl", "dw"]
+    assert "-a" not in command  # no spider argument repeats the source's name
+    [source] = [part for part in command if part.startswith("NEWSWATCH_SOURCE=")]
+    assert json.loads(source.split("=", 1)[1])["name"] == bounds.run.source
 
 
 def test_the_crawl_without_secrets_still_crawls(bounds: BoundsCrawl) -> None:

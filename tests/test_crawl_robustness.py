@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -55,12 +56,13 @@ class Storing:
             return set(session.scalars(select(Article.short_id)))
 
 
-def storing(database_url: str) -> Iterator[Storing]:
-    database = Database(database_url)  # migrates, as the spider does when run by hand
+def storing(database_url: str, **more: object) -> Iterator[Storing]:
+    database = Database(database_url)  # migrates, as the pipeline does when run by hand
     settings = {
         "NEWSWATCH_DATABASE_URL": database_url,
         "NEWSWATCH_STORE_BATCH": 100,  # one batch: flushed by the test
         "NEWSWATCH_STORE_SECONDS": 3600,
+        **more,
     }
     crawler = get_crawler(DwSpider, settings)
     spider = DwSpider(source="robustness", feeds="http://127.0.0.1/feed")
@@ -135,6 +137,41 @@ def test_the_crawl_run_records_the_refused_article(store: Storing) -> None:
         [run] = session.scalars(select(CrawlRun))
         assert (run.new, run.errors) == (1, 1)
         assert len(run.last_errors) == 1 and short_id(BAD) in run.last_errors[0]
+
+
+def test_under_newswatch_crawl_the_crawl_records_its_own_error_lines(database_url: str) -> None:
+    """The row `newswatch crawl` made is completed by the crawl: its counted errors, then the
+    ERROR lines it logged that say something else (with each exception, causes first)."""
+    with Database(database_url) as database, database.session() as session:
+        made = CrawlRun(source="robustness", status="running", started_at=datetime.now(UTC))
+        session.add(made)
+        session.commit()
+        run_id = made.id
+    for store in storing(database_url, NEWSWATCH_RUN_ID=run_id):
+        store.store([article(GOOD[0]), article(BAD, published_at=YEAR_ONE)])  # BAD: logged too
+        try:
+            try:
+                raise OSError("disk gone")
+            except OSError as cause:
+                raise ValueError("bad page") from cause
+        except ValueError:
+            logging.getLogger("scrapy.core.scraper").exception(
+                "Spider error processing <GET http://127.0.0.1/en/x/a-1>\n(second line)"
+            )
+        store.pipeline.record_run(store.spider, "finished")
+        assert store.pipeline.log_lines not in logging.getLogger().handlers
+        with store.database.session() as session:
+            run = session.get(CrawlRun, run_id)
+            assert run is not None
+            assert (run.new, run.errors, run.finished_at is not None) == (1, 1, True)
+            assert run.last_errors == [
+                *store.spider.error_log,
+                "crawl log: [scrapy.core.scraper] ERROR: Spider error processing "
+                "<GET http://127.0.0.1/en/x/a-1>",
+                "crawl log: OSError: disk gone",
+                "crawl log: ValueError: bad page",
+            ]
+            assert short_id(BAD) in run.last_errors[0]
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,12 @@
 Every listed article is reduced to its content id before any article request; ids already stored
 are not requested again unless the feed or sitemap dates them later than the stored version.
 
-Run by ``newswatch crawl`` (which passes the source as JSON in ``NEWSWATCH_SOURCE``) or by hand::
+Run by ``newswatch crawl``, which passes the source once, as JSON in ``NEWSWATCH_SOURCE``, or by
+hand, the source given by ``-a`` arguments (``source=`` names it)::
 
     scrapy crawl dw -a feeds=https://rss.dw.com/rdf/rss-en-all -s NEWSWATCH_DATABASE_URL=sqlite:///x.db
+
+What is stored already comes from the storing pipeline, which holds the crawl's one database.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
+from crawler.crawl_run import RUN_ERRORS_KEPT
 from crawler.discovery import (
     Discovered,
     FeedError,
@@ -34,14 +38,12 @@ from crawler.discovery import (
 )
 from crawler.dw import normalize_url
 from crawler.dw_page import PageError, parse_page
+from crawler.pipelines import StoreArticlePipeline
 from store.article_schema import CrawledArticle
-from store.articles import known_versions
-from store.db import Database
 
 STATS = "newswatch/"
 MAX_SITEMAPS = 200  # sitemap files followed from one index, per crawl
 MAX_ITEMS_PER_FEED = 1000  # [crawl] max_items_per_feed: NEWSWATCH_MAX_ITEMS_PER_FEED
-KEPT_ERRORS = 20
 
 
 def _split(value: str | list[str] | None) -> list[str]:
@@ -73,7 +75,7 @@ class DwSpider(Spider):
             "allowed_domains": _split(allowed_domains),
         }
         self.source: SourceConfig | None = None
-        self.database: Database | None = None
+        self.store: StoreArticlePipeline | None = None  # None: nothing stored, nothing known
         self.requested_ids: set[int] = set()
         self.skipped_ids: set[int] = set()
         self.sitemaps_followed = 0
@@ -89,10 +91,6 @@ class DwSpider(Spider):
         spider.max_items = crawler.settings.getint(
             "NEWSWATCH_MAX_ITEMS_PER_FEED", MAX_ITEMS_PER_FEED
         )
-        url = crawler.settings.get("NEWSWATCH_DATABASE_URL")
-        # `newswatch crawl` migrated the database before starting us; by hand, we do
-        migrate = not crawler.settings.getint("NEWSWATCH_RUN_ID")
-        spider.database = Database(url, migrate=migrate) if url else None
         # what is loaded by now lives as long as the crawl: keep the collector off it
         gc.collect()
         gc.freeze()
@@ -109,6 +107,7 @@ class DwSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         assert self.source is not None
+        self.store = self.crawler.get_item_pipeline(StoreArticlePipeline)
         for url in self.source.feeds:
             yield self._index_request(url, self.parse_feed)
         for url in self.source.sitemaps:
@@ -184,14 +183,11 @@ class DwSpider(Spider):
                 normalize_url(listed.url),
                 callback=self.parse_article,
                 errback=self.on_error,
-                meta={"content_id": listed.content_id, "listed_at": listed.listed_at},
+                meta={"listed_at": listed.listed_at},
             )
 
     def _known(self, content_ids: list[int]) -> dict[int, datetime | None]:
-        if self.database is None or not content_ids:
-            return {}
-        with self.database.session() as session:
-            return known_versions(session, content_ids)
+        return self.store.known_versions(content_ids) if self.store is not None else {}
 
     # ------------------------------------------------------------------ articles
 
@@ -233,12 +229,8 @@ class DwSpider(Spider):
     def _error(self, url: str, reason: str) -> None:
         self.crawler.stats.inc_value(STATS + "errors")
         self.error_log.append(f"{url}: {reason}")
-        del self.error_log[:-KEPT_ERRORS]
+        del self.error_log[:-RUN_ERRORS_KEPT]
         self.logger.warning("%s: %s", url, reason)
-
-    def closed(self, reason: str) -> None:
-        if self.database is not None:
-            self.database.close()
 
 
 def _content_type(response: Response) -> str | None:
