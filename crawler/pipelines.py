@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.crawl_run import FIGURES, ErrorLines, record_run
 from store.article_schema import CrawledArticle
-from store.articles import Upsert, known_versions, upsert_articles
+from store.articles import Upsert, known_versions, raise_listed_dates, upsert_articles
 from store.clock import Clock, system_clock
 from store.db import Database, describe_error
 from store.dw_ids import short_id
@@ -162,6 +162,23 @@ class StoreArticlePipeline:
 
     def close_spider(self, spider: Spider | None = None) -> None:
         self.flush()
+        self._record_listed_dates()
+
+    def _record_listed_dates(self) -> None:
+        """Dates an index gave an article after it was fetched in this crawl (an undated
+        listing link first, a dated feed item later): kept, so the next crawl does not fetch
+        it again for that date."""
+        spider = self.crawler.spider
+        dates = getattr(spider, "listed_dates", None)
+        requested: set[int] = getattr(spider, "requested_ids", set())
+        if self.db is None or not dates:
+            return
+        fetched = {cid: listed for cid, listed in dates.items() if cid in requested}
+        try:
+            with self.db.engine.begin() as connection:
+                raise_listed_dates(connection, fetched)
+        except SQLAlchemyError as error:  # only costs a refetch next time
+            log.warning("keeping the feeds' dates failed: %s", _describe(error))
 
     def record_run(self, spider: Spider, reason: str) -> None:
         """Complete this crawl's CrawlRun row with its figures and outcome; close the database."""

@@ -7,6 +7,7 @@ Deterministic for a given ``seed`` (and ``now``): English and German, both layou
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from demo.articles import SUBHEAD, Caption, DemoArticle
@@ -165,9 +166,9 @@ def synthetic_articles(n: int, seed: int = 0, now: datetime | None = None) -> li
     return [_article(i, rng, now) for i in range(n)]
 
 
-def _sentence(rng: random.Random, words: dict[str, object]) -> str:
+def _sentence(rng: random.Random, words: Mapping[str, Sequence[str]]) -> str:
     def pick(key: str) -> str:
-        return rng.choice(words[key])  # type: ignore[arg-type]
+        return rng.choice(words[key])
 
     return f"{pick('subjects')} {pick('verbs')} {pick('objects')} {pick('places')} {pick('times')}."
 
@@ -179,15 +180,15 @@ def _article(index: int, rng: random.Random, now: datetime) -> DemoArticle:
     paragraphs: list[str] = []
     for number in range(rng.randint(8, 13)):
         if number and number % 4 == 0:
-            paragraphs.append(SUBHEAD + rng.choice(words["subheads"]))  # type: ignore[arg-type]
+            paragraphs.append(SUBHEAD + rng.choice(words["subheads"]))
         sentences = [_sentence(rng, words) for _ in range(rng.randint(3, 5))]
         if syria and number == 2:
-            sentences.append(words["syria"])  # type: ignore[arg-type]
+            sentences.append(str(words["syria"]))
         paragraphs.append(" ".join(sentences))
     title = _sentence(rng, words).rstrip(".")
     title = title[:90].rsplit(" ", 1)[0] if len(title) > 90 else title
     published = now - timedelta(minutes=rng.randint(5, 72 * 60))
-    section = rng.choice(words["sections"])  # type: ignore[arg-type]
+    section = rng.choice(words["sections"])
     content_id = FIRST_ID + index * 37
     return DemoArticle(
         content_id=content_id,

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,7 @@ def upsert_articles(
     two crawls that store the same short id at once leave one row (the loser updates or touches
     it). Core statements, compiled once and cached, keep this cheap; the caller commits."""
     table = Article.__table__
+    assert isinstance(table, Table)  # a declarative model's table
     rows = []
     for fields in items:
         values = {name: fields[name] for name in ARTICLE_FIELDS if name in fields}
@@ -126,6 +127,26 @@ def known_versions(session: Session, content_ids: list[int]) -> dict[int, dateti
             present = [d for d in dates if d is not None]
             known[cid] = max(present) if present else None
     return known
+
+
+def raise_listed_dates(connection: Connection, dates: Mapping[int, datetime]) -> None:
+    """Record, for stored articles, a later date an index gave than the one they were fetched
+    under (``listed_at``): an article fetched through an undated link (a listing page) while a
+    feed of the same crawl dates it is then not fetched again by the next crawl for that date.
+    The caller commits."""
+    table = Article.__table__
+    assert isinstance(table, Table)
+    raise_date = (
+        update(table)
+        .where(
+            table.c.content_id == bindparam("cid"),
+            or_(table.c.listed_at.is_(None), table.c.listed_at < bindparam("listed")),
+        )
+        .values(listed_at=bindparam("listed"))
+    )
+    rows = [{"cid": cid, "listed": listed} for cid, listed in dates.items()]
+    if rows:
+        connection.execute(raise_date, rows)
 
 
 def article_json(article: Article) -> dict[str, Any]:

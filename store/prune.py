@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import CursorResult, Delete, delete, exists, select
+from sqlalchemy.orm import Session
 
 from store.db import Database
-from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage
+from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, OutboxStatus
 
 
 def prune(db: Database, *, keep_days: int, now: datetime) -> dict[str, int]:
@@ -21,18 +22,24 @@ def prune(db: Database, *, keep_days: int, now: datetime) -> dict[str, int]:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             session.execute(delete(Match).where(Match.article_id.in_(chunk)))
-            removed["articles"] += session.execute(
-                delete(Article).where(Article.id.in_(chunk))
-            ).rowcount
-        removed["crawl runs"] = session.execute(
-            delete(CrawlRun).where(CrawlRun.started_at < cutoff)
-        ).rowcount
-        removed["messages"] = session.execute(
+            removed["articles"] += _deleted(session, delete(Article).where(Article.id.in_(chunk)))
+        removed["crawl runs"] = _deleted(
+            session, delete(CrawlRun).where(CrawlRun.started_at < cutoff)
+        )
+        removed["messages"] = _deleted(
+            session,
             delete(OutboxMessage).where(
                 OutboxMessage.created_at < cutoff,
-                OutboxMessage.status != "pending",
+                OutboxMessage.status != OutboxStatus.PENDING,
                 ~exists().where(Delivery.message_id == OutboxMessage.id),
-            )
-        ).rowcount
+            ),
+        )
         session.commit()
     return removed
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    """Run a DELETE; how many rows it removed."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)  # a DML statement's result
+    return result.rowcount

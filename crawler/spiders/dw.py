@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Self
 
@@ -67,6 +67,8 @@ class DwSpider(Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # the source's domains: Scrapy's offsite filter, and where redirects may lead
+        self.allowed_domains: list[str] = []
         self.source_name = source
         self.by_hand = {
             "feeds": _split(feeds),
@@ -77,6 +79,8 @@ class DwSpider(Spider):
         self.source: SourceConfig | None = None
         self.store: StoreArticlePipeline | None = None  # None: nothing stored, nothing known
         self.requested_ids: set[int] = set()
+        # content id -> the newest date an index of this crawl gave it
+        self.listed_dates: dict[int, datetime] = {}
         self.skipped_ids: set[int] = set()
         self.sitemaps_followed = 0
         self.max_items = MAX_ITEMS_PER_FEED
@@ -139,7 +143,9 @@ class DwSpider(Spider):
             self.sitemaps_followed += 1
             yield self._index_request(url, self.parse_sitemap)
 
-    def _follow(self, response: Response, read: Any) -> Iterator[Request]:
+    def _follow(
+        self, response: Response, read: Callable[[bytes, str], Discovered]
+    ) -> Generator[Request, None, Discovered | None]:
         self.crawler.stats.inc_value(STATS + "pages")
         try:
             found: Discovered = read(response.body, response.url)
@@ -167,6 +173,12 @@ class DwSpider(Spider):
 
         A known article skipped here may still be requested when another index (read later in
         the same crawl) dates it later; each article is requested at most once a crawl."""
+        articles = list(articles)
+        for each in articles:  # the newest date any index of this crawl gives each article
+            if each.listed_at is not None and not (
+                (seen := self.listed_dates.get(each.content_id)) and seen >= each.listed_at
+            ):
+                self.listed_dates[each.content_id] = each.listed_at
         fresh = {c.content_id: c for c in articles if c.content_id not in self.requested_ids}
         known = self._known(list(fresh))
         for content_id, listed in fresh.items():
@@ -205,7 +217,9 @@ class DwSpider(Spider):
             self.logger.warning(
                 "%s: DW layout selectors found no body; used the fallback", response.url
             )
-        yield CrawledArticle.of_page(page, listed_at=response.meta.get("listed_at"))
+        # the newest date an index gave it so far (one read after this is stored at the end)
+        listed = self.listed_dates.get(page.content_id, response.meta.get("listed_at"))
+        yield CrawledArticle.of_page(page, listed_at=listed)
 
     # ------------------------------------------------------------------ errors
 
@@ -213,10 +227,11 @@ class DwSpider(Spider):
         """A request that failed: one counted error naming the URL the index gave (the first
         of a redirect chain)."""
         request = failure.request  # type: ignore[attr-defined]
-        if failure.check(HttpError):
-            reason = f"HTTP {failure.value.response.status}"
+        error = failure.value
+        if isinstance(error, HttpError):
+            reason = f"HTTP {error.response.status}"
         else:
-            reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"[:300]
+            reason = f"{type(error).__name__}: {failure.getErrorMessage()}"[:300]
         chain = request.meta.get("redirect_urls") or [request.url]
         if chain[0] != request.url and request.url not in reason:
             reason = f"{reason} (redirected to {request.url})"[:400]
