@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session, aliased
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.render import Digest, DigestRenderer, Entry, Group, Rendered, TemplateProblem
-from alerts.schedules import parse_schedule
 from alerts.snippets import Snippet
 from store.db import Database
 from store.dw_ids import DW_TIMEZONE, short_url
@@ -258,8 +257,7 @@ def _due(
     due = []
     for subscriber in subscribers:
         last = states.get(subscriber.email)
-        schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
-        if force or schedule.is_due(now, last):
+        if force or subscriber.schedule.is_due(now, last):
             due.append(_Due(subscriber, subscriber.email in states, last))
     return due
 
