@@ -410,8 +410,12 @@ def _timing(server: SmtpServer) -> Iterator[Span]:
 # cumulative time of the matching function (the largest, where several match).
 FOCUS = {
     "build_digests": [
-        ("undelivered_matches: SQL + ORM loading", "alerts/digest.py", "undelivered_matches"),
-        ("digest_view", "alerts/digest.py", "digest_view"),
+        (
+            "undelivered_matches: SQL + ORM loading",
+            "alerts/digest_candidates.py",
+            "undelivered_matches",
+        ),
+        ("digest_view", "alerts/digest_view.py", "digest_view"),
         ("DigestRenderer.render", "alerts/render.py", "render"),
         ("  Jinja wordwrap filter (text part)", "jinja2/filters.py", "do_wordwrap"),
         ("  css_inline.inline", "~", "<inline>"),
