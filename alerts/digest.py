@@ -25,15 +25,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid, parseaddr
 from hashlib import sha256
+from typing import cast
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.digest_candidates import Candidate, DueSubscriber, chunks, undelivered_matches
 from alerts.digest_view import EntryCache, digest_view
-from alerts.render import Digest, DigestRenderer, Rendered, TemplateProblem
+from alerts.render import Digest, DigestRenderer, Rendered
+from alerts.sandbox import TemplateProblem
 from store.db import Database
 from store.models import Delivery, OutboxMessage, OutboxStatus, SubscriberState
 
@@ -71,7 +73,7 @@ class _Raced(Exception):
     """Another builder moved this subscriber's state since it was read."""
 
 
-_STATES = SubscriberState.__table__
+_STATES = cast(Table, SubscriberState.__table__)
 # the statements of the writes, built once: each digest only binds its values
 _INSERT_STATE = insert(_STATES)
 _MOVE_STATE = (
@@ -84,13 +86,13 @@ _MOVE_NULL_STATE = (
     .where(_STATES.c.email == bindparam("was_email"))
     .where(_STATES.c.last_digest_at.is_(None))
 )
-_OUTBOX = OutboxMessage.__table__
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 _INSERT_OUTBOX = insert(_OUTBOX)
 # the outbox row that stands for a subscriber's digest that did not render
 NOT_RENDERED_SUBJECT = "(digest not rendered)"
 _NOT_RENDERED_PREFIX = "<not-rendered."
 _CLEAR_NOT_RENDERED = delete(_OUTBOX).where(_OUTBOX.c.message_id == bindparam("not_rendered"))
-_INSERT_DELIVERIES = insert(Delivery.__table__)
+_INSERT_DELIVERIES = insert(cast(Table, Delivery.__table__))
 
 
 def build_digests(
@@ -242,7 +244,7 @@ def _build_one(
         if digest is None or rendered is None:
             session.commit()
             return None
-        outbox_id = connection.execute(
+        inserted = connection.execute(
             _INSERT_OUTBOX,
             {
                 "message_id": make_msgid("digest", domain=_domain(mail.sender)),
@@ -254,7 +256,9 @@ def _build_one(
                 "created_at": now,
                 "next_attempt_at": now,
             },
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None  # an INSERT of one row
+        outbox_id = inserted[0]
         connection.execute(
             _INSERT_DELIVERIES,
             [

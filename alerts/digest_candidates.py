@@ -129,9 +129,9 @@ def undelivered_matches(
     known = {candidate.id for candidate in candidates}
     missing = sorted({m for ids in returned.values() for m in ids} - known)
     if missing:  # returned matches outside every window: loaded by id
-        for chunk in chunks(missing):
+        for ids in chunks(missing):
             candidates += _candidates(
-                session, select(*columns).join(Match.article).where(Match.id.in_(chunk))
+                session, select(*columns).join(Match.article).where(Match.id.in_(ids))
             )
         candidates.sort(key=_newest_first)
     if not candidates:

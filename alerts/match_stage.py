@@ -153,7 +153,7 @@ def _delivered() -> Exists:
 
 
 def _batches(
-    session: Session, query: Select[tuple[Article]], since: datetime | None
+    session: Session, query: Select[Article], since: datetime | None
 ) -> Iterator[list[Article]]:
     """Articles in id order, a batch at a time, so memory stays flat on large databases."""
     if since is not None:

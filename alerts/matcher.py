@@ -196,7 +196,7 @@ class Matcher:
         if self._required[index] - {self._terms[f.term].written for f in by_role["require"]}:
             return None
         fields_hit = {occurrence.field for occurrence in positive}
-        fields = [field for field in FIELD_ORDER if field in fields_hit]
+        fields: list[str] = [field for field in FIELD_ORDER if field in fields_hit]
         return WatchlistHit(
             watchlist=watchlist.name,
             terms=self._term_counts(positive),
