@@ -6,9 +6,19 @@ import re
 from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from alerts.schedules import parse_schedule
+from alerts.schedules import Schedule, parse_schedule
 from store.durations import DAY, HOUR, bounded_duration
 
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
@@ -16,12 +26,30 @@ CommandTimeout = Annotated[float, bounded_duration(HOUR, positive=True)]  # mail
 GiveUpAfter = Annotated[float, bounded_duration(30 * DAY)]  # and at least an hour
 
 
+def _schedule_of(value: object) -> Schedule:
+    """The schedule text, parsed (in UTC until the subscriber's model knows its time zone);
+    ScheduleError is a ValueError, its message names the forms."""
+    if isinstance(value, Schedule):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    return parse_schedule(" ".join(value.split()))
+
+
+# parsed once, here; written back (model_dump, the demo's TOML) as its text
+ScheduleField = Annotated[
+    Schedule,
+    PlainValidator(_schedule_of, json_schema_input_type=str),
+    PlainSerializer(lambda schedule: schedule.text, return_type=str),
+]
+
+
 class SubscriberConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str
     watchlists: list[str] = Field(min_length=1)
-    schedule: str = "daily 07:00"
+    schedule: ScheduleField = Field(default="daily 07:00", validate_default=True)  # in timezone
     timezone: str = "UTC"
 
     @field_validator("email")
@@ -29,13 +57,6 @@ class SubscriberConfig(BaseModel):
     def _address(cls, value: str) -> str:
         if not _EMAIL.match(value):
             raise ValueError(f"not an email address: {value!r}")
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        value = " ".join(value.split())
-        parse_schedule(value)  # ScheduleError is a ValueError; its message names the forms
         return value
 
     @field_validator("timezone")
@@ -46,6 +67,12 @@ class SubscriberConfig(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
         return value
+
+    @model_validator(mode="after")
+    def _schedule_in_timezone(self) -> SubscriberConfig:
+        if self.schedule.timezone != self.timezone:
+            self.schedule = parse_schedule(self.schedule.text, self.timezone)
+        return self
 
 
 class MailConfig(BaseModel):

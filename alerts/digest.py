@@ -12,44 +12,34 @@ digests are built as usual. The failure is kept where `newswatch status` sees it
 "not_rendered" outbox row per such subscriber, without deliveries (never sent, nothing lost),
 its ``last_error`` the problem and ``attempts`` the builds that failed. The next digest that
 renders for them removes it.
+
+Which matches a digest gets is `alerts.digest_candidates`', how they are shown
+`alerts.digest_view`'s; this module decides who is due, renders, and writes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from email.utils import make_msgid, parseaddr
 from hashlib import sha256
-from operator import itemgetter
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import cast
 
-from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from alerts.config import MailConfig, SubscriberConfig
-from alerts.render import Digest, DigestRenderer, Entry, Group, Rendered, TemplateProblem
-from alerts.schedules import parse_schedule
-from alerts.snippets import Snippet
+from alerts.digest_candidates import Candidate, DueSubscriber, chunks, undelivered_matches
+from alerts.digest_view import EntryCache, digest_view
+from alerts.render import Digest, DigestRenderer, Rendered
+from alerts.sandbox import TemplateProblem
 from store.db import Database
-from store.dw_ids import DW_TIMEZONE, short_url
-from store.models import (
-    Article,
-    Delivery,
-    Match,
-    OutboxMessage,
-    OutboxStatus,
-    SubscriberState,
-)
+from store.models import Delivery, OutboxMessage, OutboxStatus, SubscriberState
 
 log = logging.getLogger(__name__)
-# a digest never reaches further back than this before the previous one (or now, the first)
-LOOKBACK = timedelta(hours=24)
-# an article found after the previous digest is still news if DW published it this recently
-LATE_FIND = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -69,37 +59,6 @@ class Digests(list[BuiltDigest]):
         self.not_rendered: dict[str, str] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A match with the article columns a digest shows: what the candidate query loads."""
-
-    id: int
-    watchlist: str
-    terms: dict[str, Any]
-    snippet: dict[str, Any]
-    article_id: int
-    article: CandidateArticle
-    late: bool = False  # given back by a message that failed: due in an earlier digest
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateArticle:
-    short_id: str
-    title: str
-    teaser: str
-    language: str | None
-    published_at: datetime | None
-    first_seen_at: datetime
-    recent: datetime  # as `_recent` in SQL: the date the digest window is checked against
-
-
-@dataclass(frozen=True, slots=True)
-class _Due:
-    subscriber: SubscriberConfig
-    known: bool  # has a SubscriberState row
-    last_digest_at: datetime | None
-
-
 class _Unrenderable:
     """Stands in for a renderer that could not be made: every digest fails with its problem."""
 
@@ -114,7 +73,7 @@ class _Raced(Exception):
     """Another builder moved this subscriber's state since it was read."""
 
 
-_STATES = SubscriberState.__table__
+_STATES = cast(Table, SubscriberState.__table__)
 # the statements of the writes, built once: each digest only binds its values
 _INSERT_STATE = insert(_STATES)
 _MOVE_STATE = (
@@ -127,15 +86,13 @@ _MOVE_NULL_STATE = (
     .where(_STATES.c.email == bindparam("was_email"))
     .where(_STATES.c.last_digest_at.is_(None))
 )
-_OUTBOX = OutboxMessage.__table__
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 _INSERT_OUTBOX = insert(_OUTBOX)
 # the outbox row that stands for a subscriber's digest that did not render
 NOT_RENDERED_SUBJECT = "(digest not rendered)"
 _NOT_RENDERED_PREFIX = "<not-rendered."
 _CLEAR_NOT_RENDERED = delete(_OUTBOX).where(_OUTBOX.c.message_id == bindparam("not_rendered"))
-_INSERT_DELIVERIES = insert(Delivery.__table__)
-# rows per IN (...) list: far below any database's limit on bound parameters
-_CHUNK = 500
+_INSERT_DELIVERIES = insert(cast(Table, Delivery.__table__))
 
 
 def build_digests(
@@ -161,7 +118,7 @@ def build_digests(
     sender = _address(mail.sender)
     built = Digests()
     failing = _not_rendered_recipients(db)
-    entries: dict[tuple[str, tuple[int, ...]], Entry] = {}  # the same article in many digests
+    entries: EntryCache = {}  # the same article in many digests
     # a subscriber listed twice is built again after the first, from what that one wrote
     rounds: list[dict[str, SubscriberConfig]] = []
     for subscriber in subscribers:
@@ -173,7 +130,7 @@ def build_digests(
             rounds.append({subscriber.email: subscriber})
     for batch in rounds:
         with db.session() as session:
-            due = _due(session, list(batch.values()), now, force)
+            due = _due_subscribers(session, list(batch.values()), now, force)
             matches = undelivered_matches(session, due, now)
         for each in due:
             email, mine = each.subscriber.email, matches[each.subscriber.email]
@@ -242,13 +199,14 @@ def _record_not_rendered(db: Database, email: str, problem: str, now: datetime) 
         session.commit()
 
 
-def _due(
+def _due_subscribers(
     session: Session, subscribers: Sequence[SubscriberConfig], now: datetime, force: bool
-) -> list[_Due]:
+) -> list[DueSubscriber]:
+    """The subscribers whose schedule says a digest is due at ``now`` (all, with ``force``),
+    with their state as read."""
     emails = [subscriber.email for subscriber in subscribers]
     states: dict[str, datetime | None] = {}
-    for start in range(0, len(emails), _CHUNK):
-        chunk = emails[start : start + _CHUNK]
+    for chunk in chunks(emails):
         rows = session.execute(
             select(SubscriberState.email, SubscriberState.last_digest_at).where(
                 SubscriberState.email.in_(chunk)
@@ -258,20 +216,19 @@ def _due(
     due = []
     for subscriber in subscribers:
         last = states.get(subscriber.email)
-        schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
-        if force or schedule.is_due(now, last):
-            due.append(_Due(subscriber, subscriber.email in states, last))
+        if force or subscriber.schedule.is_due(now, last):
+            due.append(DueSubscriber(subscriber, subscriber.email in states, last))
     return due
 
 
 def _build_one(
     db: Database,
-    due: _Due,
+    due: DueSubscriber,
     matches: list[Candidate],
     mail: MailConfig,
     sender: str,
     renderer: DigestRenderer | _Unrenderable,
-    entries: dict[tuple[str, tuple[int, ...]], Entry],
+    entries: EntryCache,
     now: datetime,
     was_not_rendered: bool = False,
 ) -> BuiltDigest | None:
@@ -287,7 +244,7 @@ def _build_one(
         if digest is None or rendered is None:
             session.commit()
             return None
-        outbox_id = connection.execute(
+        inserted = connection.execute(
             _INSERT_OUTBOX,
             {
                 "message_id": make_msgid("digest", domain=_domain(mail.sender)),
@@ -299,7 +256,9 @@ def _build_one(
                 "created_at": now,
                 "next_attempt_at": now,
             },
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None  # an INSERT of one row
+        outbox_id = inserted[0]
         connection.execute(
             _INSERT_DELIVERIES,
             [
@@ -321,7 +280,7 @@ def _build_one(
     return BuiltDigest(subscriber.email, rendered.subject, digest.total, outbox_id)
 
 
-def _record_state(connection: Any, due: _Due, now: datetime) -> None:
+def _record_state(connection: Connection, due: DueSubscriber, now: datetime) -> None:
     """last_digest_at = now, if it is still what was read (else `_Raced`); a new row raises
     IntegrityError if another builder wrote one first."""
     email = due.subscriber.email
@@ -335,238 +294,6 @@ def _record_state(connection: Any, due: _Due, now: datetime) -> None:
         result = connection.execute(_MOVE_STATE, values)
     if result.rowcount != 1:
         raise _Raced(email)
-
-
-def undelivered_matches(
-    session: Session, due: Sequence[_Due], now: datetime
-) -> dict[str, list[Candidate]]:
-    """For each subscriber, the matches of their watchlists not yet given to them, newest first.
-
-    A first digest holds articles published (or listed by a feed) in the last 24 hours: no
-    flood of the archive. Later ones hold articles published since 24 hours before the previous
-    digest, and those newswatch found only after it (a crawl outage, a slow feed) if DW
-    published them within the last week. Matches a failed message gave back (`late`) are held
-    whatever their age.
-
-    One query loads the candidates of all the subscribers (they share watchlists) in the
-    union of their windows, one more the deliveries among them; each subscriber's own window
-    is then applied here, with the same rules (`_window` and `_in_window`)."""
-    found: dict[str, list[Candidate]] = {each.subscriber.email: [] for each in due}
-    if not due:
-        return found
-    watchlists = sorted({name for each in due for name in each.subscriber.watchlists})
-    published = func.coalesce(Article.published_at, Article.first_seen_at)
-    recent = _recent(published)
-    # every subscriber's window lies within one of these: an earlier previous digest only
-    # widens both of `_window`'s conditions
-    lasts = [each.last_digest_at for each in due if each.last_digest_at is not None]
-    windows = [_window(recent, min(lasts), now)] if lasts else []
-    if len(lasts) < len(due):
-        windows.append(_window(recent, None, now))
-    where = (Match.watchlist.in_(watchlists), or_(*windows))
-    columns = (
-        Match.id,
-        Match.watchlist,
-        Match.terms,
-        Match.snippet,
-        Match.article_id,
-        Article.short_id,
-        Article.title,
-        Article.teaser,
-        Article.language,
-        Article.published_at,
-        Article.first_seen_at,
-        recent,
-    )
-    query = (
-        select(*columns)
-        .join(Match.article)
-        .where(*where)
-        .order_by(published.desc(), Article.id.desc())
-    )
-    candidates = _candidates(session, query)
-    emails = list(found)
-    returned = _returned(session, emails)
-    known = {candidate.id for candidate in candidates}
-    missing = sorted({m for ids in returned.values() for m in ids} - known)
-    if missing:  # returned matches outside every window: loaded by id
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start : start + _CHUNK]
-            candidates += _candidates(
-                session, select(*columns).join(Match.article).where(Match.id.in_(chunk))
-            )
-        candidates.sort(key=_newest_first)
-    if not candidates:
-        return found
-    delivered: set[tuple[str, int]] = set()
-    for start in range(0, len(emails), _CHUNK):
-        rows = session.execute(
-            select(Delivery.subscriber, Delivery.match_id).where(
-                Delivery.subscriber.in_(emails[start : start + _CHUNK]),
-                Delivery.match_id.in_(select(Match.id).join(Match.article).where(*where)),
-                Delivery.returned_at.is_(None),
-            )
-        )
-        delivered.update(rows.all())
-    by_watchlist: dict[str, list[tuple[int, Candidate]]] = {}
-    for position, candidate in enumerate(candidates):
-        by_watchlist.setdefault(candidate.watchlist, []).append((position, candidate))
-    for each in due:
-        email = each.subscriber.email
-        late = returned.get(email, set())
-        names = set(each.subscriber.watchlists)
-        mine = [hit for name in names for hit in by_watchlist.get(name, ())]
-        mine.sort(key=itemgetter(0))  # back in the query's order: newest first
-        found[email] = [
-            replace(c, late=True) if c.id in late else c
-            for _, c in mine
-            if (c.id in late or _in_window(c.article, each.last_digest_at, now))
-            and (email, c.id) not in delivered
-        ]
-    return found
-
-
-def _candidates(session: Session, query: Any) -> list[Candidate]:
-    return [
-        Candidate(
-            match_id,
-            watchlist,
-            terms,
-            snippet,
-            article_id,
-            CandidateArticle(short, title, teaser, language, published_at, first_seen, when),
-        )
-        for (
-            match_id,
-            watchlist,
-            terms,
-            snippet,
-            article_id,
-            short,
-            title,
-            teaser,
-            language,
-            published_at,
-            first_seen,
-            when,
-        ) in session.execute(query)
-    ]
-
-
-def _newest_first(candidate: Candidate) -> tuple[float, int]:
-    """The candidate query's order (published, then article id, both descending)."""
-    article = candidate.article
-    moment = article.published_at or article.first_seen_at
-    return (-moment.timestamp(), -candidate.article_id)
-
-
-def _returned(session: Session, emails: list[str]) -> dict[str, set[int]]:
-    """The matches failed messages gave back to each of ``emails``, not given anew since."""
-    given = aliased(Delivery)
-    again = exists().where(
-        given.subscriber == Delivery.subscriber,
-        given.match_id == Delivery.match_id,
-        given.returned_at.is_(None),
-    )
-    returned: dict[str, set[int]] = {}
-    for start in range(0, len(emails), _CHUNK):
-        rows = session.execute(
-            select(Delivery.subscriber, Delivery.match_id).where(
-                Delivery.subscriber.in_(emails[start : start + _CHUNK]),
-                Delivery.returned_at.is_not(None),
-                ~again,
-            )
-        )
-        for email, match_id in rows:
-            returned.setdefault(email, set()).add(match_id)
-    return returned
-
-
-def _recent(published: Any) -> Any:
-    # old-layout pages give only the day; the feed's date for the article is more exact
-    return case((Article.listed_at > published, Article.listed_at), else_=published)
-
-
-def _window(recent: Any, last_digest_at: datetime | None, now: datetime) -> Any:
-    if last_digest_at is None:
-        return recent >= now - LOOKBACK
-    found_late = and_(Article.first_seen_at > last_digest_at, recent >= now - LATE_FIND)
-    return or_(recent >= last_digest_at - LOOKBACK, found_late)
-
-
-def _in_window(article: CandidateArticle, last_digest_at: datetime | None, now: datetime) -> bool:
-    """`_window`, in Python, for one loaded candidate."""
-    if last_digest_at is None:
-        return article.recent >= now - LOOKBACK
-    if article.recent >= last_digest_at - LOOKBACK:
-        return True
-    return article.first_seen_at > last_digest_at and article.recent >= now - LATE_FIND
-
-
-def digest_view(
-    subscriber: SubscriberConfig,
-    matches: Sequence[Candidate],
-    sender: str,
-    entries: dict[tuple[str, tuple[int, ...]], Entry] | None = None,
-) -> Digest:
-    """Group by watchlist in the subscriber's order; an article that several watchlists hit
-    appears once, under the first, tagged with all. ``entries`` keeps the entries made, by
-    time zone and matches, for the next digests of a build to reuse."""
-    zone = ZoneInfo(subscriber.timezone)
-    entries = {} if entries is None else entries
-    by_article: dict[int, list[Candidate]] = {}
-    for match in matches:
-        by_article.setdefault(match.article_id, []).append(match)
-    order = {name: index for index, name in enumerate(subscriber.watchlists)}
-    groups: dict[str, list[Entry]] = {name: [] for name in subscriber.watchlists}
-    for hits in by_article.values():
-        hits.sort(key=lambda m: order[m.watchlist])
-        key = (subscriber.timezone, tuple(m.id for m in hits))
-        entry = entries.get(key)
-        if entry is None:
-            entry = entries[key] = _entry(hits, zone)
-        groups[hits[0].watchlist].append(entry)
-    return Digest(
-        recipient=subscriber.email,
-        timezone=subscriber.timezone,
-        groups=[Group(name, entries) for name, entries in groups.items() if entries],
-        unsubscribe_address=sender,
-        late=sum(any(match.late for match in hits) for hits in by_article.values()),
-    )
-
-
-def _entry(hits: list[Candidate], zone: ZoneInfo) -> Entry:
-    article = hits[0].article
-    snippet = Snippet.from_dict(hits[0].snippet) if hits[0].snippet else None
-    # a snippet that is the title is shown as the title, highlighted, not repeated below it
-    in_title = snippet is not None and snippet.text == article.title
-    title_marked = snippet.segments() if snippet and in_title else [(article.title, False)]
-    if in_title:
-        snippet = None
-    moment = article.published_at or article.first_seen_at
-    terms: list[str] = []
-    for match in hits:
-        terms += [term for term in match.terms if term not in terms]
-    return Entry(
-        title=article.title,
-        title_marked=title_marked,
-        url=short_url(article.short_id),
-        language=article.language or "?",
-        published=local_time(moment, zone),
-        teaser=article.teaser,
-        snippet=snippet.segments() if snippet else [],
-        snippet_text=snippet.highlighted("[", "]") if snippet else "",
-        watchlists=[match.watchlist for match in hits],
-        terms=terms,
-    )
-
-
-def local_time(moment: datetime, zone: ZoneInfo) -> str:
-    """The time in the subscriber's zone; a date alone where DW gave only the day (old-layout
-    pages are dated at midnight in Berlin)."""
-    if moment.astimezone(DW_TIMEZONE).time() == time(0, 0):
-        return moment.astimezone(DW_TIMEZONE).strftime("%d %b %Y")
-    return moment.astimezone(zone).strftime("%d %b %Y %H:%M %Z")
 
 
 def _address(sender: str) -> str:

@@ -8,7 +8,7 @@ published in the last 20 hours) stored with `store.articles.upsert_article`; 200
 three made-up terms (a two-word name, a place, an organisation; every fourth also a match_case
 acronym), each term word used by one watchlist only and never by the filler text, so each
 watchlist hits exactly 10 articles (1-3 occurrences in the body, some in the title or teaser);
-the Match rows, with their real snippets, come from `alerts.matching.match_articles`. Each of
+the Match rows, with their real snippets, come from `alerts.match_stage.match_articles`. Each of
 the subscribers (schedule "immediate", one of four time zones) follows two watchlists that hit
 disjoint articles: 20 undelivered matches, two groups per digest.
 
@@ -62,7 +62,7 @@ from sqlalchemy import func, select
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.digest import BuiltDigest, build_digests
 from alerts.mailer import DeliveryReport, deliver_outbox
-from alerts.matching import match_articles
+from alerts.match_stage import match_articles
 from alerts.mime import build_message
 from alerts.watchlists import WatchlistConfig
 from store.articles import upsert_article
@@ -410,8 +410,12 @@ def _timing(server: SmtpServer) -> Iterator[Span]:
 # cumulative time of the matching function (the largest, where several match).
 FOCUS = {
     "build_digests": [
-        ("undelivered_matches: SQL + ORM loading", "alerts/digest.py", "undelivered_matches"),
-        ("digest_view", "alerts/digest.py", "digest_view"),
+        (
+            "undelivered_matches: SQL + ORM loading",
+            "alerts/digest_candidates.py",
+            "undelivered_matches",
+        ),
+        ("digest_view", "alerts/digest_view.py", "digest_view"),
         ("DigestRenderer.render", "alerts/render.py", "render"),
         ("  Jinja wordwrap filter (text part)", "jinja2/filters.py", "do_wordwrap"),
         ("  css_inline.inline", "~", "<inline>"),

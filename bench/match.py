@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.watchlists import ArticleText, Matcher, WatchlistConfig
+from alerts.matcher import ArticleText, Matcher
+from alerts.watchlists import WatchlistConfig
 
 
 def _words_of(text: str) -> list[str]:

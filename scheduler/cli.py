@@ -85,7 +85,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             "terms"
         )
     for subscriber in config.subscribers:
-        print(f"  subscriber {subscriber.email}: {subscriber.schedule} ({subscriber.timezone})")
+        print(
+            f"  subscriber {subscriber.email}: {subscriber.schedule.text} ({subscriber.timezone})"
+        )
     print(f"  mail: {config.mail.smtp_url or 'maildir ' + config.mail.maildir}")
     return EXIT_OK
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.render import DigestRenderer, TemplateProblem
-from alerts.schedules import Schedule, ScheduleError, parse_schedule
+from alerts.schedule_patterns import ScheduleError
+from alerts.schedules import Schedule, parse_schedule
 from alerts.watchlists import WatchlistConfig
 from crawler.config import CrawlConfig, SourceConfig
 from store.config import StorageConfig
@@ -49,7 +50,7 @@ class AppConfig(BaseModel):
     def _cross_references(self) -> AppConfig:
         if self.crawl.cron:
             try:
-                crawls = parse_schedule(f"cron {self.crawl.cron}", "UTC")
+                crawls = crawl_schedule(self.crawl.cron)
             except ScheduleError as error:
                 raise ValueError(f"crawl.cron: {error}") from None
             gap = _shortest_gap(crawls)
@@ -77,6 +78,12 @@ class AppConfig(BaseModel):
                 return source
         known = ", ".join(s.name for s in self.sources)
         raise ConfigError(f"no source named {name!r} (known: {known})")
+
+
+def crawl_schedule(cron: str) -> Schedule:
+    """``crawl.cron`` as the service and status read it: a standard crontab in UTC (0 and 7
+    are Sunday)."""
+    return parse_schedule(f"cron {cron}", "UTC")
 
 
 def _shortest_gap(schedule: Schedule, slots: int = 16) -> float | None:

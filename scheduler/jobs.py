@@ -11,7 +11,7 @@ from pathlib import Path
 from alerts import digest
 from alerts.digest import Digests
 from alerts.mailer import DeliveryReport, deliver_outbox
-from alerts.matching import MatchReport, match_articles
+from alerts.match_stage import MatchReport, match_articles
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
 from store.clock import Clock

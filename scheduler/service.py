@@ -35,9 +35,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import update
 
-from alerts.schedules import Schedule, parse_schedule
+from alerts.schedules import Schedule
 from scheduler import jobs
-from scheduler.config import AppConfig, ConfigError, check_templates, load_config
+from scheduler.config import AppConfig, ConfigError, check_templates, crawl_schedule, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.exits import EXIT_FAILURE
 from scheduler.lock import LockKeeper, check_every, service_lock
@@ -73,7 +73,7 @@ def crawl_trigger(config: AppConfig) -> BaseTrigger:
     APScheduler 3's CronTrigger.from_crontab, which also takes no jitter)."""
     jitter = int(config.crawl.jitter) or None
     if config.crawl.cron:
-        return ScheduleTrigger(parse_schedule(f"cron {config.crawl.cron}", "UTC"), jitter)
+        return ScheduleTrigger(crawl_schedule(config.crawl.cron), jitter)
     return IntervalTrigger(seconds=config.crawl.every, jitter=jitter, timezone=UTC)
 
 
@@ -255,7 +255,7 @@ class Service:
     def _digest_schedules(self) -> dict[str, Schedule]:
         schedules = {}
         for subscriber in self.config.subscribers:
-            schedule = parse_schedule(subscriber.schedule, subscriber.timezone)
+            schedule = subscriber.schedule
             if schedule.kind != "immediate":
                 schedules[f"{schedule.text}|{schedule.timezone}"] = schedule
         return schedules
@@ -281,9 +281,7 @@ class Service:
         if self.stopping.is_set() or not self._holds_lock(f"crawl:{source} (match and send)"):
             return
         jobs.match_new(config, db, clock)
-        immediate = [
-            s for s in config.subscribers if parse_schedule(s.schedule).kind == "immediate"
-        ]
+        immediate = [s for s in config.subscribers if s.schedule.kind == "immediate"]
         if immediate:
             jobs.build_digests(config.model_copy(update={"subscribers": immediate}), db, clock)
         jobs.send_outbox(config, db, clock)

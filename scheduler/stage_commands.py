@@ -15,9 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from alerts.digest import Digests
-from alerts.matching import MatchReport, match_articles, match_json, matches_of
+from alerts.match_stage import MatchReport, match_articles, match_json, matches_of
 from alerts.outbox import acknowledge, requeue
-from alerts.snippets import Snippet
 from scheduler import jobs
 from scheduler.config import config_path, load_config
 from scheduler.crawling import CrawlOutcome
@@ -173,7 +172,7 @@ def match_summary(report: MatchReport, *, dry_run: bool = False, snippets: bool 
             terms = ", ".join(f"{term} ×{count}" for term, count in found.terms.items())
             lines.append(f"  {found.short_id:>7}  {found.title[:70]}  [{terms}]")
             if snippets:
-                lines.append("           " + Snippet.from_dict(found.snippet).highlighted("[", "]"))
+                lines.append("           " + found.snippet.highlighted("[", "]"))
     return "\n".join(lines)
 
 

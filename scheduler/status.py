@@ -25,9 +25,8 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from alerts.schedules import Schedule, parse_schedule
 from crawler.config import CrawlConfig
-from scheduler.config import AppConfig
+from scheduler.config import AppConfig, crawl_schedule
 from store.db import Database, display_url
 from store.models import (
     Article,
@@ -81,14 +80,10 @@ def crawl_interval(crawl: CrawlConfig, now: datetime) -> timedelta:
     """``every``, or with ``cron`` the gap between its next two fire times after `now`."""
     if not crawl.cron:
         return timedelta(seconds=crawl.every)
-    schedule = _crawl_schedule(crawl.cron)
+    schedule = crawl_schedule(crawl.cron)
     first = schedule.next_slot(now)
     second = schedule.next_slot(first) if first else None
     return second - first if first and second else timedelta(seconds=crawl.every)
-
-
-def _crawl_schedule(cron: str) -> Schedule:
-    return parse_schedule(f"cron {cron}", "UTC")  # as scheduler.service reads it
 
 
 def _source(
@@ -120,7 +115,7 @@ def _next_crawl(
     if not runs:
         return "now"  # the service crawls each source at once when it starts
     if crawl.cron:
-        return _iso(_crawl_schedule(crawl.cron).next_slot(now))
+        return _iso(crawl_schedule(crawl.cron).next_slot(now))
     return _iso(runs[0].started_at + interval)
 
 
@@ -284,12 +279,12 @@ def _subscribers(session: Session, config: AppConfig, now: datetime) -> list[Rep
     last: dict[str, datetime | None] = dict(session.execute(states).all())
     rows = []
     for sub in config.subscribers:
-        schedule = parse_schedule(sub.schedule, sub.timezone)
+        schedule = sub.schedule
         previous = last.get(sub.email)
         rows.append(
             {
                 "email": sub.email,
-                "schedule": sub.schedule,
+                "schedule": schedule.text,
                 "timezone": sub.timezone,
                 "last_digest_at": _iso(previous),
                 "next_digest_at": _iso(schedule.next_slot(now)),

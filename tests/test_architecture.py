@@ -92,3 +92,27 @@ def test_alerts_and_store_load_neither_scrapy_nor_twisted() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert json.loads(result.stdout) == []
+
+
+def test_the_matching_engine_and_the_schedules_load_no_database() -> None:
+    """Text in, hits or slots out: what the match and digest stages build on holds no
+    database (bench/match.py and the schedule tests run them alone)."""
+    pure = [
+        "alerts.matcher",
+        "alerts.word_automaton",
+        "alerts.watchlists",
+        "alerts.snippets",
+        "alerts.textnorm",
+        "alerts.schedules",
+        "alerts.schedule_patterns",
+    ]
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {pure!r}: importlib.import_module(name)\n"
+        "database = {'sqlalchemy', 'store'}\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & database)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert json.loads(result.stdout) == []

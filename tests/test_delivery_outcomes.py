@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.digest import build_digests
 from alerts.mailer import DeliveryReport, deliver_outbox
-from alerts.matching import match_articles
+from alerts.match_stage import match_articles
 from alerts.outbox import LEASE, acknowledge, claim, requeue
 from scheduler.cli import main
 from scheduler.config import AppConfig

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.digest import build_digests
 from alerts.mailer import deliver_outbox
-from alerts.matching import match_articles
+from alerts.match_stage import match_articles
 from alerts.render import HTML_BUDGET
 from alerts.watchlists import WatchlistConfig
 from crawler.dw_page import parse_page

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from alerts.matching import match_articles
+from alerts.match_stage import match_articles
 from alerts.watchlists import WatchlistConfig
 from store.articles import upsert_article
 from store.db import Database

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.schedules import SCHEDULE_FORMS, Schedule, ScheduleError, parse_schedule
+from alerts.schedule_patterns import SCHEDULE_FORMS, ScheduleError
+from alerts.schedules import Schedule, parse_schedule
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"

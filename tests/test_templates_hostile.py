@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.digest import NOT_RENDERED_SUBJECT, build_digests
-from alerts.matching import match_articles
+from alerts.match_stage import match_articles
 from alerts.render import DigestRenderer, TemplateProblem, sample_digests
 from alerts.watchlists import WatchlistConfig
 from scheduler.cli import main

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alerts.matcher import ArticleText, Matcher, WatchlistHit
 from alerts.snippets import Snippet
-from alerts.watchlists import ArticleText, Matcher, WatchlistConfig, WatchlistHit
+from alerts.watchlists import WatchlistConfig
 
 SEED_FILE = "dw-1HDPC-france-wants-to-hit-nerve-center-of-is.txt"
 SEED_TITLE = "France wants to hit 'nerve center' of 'IS'"

@@ -1,5 +1,8 @@
 """The match stage: Match rows for stored articles against the current watchlists.
 
+(`alerts.matcher` finds hits in a text; this module keeps the database's Match rows true to
+them, and reads them back for `newswatch articles`.)
+
 An article is matched when it is new or its content changed (``matched_at`` older than
 ``updated_at``). A watchlist whose definition changed (its fingerprint) re-matches the stored
 articles for that watchlist only: new hits become Match rows, undelivered matches that no longer
@@ -12,12 +15,15 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import Exists, Select, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alerts.watchlists import ArticleText, Matcher, WatchlistConfig, WatchlistHit
+from alerts.matcher import ArticleText, Matcher, WatchlistHit
+from alerts.snippets import Snippet
+from alerts.watchlists import WatchlistConfig
 from store.db import Database
 from store.models import Article, Delivery, Match, WatchlistState
 
@@ -29,8 +35,8 @@ log = logging.getLogger(__name__)
 class MatchedArticle:
     short_id: str
     title: str
-    terms: dict[str, int]
-    snippet: dict
+    terms: dict[str, int]  # configured term -> occurrences
+    snippet: Snippet
 
 
 @dataclass
@@ -124,7 +130,9 @@ def _match_once(
     return report
 
 
-def _changed_watchlists(session: Session, watchlists: Sequence[WatchlistConfig]) -> list:
+def _changed_watchlists(
+    session: Session, watchlists: Sequence[WatchlistConfig]
+) -> list[WatchlistConfig]:
     known = dict(session.execute(select(WatchlistState.name, WatchlistState.fingerprint)).all())
     return [w for w in watchlists if known.get(w.name) != w.fingerprint()]
 
@@ -140,11 +148,13 @@ def _forget_removed_watchlists(session: Session, current: set[str]) -> None:
         session.execute(delete(WatchlistState).where(WatchlistState.name == name))
 
 
-def _delivered():
+def _delivered() -> Exists:
     return exists().where(Delivery.match_id == Match.id)
 
 
-def _batches(session: Session, query, since: datetime | None) -> Iterator[list[Article]]:
+def _batches(
+    session: Session, query: Select[Article], since: datetime | None
+) -> Iterator[list[Article]]:
     """Articles in id order, a batch at a time, so memory stays flat on large databases."""
     if since is not None:
         query = query.where(Article.first_seen_at >= since)
@@ -212,24 +222,22 @@ def _reconcile(
             session.delete(match)
             watch.dropped += 1
         return
-    values = {
-        "terms": dict(hit.terms),
-        "fields": list(hit.fields),
-        "snippet": hit.snippet.to_dict(),
-    }
+    terms, fields, snippet = dict(hit.terms), list(hit.fields), hit.snippet.to_dict()
     if match is None:
         session.add(
-            Match(article_id=article.id, watchlist=name, created_at=now, updated_at=now, **values)
+            Match(
+                article_id=article.id,
+                watchlist=name,
+                terms=terms,
+                fields=fields,
+                snippet=snippet,
+                created_at=now,
+                updated_at=now,
+            )
         )
-        watch.new.append(
-            MatchedArticle(article.short_id, article.title, values["terms"], values["snippet"])
-        )
-    elif (match.terms, match.fields, match.snippet) != tuple(values.values()):
-        match.terms, match.fields, match.snippet = (
-            values["terms"],
-            values["fields"],
-            values["snippet"],
-        )
+        watch.new.append(MatchedArticle(article.short_id, article.title, terms, hit.snippet))
+    elif (match.terms, match.fields, match.snippet) != (terms, fields, snippet):
+        match.terms, match.fields, match.snippet = terms, fields, snippet
         match.updated_at = now
         watch.changed += 1
 
@@ -240,7 +248,7 @@ def matches_of(session: Session, article_id: int) -> list[Match]:
     )
 
 
-def match_json(match: Match) -> dict:
+def match_json(match: Match) -> dict[str, Any]:
     """A match as `newswatch articles --watchlist --json` prints it; ``terms`` lists the
     distinct configured terms hit."""
     return {
