@@ -392,6 +392,58 @@ def test_recipient_with_a_line_break_fails_without_sending(db: Database) -> None
     assert stored(db, good).status == "sent"
 
 
+INTERNATIONAL = "анализ@example.org"
+
+
+def test_an_international_recipient_goes_with_smtputf8_when_the_server_offers_it(
+    db: Database,
+) -> None:
+    row = queue(db, recipient=INTERNATIONAL, subject="Syrien: Rakka – Überblick")
+    handler = Recorder()
+    with smtp_server(handler) as port:  # aiosmtpd's Controller announces SMTPUTF8
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
+
+    assert report.sent == 1
+    [got] = handler.received
+    assert got.rcpt_tos == [INTERNATIONAL]
+    # SMTPUTF8: the address is written as it is, not as encoded words
+    assert f"To: {INTERNATIONAL}\r\n".encode() in got.content
+    assert got.message["To"] == INTERNATIONAL
+    assert got.message["Subject"] == "Syrien: Rakka – Überblick"
+    assert got.message["Message-ID"] == row.message_id
+    assert stored(db, row).status == "sent"
+
+
+def test_an_international_recipient_fails_for_good_on_a_server_without_smtputf8(
+    db: Database,
+) -> None:
+    row = queue(db, recipient=INTERNATIONAL)
+    good = queue(db)
+    handler = Recorder()
+    with smtp_server(handler, enable_SMTPUTF8=False) as port:
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
+
+    assert (report.sent, report.failed) == (1, 1)
+    assert [got.rcpt_tos for got in handler.received] == [["analyst@example.org"]]
+    assert stored(db, row).status == "failed"
+    assert "SMTPUTF8" in (stored(db, row).last_error or "")
+    assert stored(db, good).status == "sent"
+
+
+def test_an_international_recipient_in_a_maildir_is_7bit_and_reads_back(
+    db: Database, tmp_path: Path
+) -> None:
+    queue(db, recipient=INTERNATIONAL)
+    folder = tmp_path / "mail"
+    mail = MailConfig(sender=SENDER, smtp_url="", maildir=str(folder))
+    assert deliver_outbox(db, mail, clock=fixed_clock(T0)).sent == 1
+    box = mailbox.Maildir(folder, create=False)
+    [key] = box.keys()
+    raw = box.get_bytes(key)
+    assert raw.isascii()
+    assert _parse(raw)["To"] == INTERNATIONAL
+
+
 # --- temporary trouble: nothing lost, nothing twice -----------------------------------------
 
 
