@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from alerts.digest import Digests
 from alerts.matching import MatchReport, match_articles, match_json, matches_of
-from alerts.outbox import acknowledge, requeue
+from alerts.requeue import acknowledge, requeue
 from alerts.snippets import Snippet
 from scheduler import jobs
 from scheduler.config import config_path, load_config
