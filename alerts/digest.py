@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
-from email.utils import make_msgid, parseaddr
+from email.utils import make_msgid
 from hashlib import sha256
 from operator import itemgetter
 from typing import Any
@@ -158,7 +158,7 @@ def build_digests(
         using = renderer or DigestRenderer(mail.templates or None)
     except TemplateProblem as problem:  # the folder went away: no digest renders
         using = _Unrenderable(problem)
-    sender = _address(mail.sender)
+    sender = mail.sender.addr_spec
     built = Digests()
     failing = _not_rendered_recipients(db)
     entries: dict[tuple[str, tuple[int, ...]], Entry] = {}  # the same article in many digests
@@ -290,7 +290,7 @@ def _build_one(
         outbox_id = connection.execute(
             _INSERT_OUTBOX,
             {
-                "message_id": make_msgid("digest", domain=_domain(mail.sender)),
+                "message_id": make_msgid("digest", domain=mail.sender.domain),
                 "recipient": subscriber.email,
                 "subject": rendered.subject,
                 "text": rendered.text,
@@ -567,11 +567,3 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
     if moment.astimezone(DW_TIMEZONE).time() == time(0, 0):
         return moment.astimezone(DW_TIMEZONE).strftime("%d %b %Y")
     return moment.astimezone(zone).strftime("%d %b %Y %H:%M %Z")
-
-
-def _address(sender: str) -> str:
-    return parseaddr(sender)[1] or sender
-
-
-def _domain(sender: str) -> str:
-    return _address(sender).rpartition("@")[2] or "newswatch.localhost"

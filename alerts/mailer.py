@@ -16,10 +16,10 @@ import logging
 import smtplib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parseaddr
 
+from alerts.address import parse_address
 from alerts.config import MailConfig
-from alerts.mime import mail_address, message_bytes
+from alerts.mime import message_bytes
 from alerts.outbox import (
     Failure,
     claim_all,
@@ -85,13 +85,12 @@ def deliver_outbox(
     started = clock()
     lease = lease_for(mail)
     report = DeliveryReport()
-    sender = parseaddr(mail.sender)[1]
     done: set[int] = set()
     while ids := due(db, started, batch, exclude=done):
         done.update(ids)
         transport = open_transport(mail, password)
         try:
-            reachable = _send_batch(db, transport, ids, mail, sender, clock, lease, report)
+            reachable = _send_batch(db, transport, ids, mail, clock, lease, report)
         finally:
             transport.close()
         if not reachable or len(ids) < batch:
@@ -104,13 +103,13 @@ def _send_batch(
     transport: Transport,
     ids: list[int],
     mail: MailConfig,
-    sender: str,
     clock: Clock,
     lease: timedelta,
     report: DeliveryReport,
 ) -> bool:
     """Claim the messages ``ids`` and send them over one transport, in that order; False when it
     became unreachable (the rest are put off). Messages another sender holds are left to it."""
+    sender = mail.sender.addr_spec
     rows = claim_all(db, ids, clock(), lease)
     position = 0
     while position < len(rows):
@@ -123,7 +122,7 @@ def _send_batch(
             continue
         position += 1
         try:
-            recipient = mail_address(row.recipient, "recipient")
+            recipient = parse_address(row.recipient, "recipient").addr_spec
         except ValueError as error:
             _failed(db, row, Failure.REFUSED, str(error), clock, mail, report)
             continue
