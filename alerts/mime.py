@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.policy
 import unicodedata
 from datetime import UTC, datetime
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -59,10 +59,11 @@ def _date(moment: datetime) -> str:
     return format_datetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def _part(content: str, subtype: str, cte: str) -> MIMEPart:
-    part = MIMEPart(policy=_BODY_POLICY)
+def _part(content: str, subtype: str, cte: str) -> EmailMessage:
+    part = EmailMessage(policy=_BODY_POLICY)
     # encodings chosen, not guessed: the stdlib's guess re-encodes each part in pure Python
     part.set_content(content, subtype=subtype, charset="utf-8", cte=cte)
+    del part["MIME-Version"]  # the message has it; its parts do not (RFC 2045 4)
     return part
 
 

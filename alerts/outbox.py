@@ -28,8 +28,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
 
 from alerts.config import MailConfig
 from store.db import Database
@@ -55,7 +56,7 @@ class Failure(StrEnum):
 
 def retry_delay(attempts: int) -> timedelta:
     """1 minute after the first failure, then 2, 4, 8, ... minutes, never more than an hour."""
-    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20), MAX_RETRY)
+    return min(FIRST_RETRY * (1 << min(max(attempts - 1, 0), 20)), MAX_RETRY)
 
 
 def lease_for(mail: MailConfig) -> timedelta:
@@ -66,7 +67,7 @@ def lease_for(mail: MailConfig) -> timedelta:
     return max(LEASE, 2 * slowest)
 
 
-_OUTBOX = OutboxMessage.__table__
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 # built once: each call only binds values (statement construction is most of a short UPDATE)
 _CLAIM = (
     update(_OUTBOX)
@@ -99,7 +100,7 @@ _MARK_SENT = (
         attempts=_OUTBOX.c.attempts + 1,
     )
 )
-_DELIVERIES = Delivery.__table__
+_DELIVERIES = cast(Table, Delivery.__table__)
 _GIVE_BACK = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.message_id == bindparam("row_id"), _DELIVERIES.c.returned_at.is_(None))

@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import css_inline
-from jinja2 import ChoiceLoader, PackageLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
 
 from alerts.mime import header_text
 from alerts.sandbox import FolderLoader, Sandbox, TemplateProblem, describe, render_capped
@@ -80,7 +87,7 @@ class Rendered:
 
 class DigestRenderer:
     def __init__(self, user_templates: str | Path | None = None) -> None:
-        loaders: list = []
+        loaders: list[BaseLoader] = []
         if user_templates:
             folder = Path(user_templates)
             if not folder.is_dir():

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Table, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -20,8 +21,8 @@ from store.db import Database
 from store.models import Delivery, OutboxMessage
 from store.models import OutboxStatus as Status
 
-_OUTBOX = OutboxMessage.__table__
-_DELIVERIES = Delivery.__table__
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ def requeue(db: Database, now: datetime, *, failed: bool = False) -> list[Handle
         # RETURNING gives the new values: the old status is known from the statement
         for statement, was in ((waiting, Status.PENDING), (uncertain, Status.UNCERTAIN)):
             for row in connection.execute(statement).all():
-                handled.append(Handled(*row[:3], was, *row[4:]))
+                handled.append(
+                    Handled(row.id, row.recipient, row.subject, was, row.attempts, row.last_error)
+                )
     if failed:
         handled += [_requeue_failed(db, row, again) for row in _failed(db)]
     return sorted(handled, key=lambda each: each.id)
