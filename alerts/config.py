@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from alerts.address import SenderAddress, parse_address
 from alerts.schedules import Schedule, parse_schedule
 from store.durations import DAY, HOUR, bounded_duration
 
@@ -83,7 +84,10 @@ class MailConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ENV_PASSWORD: ClassVar[str] = "NEWSWATCH_SMTP_PASSWORD"
 
-    sender: str = "newswatch <newswatch@localhost>"
+    sender: SenderAddress = Field(
+        default=parse_address("newswatch <newswatch@localhost>", "sender"),
+        description="the From address; its bare address is the envelope sender",
+    )
     smtp_url: str = Field(default="", description="empty: deliver into `maildir`")
     maildir: str = "mail"
     templates: str = ""
@@ -115,11 +119,4 @@ class MailConfig(BaseModel):
             )
         if re.match(r"^[^:]+://[^@/]*:[^@/]*@", value):
             raise ValueError(f"put no password in smtp_url; set {cls.ENV_PASSWORD} instead")
-        return value
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        if "\n" in value or "\r" in value or "@" not in value:
-            raise ValueError(f"not a sender address: {value!r}")
         return value

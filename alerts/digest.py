@@ -23,7 +23,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import make_msgid, parseaddr
+from email.utils import make_msgid
 from hashlib import sha256
 from typing import cast
 
@@ -115,7 +115,7 @@ def build_digests(
         using = renderer or DigestRenderer(mail.templates or None)
     except TemplateProblem as problem:  # the folder went away: no digest renders
         using = _Unrenderable(problem)
-    sender = _address(mail.sender)
+    sender = mail.sender.addr_spec
     built = Digests()
     failing = _not_rendered_recipients(db)
     entries: EntryCache = {}  # the same article in many digests
@@ -247,7 +247,7 @@ def _build_one(
         inserted = connection.execute(
             _INSERT_OUTBOX,
             {
-                "message_id": make_msgid("digest", domain=_domain(mail.sender)),
+                "message_id": make_msgid("digest", domain=mail.sender.domain),
                 "recipient": subscriber.email,
                 "subject": rendered.subject,
                 "text": rendered.text,
@@ -294,11 +294,3 @@ def _record_state(connection: Connection, due: DueSubscriber, now: datetime) -> 
         result = connection.execute(_MOVE_STATE, values)
     if result.rowcount != 1:
         raise _Raced(email)
-
-
-def _address(sender: str) -> str:
-    return parseaddr(sender)[1] or sender
-
-
-def _domain(sender: str) -> str:
-    return _address(sender).rpartition("@")[2] or "newswatch.localhost"

@@ -1,5 +1,5 @@
-"""The outbox as a queue: senders claim messages, every send's outcome is recorded, and an
-operator can re-queue or acknowledge what did not go.
+"""The outbox as a queue: senders claim messages and every send's outcome is recorded
+(what an operator can do with a message that did not go is `alerts.requeue`).
 
 The promises are Postfix's (retry with capped backoff, give up late, always tell someone):
 
@@ -13,8 +13,8 @@ The promises are Postfix's (retry with capped backoff, give up late, always tell
 * A send whose outcome was lost (the whole message went, the server's reply did not come) may
   have arrived. The message goes again, same Message-ID, at most ``mail.uncertain_retries``
   times; after that it is ``uncertain`` and stays so until an operator re-queues it (``send
-  --retry``: one more send) or acknowledges it. A message that may have arrived is never given
-  back: its matches could arrive twice.
+  --retry``: one more send) or acknowledges it (`alerts.requeue`). A message that may have
+  arrived is never given back: its matches could arrive twice.
 
 Claims: a sender takes the messages of a batch by moving their ``next_attempt_at`` a lease
 ahead (and setting ``claimed_at``), in one conditional UPDATE only one sender can win for each
@@ -25,14 +25,12 @@ holding a claim, its messages are due again when the lease runs out, with the sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
 
 from alerts.config import MailConfig
 from store.db import Database
@@ -58,7 +56,7 @@ class Failure(StrEnum):
 
 def retry_delay(attempts: int) -> timedelta:
     """1 minute after the first failure, then 2, 4, 8, ... minutes, never more than an hour."""
-    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20), MAX_RETRY)
+    return min(FIRST_RETRY * (1 << min(max(attempts - 1, 0), 20)), MAX_RETRY)
 
 
 def lease_for(mail: MailConfig) -> timedelta:
@@ -69,7 +67,7 @@ def lease_for(mail: MailConfig) -> timedelta:
     return max(LEASE, 2 * slowest)
 
 
-_OUTBOX = OutboxMessage.__table__
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 # built once: each call only binds values (statement construction is most of a short UPDATE)
 _CLAIM = (
     update(_OUTBOX)
@@ -102,7 +100,7 @@ _MARK_SENT = (
         attempts=_OUTBOX.c.attempts + 1,
     )
 )
-_DELIVERIES = Delivery.__table__
+_DELIVERIES = cast(Table, Delivery.__table__)
 _GIVE_BACK = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.message_id == bindparam("row_id"), _DELIVERIES.c.returned_at.is_(None))
@@ -247,167 +245,3 @@ def record_failure(
 def _days(span: timedelta) -> str:
     hours = round(span.total_seconds() / 3600)
     return f"{hours // 24}d {hours % 24}h" if hours % 24 else f"{hours // 24}d"
-
-
-# ---------------------------------------------------------------- the operator's hand
-
-
-@dataclass(frozen=True)
-class Handled:
-    """A message an operator's command touched (or left, saying why)."""
-
-    id: int
-    recipient: str
-    subject: str
-    status: str  # what it was: pending (waiting for its backoff), uncertain, failed
-    attempts: int
-    last_error: str | None
-    skipped: str | None = None  # why it was left as it was
-
-    def line(self, verb: str) -> str:
-        what = f"#{self.id} {self.status} {self.recipient} {self.subject!r}"
-        if self.skipped:
-            return f"not {verb} {what}: {self.skipped}"
-        error = f": {self.last_error}" if self.last_error else ""
-        return f"{verb} {what} ({self.attempts} attempts{error})"
-
-
-_SHOWN = (
-    _OUTBOX.c.id,
-    _OUTBOX.c.recipient,
-    _OUTBOX.c.subject,
-    _OUTBOX.c.status,
-    _OUTBOX.c.attempts,
-    _OUTBOX.c.last_error,
-)
-
-
-def requeue(db: Database, now: datetime, *, failed: bool = False) -> list[Handled]:
-    """`newswatch send --retry`: every pending message waiting for its backoff is due at
-    ``now``; every uncertain message (not acknowledged) is pending again, for one more send
-    (should its outcome be lost again, it is uncertain again at once); with ``failed``, failed
-    ones (not acknowledged) too, taking back the matches they had given back. A failed message
-    whose matches have gone into a later digest since is left: it would repeat them.
-    ``give_up_after`` counts from ``now`` for every message re-queued."""
-    handled: list[Handled] = []
-    waiting = (
-        update(_OUTBOX)
-        .where(
-            _OUTBOX.c.status == Status.PENDING,
-            _OUTBOX.c.claimed_at.is_(None),
-            _OUTBOX.c.next_attempt_at > now,
-        )
-        .values(next_attempt_at=now)
-        .returning(*_SHOWN)
-    )
-    again = {
-        "status": Status.PENDING,
-        "next_attempt_at": now,
-        "requeued_at": now,
-        "claimed_at": None,
-    }
-    uncertain = (
-        update(_OUTBOX)
-        .where(_OUTBOX.c.status == Status.UNCERTAIN, _OUTBOX.c.acknowledged_at.is_(None))
-        .values(**again)
-        .returning(*_SHOWN)
-    )
-    with db.engine.begin() as connection:
-        # RETURNING gives the new values: the old status is known from the statement
-        for statement, was in ((waiting, "pending"), (uncertain, "uncertain")):
-            for row in connection.execute(statement).all():
-                handled.append(Handled(*row[:3], was, *row[4:]))
-    if failed:
-        handled += [_requeue_failed(db, row, again) for row in _failed(db)]
-    return sorted(handled, key=lambda each: each.id)
-
-
-def _failed(db: Database) -> Sequence[Handled]:
-    query = (
-        select(*_SHOWN)
-        .where(_OUTBOX.c.status == Status.FAILED, _OUTBOX.c.acknowledged_at.is_(None))
-        .order_by(_OUTBOX.c.id)
-    )
-    with db.engine.connect() as connection:
-        return [Handled(*row) for row in connection.execute(query).all()]
-
-
-def _requeue_failed(db: Database, row: Handled, again: dict[str, object]) -> Handled:
-    given = aliased(Delivery)
-    taken = (
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.message_id == row.id,
-            Delivery.returned_at.is_not(None),
-            exists().where(
-                and_(
-                    given.subscriber == Delivery.subscriber,
-                    given.match_id == Delivery.match_id,
-                    given.returned_at.is_(None),
-                )
-            ),
-        )
-    )
-    take_back = (
-        update(_DELIVERIES)
-        .where(_DELIVERIES.c.message_id == row.id, _DELIVERIES.c.returned_at.is_not(None))
-        .values(returned_at=None)
-    )
-    try:
-        with db.engine.begin() as connection:
-            later = connection.execute(taken).scalar_one()
-            if later:
-                why = f"{later} of its matches went into a later digest: it would repeat them"
-                return _skip(row, why)
-            moved = connection.execute(
-                update(_OUTBOX)
-                .where(_OUTBOX.c.id == row.id, _OUTBOX.c.status == Status.FAILED)
-                .values(**again)
-            )
-            if moved.rowcount != 1:
-                return _skip(row, "it changed meanwhile")
-            connection.execute(take_back)
-    except IntegrityError:  # a digest took one of its matches meanwhile
-        return _skip(row, "a digest took its matches meanwhile: it would repeat them")
-    return row
-
-
-def _skip(row: Handled, why: str) -> Handled:
-    return Handled(row.id, row.recipient, row.subject, row.status, row.attempts, None, why)
-
-
-def acknowledge(db: Database, ids: Sequence[int], now: datetime) -> list[Handled]:
-    """`newswatch send --acknowledge ID...`: the failed or uncertain messages ``ids`` are known
-    to the operator; `status` still lists them, `status --check` no longer counts them. Nothing
-    is sent. Ids that are not failed or uncertain (or already acknowledged) are reported as
-    skipped."""
-    marked = (
-        update(_OUTBOX)
-        .where(
-            _OUTBOX.c.id.in_(list(ids)),
-            _OUTBOX.c.status.in_([Status.FAILED, Status.UNCERTAIN]),
-            _OUTBOX.c.acknowledged_at.is_(None),
-        )
-        .values(acknowledged_at=now)
-        .returning(*_SHOWN)
-    )
-    with db.engine.begin() as connection:
-        done = {row.id: Handled(*row) for row in connection.execute(marked).all()}
-        others = connection.execute(
-            select(*_SHOWN, _OUTBOX.c.acknowledged_at).where(
-                _OUTBOX.c.id.in_([i for i in ids if i not in done])
-            )
-        ).all()
-    found = {row.id: row for row in others}
-    handled = []
-    for row_id in dict.fromkeys(ids):
-        if row_id in done:
-            handled.append(done[row_id])
-        elif row_id in found:
-            row = found[row_id]
-            why = "acknowledged already" if row.acknowledged_at else "not failed or uncertain"
-            handled.append(_skip(Handled(*row[:6]), why))
-        else:
-            handled.append(Handled(row_id, "?", "?", "unknown", 0, None, "no such message"))
-    return handled

@@ -3,18 +3,30 @@
 The bundled templates live in ``alerts/templates``; ``[mail] templates = DIR`` overrides any of
 them by name. Templates run in a sandbox with a time limit (alerts.sandbox); HTML is
 autoescaped (scraped text is untrusted), undefined names are errors, and the CSS is inlined
-(css-inline) so mail clients that drop <style> still show the layout."""
+(css-inline) so mail clients that drop <style> still show the layout. The text part's
+``wordwrap`` is Jinja's own filter.
+
+One idea, with what it needs around it: the digest as the templates see it (`Digest`, `Group`,
+`Entry`), the renderer and its size caps, and the sample digests `check` renders every template
+with. The samples stay here because they are shaped by the caps and the renderer checks itself
+with them; apart, each module would need the other."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import css_inline
-from jinja2 import ChoiceLoader, PackageLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
 
 from alerts.mime import header_text
 from alerts.sandbox import FolderLoader, Sandbox, TemplateProblem, describe, render_capped
@@ -75,7 +87,7 @@ class Rendered:
 
 class DigestRenderer:
     def __init__(self, user_templates: str | Path | None = None) -> None:
-        loaders: list = []
+        loaders: list[BaseLoader] = []
         if user_templates:
             folder = Path(user_templates)
             if not folder.is_dir():
@@ -91,7 +103,6 @@ class DigestRenderer:
             keep_trailing_newline=True,
             auto_reload=False,  # templates are read once per renderer
         )
-        self.env.set_filter("wordwrap", wrap)
         self.env.plain_types = frozenset({Entry, Group})
 
     def render(self, digest: Digest) -> Rendered:
@@ -142,29 +153,6 @@ class DigestRenderer:
                 raise TemplateProblem(describe(error)) from None
         for digest in sample_digests():
             self.render(digest)
-
-
-def wrap(text: str, width: int = 76, break_long_words: bool = False, wrapstring: str = "\n") -> str:
-    """Greedy word wrap for the text part (Jinja's wordwrap is several times slower); the same
-    teaser or snippet in many digests of a build is wrapped once."""
-    if not isinstance(text, str):  # fails as it always did
-        return _wrap.__wrapped__(text, width, break_long_words, wrapstring)
-    return _wrap(text, width, break_long_words, wrapstring)
-
-
-@lru_cache(maxsize=4096)
-def _wrap(text: str, width: int, break_long_words: bool, wrapstring: str) -> str:
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        line = ""
-        for word in paragraph.split():
-            if line and len(line) + 1 + len(word) > width:
-                lines.append(line)
-                line = word
-            else:
-                line = f"{line} {word}" if line else word
-        lines.append(line)
-    return wrapstring.join(lines)
 
 
 def _tidy_text(text: str) -> str:

@@ -5,10 +5,9 @@ which files it may read.
 - time: while a render runs, the deadline is checked on entering every block of template code
   (each loop iteration, branch and macro call) and at every call, item access, filter, test
   and intercepted operator;
-- size: ``range()`` gives at most MAX_RANGE items; ``*``, ``+``, ``**``, ``%``, the filters
-  and the str methods that pad, replace or format refuse to make a string or list over
-  MAX_SIZE items or a number over MAX_INT_BITS bits; a template's output stops at MAX_OUTPUT
-  characters;
+- size: ``range()``, ``*``, ``+``, ``**``, ``%``, the filters and the str methods that pad,
+  replace, format or wrap refuse to make anything over the caps of `alerts.template_caps`; a
+  template's output stops at MAX_OUTPUT characters;
 - recursion: a macro that calls itself too deeply is an error like any other;
 - files: a user's folder is read through :class:`FolderLoader`, which refuses a template that
   resolves outside the folder (a symbolic link out of it).
@@ -21,10 +20,9 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from itertools import islice
@@ -39,10 +37,17 @@ from jinja2.nodes import Node
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from alerts.template_caps import (
+    AMPLIFYING_FILTERS,
+    capped_range,
+    refuse_amplifying_filter,
+    refuse_amplifying_method,
+    refuse_huge,
+    refuse_large,
+    refuse_wide_format,
+)
+
 RENDER_SECONDS = 5.0  # one digest, all its templates, however many passes the size cap takes
-MAX_RANGE = 10_000
-MAX_SIZE = 1_000_000  # characters or items
-MAX_INT_BITS = 100_000
 MAX_OUTPUT = 10_000_000  # characters per template
 
 
@@ -129,19 +134,19 @@ class Sandbox(SandboxedEnvironment):
         self._end = math.inf  # no deadline outside `deadline()`
 
     def set_filter(self, name: str, function: Callable[..., Any]) -> None:
-        """Add a filter, refusing arguments that would make a result over MAX_SIZE (also
+        """Add a filter, refusing arguments that would make a result over the caps (also
         when Jinja runs it at compile time on constants)."""
 
         @wraps(function)  # keeps Jinja's pass_context/pass_environment marks
         def checked(*args: Any, **kwargs: Any) -> Any:
-            return _refuse_large(function(*args, **kwargs), f"|{name}")
+            return refuse_large(function(*args, **kwargs), f"|{name}")
 
         @wraps(function)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            _refuse_amplifying_filter(name, args, kwargs)
-            return _refuse_large(function(*args, **kwargs), f"|{name}")
+            refuse_amplifying_filter(name, args, kwargs)
+            return refuse_large(function(*args, **kwargs), f"|{name}")
 
-        self.filters[name] = guarded if name in _AMPLIFYING_FILTERS else checked
+        self.filters[name] = guarded if name in AMPLIFYING_FILTERS else checked
 
     @contextmanager
     def deadline(self, seconds: float = RENDER_SECONDS) -> Iterator[None]:
@@ -162,13 +167,13 @@ class Sandbox(SandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self.tick()
-        _refuse_amplifying_method(__obj, args)
-        return _refuse_large(super().call(__context, __obj, *args, **kwargs), "a call")
+        refuse_amplifying_method(__obj, args)
+        return refuse_large(super().call(__context, __obj, *args, **kwargs), "a call")
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         formatter = super().wrap_str_format(value)
         if formatter is not None:
-            _refuse_wide_format(value.__self__)
+            refuse_wide_format(value.__self__)
         return formatter
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -193,7 +198,7 @@ class Sandbox(SandboxedEnvironment):
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         self.tick()
-        _refuse_huge(operator, left, right)
+        refuse_huge(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
     def handle_exception(self, source: str | None = None) -> Any:
@@ -204,95 +209,6 @@ class Sandbox(SandboxedEnvironment):
         if isinstance(error, TemplateSyntaxError) or error is None:
             return super().handle_exception(source)
         raise TemplateProblem(describe(error, _template_line(trace))) from None
-
-
-def capped_range(*args: int) -> range:
-    numbers = range(*args)
-    if len(numbers) > MAX_RANGE:
-        raise OverflowError(f"range() of {len(numbers)} items: at most {MAX_RANGE}")
-    return numbers
-
-
-_SEQUENCES = (str, list, tuple)
-# a field width or precision of MAX_SIZE or more in a %-format or a str.format spec
-_WIDE_FORMAT = re.compile(r"(?:%(?:\([^)]*\))?[-#0 +]*|[:.][^\d{}]{0,3})(?:\d*\.)?\d{7,}")
-_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
-_AMPLIFYING_FILTERS = frozenset({"center", "indent", "format", "replace", "wordwrap"})
-
-
-def _refuse_large(result: Any, made_by: str) -> Any:
-    if isinstance(result, _SEQUENCES) and len(result) > MAX_SIZE:
-        raise OverflowError(f"{made_by} made {len(result):,} items: at most {MAX_SIZE:,}")
-    return result
-
-
-def _refuse_wide_format(text: Any) -> None:
-    if isinstance(text, str) and _WIDE_FORMAT.search(text):
-        raise OverflowError(f"a format wider than {MAX_SIZE:,} characters")
-
-
-def _refuse_width(width: Any, lines: int = 1) -> None:
-    size = len(width) if isinstance(width, str) else width
-    if isinstance(size, int) and size * lines > MAX_SIZE:
-        raise OverflowError(f"a width of {size:,} characters: at most {MAX_SIZE:,}")
-
-
-def _refuse_replace(text: Any, old: Any, new: Any) -> None:
-    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
-        times = len(text) // len(old) if old else len(text) + 1
-        if len(text) + times * len(new) > MAX_SIZE:
-            raise OverflowError(f"replacing would make over {MAX_SIZE:,} characters")
-
-
-def _refuse_amplifying_method(function: Any, args: tuple[Any, ...]) -> None:
-    """str methods that make a string far larger than their arguments."""
-    owner, name = getattr(function, "__self__", None), getattr(function, "__name__", "")
-    if not isinstance(owner, str):
-        return
-    if name in _WIDTH_METHODS and args:
-        _refuse_width(args[0])
-    elif name == "replace" and len(args) >= 2:
-        _refuse_replace(owner, args[0], args[1])
-
-
-def _refuse_amplifying_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    def argument(position: int, keyword: str) -> Any:
-        return args[position] if len(args) > position else kwargs.get(keyword)
-
-    if name == "center":
-        _refuse_width(argument(1, "width"))
-    elif name == "indent":
-        _refuse_width(argument(1, "width"), str(argument(0, "s")).count("\n") + 1)
-    elif name == "format":
-        _refuse_wide_format(argument(0, "value"))
-    elif name == "replace":  # (eval_ctx, s, old, new)
-        _refuse_replace(argument(1, "s"), argument(2, "old"), argument(3, "new"))
-    elif name == "wordwrap":
-        text, width = argument(0, "text") or argument(1, "s"), argument(1, "width")
-        wrapstring = kwargs.get("wrapstring", args[3] if len(args) > 3 else "\n")
-        if isinstance(text, str) and isinstance(width, int) and isinstance(wrapstring, str):
-            _refuse_width(wrapstring, len(text) // max(width, 1) + text.count("\n") + 1)
-
-
-def _refuse_huge(op: str, left: Any, right: Any) -> None:
-    """Refuse, before it is made, a result over MAX_SIZE items or MAX_INT_BITS bits."""
-    ints = isinstance(left, int) and isinstance(right, int)
-    if op == "%":
-        _refuse_wide_format(left)
-    elif op == "**":
-        if ints and abs(left) > 1 and right > 0 and left.bit_length() * right > MAX_INT_BITS:
-            raise OverflowError(f"{left} ** {right} is too large a number")
-    elif op == "*":
-        if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
-            raise OverflowError("too large a number")
-        for sequence, count in ((left, right), (right, left)):
-            repeated = isinstance(sequence, _SEQUENCES) and isinstance(count, int)
-            if repeated and len(sequence) * count > MAX_SIZE:
-                raise OverflowError(f"repeating {len(sequence)} items {count} times")
-    elif isinstance(left, _SEQUENCES) and isinstance(right, Sized):  # "+"
-        joined = len(left) + len(right)
-        if joined > MAX_SIZE:
-            raise OverflowError(f"joining {len(left)} and {len(right)} items")
 
 
 def render_capped(environment: Sandbox, name: str, context: dict[str, Any]) -> str:

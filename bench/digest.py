@@ -50,7 +50,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import parseaddr
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
+from alerts.address import parse_address
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.digest import BuiltDigest, build_digests
 from alerts.mailer import DeliveryReport, deliver_outbox
@@ -426,10 +426,11 @@ FOCUS = {
     ],
     "deliver_outbox": [
         ("due: batch queries", "alerts/outbox.py", "due"),
-        ("build_message (email package)", "alerts/mime.py", "build_message"),
-        ("SmtpTransport.send", "alerts/mailer.py", "send"),
-        ("  NOOP before each reuse (_alive)", "alerts/mailer.py", "_alive"),
+        ("message_bytes: build + serialise (email package)", "alerts/mime.py", "message_bytes"),
+        ("  build_message", "alerts/mime.py", "build_message"),
         ("  flatten (BytesGenerator)", "email/generator.py", "flatten"),
+        ("SmtpTransport.send", "alerts/transports.py", "send"),
+        ("  NOOP before each reuse (_alive)", "alerts/transports.py", "_alive"),
         (
             "  waiting for replies (recv_into)",
             "~",
@@ -438,7 +439,7 @@ FOCUS = {
         ("  sendall (server not reading)", "~", "<method 'sendall' of '_socket.socket' objects>"),
         ("record_sent: one transaction per message", "alerts/outbox.py", "record_sent"),
         ("  sqlite3 COMMIT", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
-        ("SMTP connect + ssl context (per batch)", "alerts/mailer.py", "_open"),
+        ("SMTP connect + ssl context (per batch)", "alerts/transports.py", "_open"),
     ],
 }
 
@@ -507,11 +508,15 @@ def run_newswatch(
 def outbox_messages(db: Database) -> list[tuple[EmailMessage, str]]:
     with db.session() as session:
         rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-    return [(build_message(row, SENDER), parseaddr(row.recipient)[1]) for row in rows]
+    sender = parse_address(SENDER, "sender")
+    return [
+        (build_message(row, sender), parse_address(row.recipient, "recipient").addr_spec)
+        for row in rows
+    ]
 
 
 def run_smtplib(server: SmtpServer, messages: Sequence[tuple[EmailMessage, str]]) -> Span:
-    sender = parseaddr(SENDER)[1]
+    sender = parse_address(SENDER, "sender").addr_spec
     with _timing(server) as span, smtplib.SMTP("127.0.0.1", server.port, timeout=30) as smtp:
         for message, recipient in messages:
             smtp.send_message(message, from_addr=sender, to_addrs=[recipient])

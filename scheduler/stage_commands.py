@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from alerts.digest import Digests
 from alerts.match_stage import MatchReport, match_articles, match_json, matches_of
-from alerts.outbox import acknowledge, requeue
+from alerts.requeue import acknowledge, requeue
 from scheduler import jobs
 from scheduler.config import config_path, load_config
 from scheduler.crawling import CrawlOutcome

@@ -28,7 +28,8 @@ from alerts.config import MailConfig, SubscriberConfig
 from alerts.digest import build_digests
 from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.match_stage import match_articles
-from alerts.outbox import LEASE, acknowledge, claim, requeue
+from alerts.outbox import LEASE, claim
+from alerts.requeue import acknowledge, requeue
 from scheduler.cli import main
 from scheduler.config import AppConfig
 from scheduler.status import collect_status, health_problems, render_status

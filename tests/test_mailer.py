@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import ipaddress
+import json
 import mailbox
 import socket
 import sqlite3
@@ -37,6 +38,7 @@ from store.models import OutboxMessage
 
 T0 = datetime(2024, 5, 1, 7, 0, tzinfo=UTC)
 SENDER = "newswatch <newswatch@localhost>"
+SENDER_ADDRESS = MailConfig(sender=SENDER).sender  # as the config has it: parsed
 TEXT = "3 new articles for syria\n\n* Raqqa: [Daesh] retreats\n  https://www.dw.com/en/a-18879446\n"
 HTML = '<p>3 new articles for <b>syria</b></p><p><a href="https://www.dw.com/en/a-18879446">Raqqa</a></p>'
 
@@ -244,7 +246,7 @@ def test_no_control_or_line_break_character_reaches_the_subject(breaker: str) ->
         html=HTML,
         created_at=T0,
     )
-    raw = build_message(row, SENDER).as_bytes()
+    raw = build_message(row, SENDER_ADDRESS).as_bytes()
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Subject"] == "Raqqa Bcc: x@y"
     assert "Bcc" not in parsed
@@ -261,12 +263,12 @@ def test_long_unsubscribe_address_stays_one_readable_url() -> None:
         created_at=T0,
     )
     parsed = email.message_from_bytes(
-        build_message(row, SENDER).as_bytes(), policy=email.policy.default
+        build_message(row, SENDER_ADDRESS).as_bytes(), policy=email.policy.default
     )
     assert parsed["List-Unsubscribe"] == (
         f"<mailto:newswatch@localhost?subject=unsubscribe%20{recipient}>"
     )
-    https = build_message(row, SENDER, unsubscribe="https://example.org/u/abc")
+    https = build_message(row, SENDER_ADDRESS, unsubscribe="https://example.org/u/abc")
     assert https["List-Unsubscribe"] == "<https://example.org/u/abc>"
 
 
@@ -306,7 +308,7 @@ def test_message_bytes_parse_back_to_the_same_text_html_and_headers(linesep: str
         html=ODD_HTML,
         created_at=T0,
     )
-    raw = message_bytes(row, SENDER, linesep=linesep)
+    raw = message_bytes(row, SENDER_ADDRESS, linesep=linesep)
 
     assert raw.isascii()  # 7-bit: no relay needs 8BITMIME
     if linesep == "\n":
@@ -315,7 +317,7 @@ def test_message_bytes_parse_back_to_the_same_text_html_and_headers(linesep: str
         assert b"\n" not in raw.replace(b"\r\n", b"")
     body = raw.split(linesep.encode() * 2, 1)[1]
     assert all(len(line) <= 76 for line in body.split(linesep.encode()))
-    message, reference = _parse(raw), _parse(build_message(row, SENDER).as_bytes())
+    message, reference = _parse(raw), _parse(build_message(row, SENDER_ADDRESS).as_bytes())
     assert message.get_content_type() == "multipart/alternative"
     assert message.defects == []
     parts = list(message.iter_parts())
@@ -390,6 +392,58 @@ def test_recipient_with_a_line_break_fails_without_sending(db: Database) -> None
     assert stored(db, bad).status == "failed"
     assert "control characters" in (stored(db, bad).last_error or "")
     assert stored(db, good).status == "sent"
+
+
+INTERNATIONAL = "анализ@example.org"
+
+
+def test_an_international_recipient_goes_with_smtputf8_when_the_server_offers_it(
+    db: Database,
+) -> None:
+    row = queue(db, recipient=INTERNATIONAL, subject="Syrien: Rakka – Überblick")
+    handler = Recorder()
+    with smtp_server(handler) as port:  # aiosmtpd's Controller announces SMTPUTF8
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
+
+    assert report.sent == 1
+    [got] = handler.received
+    assert got.rcpt_tos == [INTERNATIONAL]
+    # SMTPUTF8: the address is written as it is, not as encoded words
+    assert f"To: {INTERNATIONAL}\r\n".encode() in got.content
+    assert got.message["To"] == INTERNATIONAL
+    assert got.message["Subject"] == "Syrien: Rakka – Überblick"
+    assert got.message["Message-ID"] == row.message_id
+    assert stored(db, row).status == "sent"
+
+
+def test_an_international_recipient_fails_for_good_on_a_server_without_smtputf8(
+    db: Database,
+) -> None:
+    row = queue(db, recipient=INTERNATIONAL)
+    good = queue(db)
+    handler = Recorder()
+    with smtp_server(handler, enable_SMTPUTF8=False) as port:
+        report = deliver_outbox(db, smtp(port), clock=fixed_clock(T0))
+
+    assert (report.sent, report.failed) == (1, 1)
+    assert [got.rcpt_tos for got in handler.received] == [["analyst@example.org"]]
+    assert stored(db, row).status == "failed"
+    assert "SMTPUTF8" in (stored(db, row).last_error or "")
+    assert stored(db, good).status == "sent"
+
+
+def test_an_international_recipient_in_a_maildir_is_7bit_and_reads_back(
+    db: Database, tmp_path: Path
+) -> None:
+    queue(db, recipient=INTERNATIONAL)
+    folder = tmp_path / "mail"
+    mail = MailConfig(sender=SENDER, smtp_url="", maildir=str(folder))
+    assert deliver_outbox(db, mail, clock=fixed_clock(T0)).sent == 1
+    box = mailbox.Maildir(folder, create=False)
+    [key] = box.keys()
+    raw = box.get_bytes(key)
+    assert raw.isascii()
+    assert _parse(raw)["To"] == INTERNATIONAL
 
 
 # --- temporary trouble: nothing lost, nothing twice -----------------------------------------
@@ -868,3 +922,51 @@ def test_password_from_the_environment_is_never_shown_or_written(
     written = tmp_path / "written.toml"
     written.write_text(config_toml(config))
     assert load_config(written, required=True).mail.smtp_url == config.mail.smtp_url
+
+
+# --- the sender: parsed once, where the config is read --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sender", ["newswatch", "newswatch <>", "a@b@c", "alerts <a@>", "x\ny <a@b.org>"]
+)
+def test_a_sender_that_is_no_address_is_a_one_line_config_error(
+    tmp_path: Path, sender: str
+) -> None:
+    path = tmp_path / "newswatch.toml"
+    path.write_text(f"[mail]\nsender = {json.dumps(sender)}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, required=True)
+    assert "mail.sender" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_sender_is_written_back_as_it_was_given(tmp_path: Path) -> None:
+    path = tmp_path / "newswatch.toml"
+    sender = '"Newswatch, DW desk" <alerts@example.org>'
+    path.write_text(f"[mail]\nsender = {json.dumps(sender)}\n")
+    config = load_config(path, required=True)
+    written = tmp_path / "written.toml"
+    written.write_text(config_toml(config))
+    assert f"sender = {json.dumps(sender)}" in written.read_text()
+    assert load_config(written, required=True).mail.sender == config.mail.sender
+
+
+def test_the_senders_address_is_the_envelope_sender_and_its_name_is_shown(
+    db: Database,
+) -> None:
+    row = queue(db)
+    handler = Recorder()
+    sender = '"Newswatch, DW desk" <alerts@example.org>'
+    with smtp_server(handler) as port:
+        mail = MailConfig(sender=sender, smtp_url=f"smtp://127.0.0.1:{port}", timeout=5)
+        assert deliver_outbox(db, mail, clock=fixed_clock(T0)).sent == 1
+
+    [got] = handler.received
+    assert got.mail_from == "alerts@example.org"
+    assert got.message["From"] == sender
+    assert got.message["From"].addresses[0].display_name == "Newswatch, DW desk"
+    assert got.message["List-Unsubscribe"] == (
+        "<mailto:alerts@example.org?subject=unsubscribe%20analyst@example.org>"
+    )
+    assert stored(db, row).status == "sent"

@@ -112,6 +112,16 @@ HOSTILE = {
         '{{ "%1000000000d" % total }}',
         "template digest.html line 1: a format wider than 1,000,000 characters",
     ),
+    "a wrap joined by a long string": (
+        "digest.txt",
+        'x\n{{ ("a " * 400000)|wordwrap(1, wrapstring="x" * 10000) }}',
+        "template digest.txt line 2: a width of 10,000 characters: at most 1,000,000",
+    ),
+    "a wrap joined by a long string, by keyword": (
+        "digest.txt",
+        '{{ ("a " * 400000)|wordwrap(width=1, wrapstring="x" * 10000) }}',
+        "template digest.txt line 1: a width of 10,000 characters: at most 1,000,000",
+    ),
     "escaping the sandbox": (
         "digest.html",
         "{{ total.__class__.__mro__ }}",
