@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crawler.config import CrawlConfig, SourceConfig, scrapy_settings
 from store.clock import Clock
 from store.db import Database, describe_error
-from store.models import CrawlRun
+from store.models import CrawlRun, CrawlStatus
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
@@ -46,7 +46,7 @@ class CrawlOutcome:
             self.exit_code == 0
             and self.cause is None
             and self.run is not None
-            and self.run.status == "ok"
+            and self.run.status == CrawlStatus.OK
         )
 
 
@@ -187,7 +187,7 @@ def run_crawl(
     to stop."""
     try:
         with database.session() as session:
-            created = CrawlRun(source=source.name, status="running", started_at=clock())
+            created = CrawlRun(source=source.name, status=CrawlStatus.RUNNING, started_at=clock())
             session.add(created)
             session.commit()
             run_id = created.id
@@ -251,9 +251,9 @@ def _finish_run(
         if run is None:
             return None, []
         errors = list(run.last_errors or [])
-        recorded = run.status != "running"
+        recorded = run.status != CrawlStatus.RUNNING
         if not recorded:  # the crawl died (or its database write failed) before recording
-            run.status, run.finished_at = "failed", now
+            run.status, run.finished_at = CrawlStatus.FAILED, now
             errors.append(f"crawl process exited {exit_code}")
         added = [line for line in log_errors if not _already_kept(line, errors)]
         errors += [LOG_PREFIX + line for line in added]

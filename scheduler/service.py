@@ -43,7 +43,7 @@ from scheduler.exits import EXIT_FAILURE
 from scheduler.lock import LockKeeper, check_every, service_lock
 from store.clock import Clock, system_clock
 from store.db import Database, display_url
-from store.models import CrawlRun
+from store.models import CrawlRun, CrawlStatus
 from store.prune import prune
 
 log = logging.getLogger("newswatch.service")
@@ -146,8 +146,8 @@ class Service:
         with self.db.session() as session, session.begin():
             closed = session.execute(
                 update(CrawlRun)
-                .where(CrawlRun.status == "running")
-                .values(status="interrupted", finished_at=self.clock())
+                .where(CrawlRun.status == CrawlStatus.RUNNING)
+                .values(status=CrawlStatus.INTERRUPTED, finished_at=self.clock())
             ).rowcount
         if closed:
             log.warning("%d crawl run(s) left running by a stopped service: interrupted", closed)
