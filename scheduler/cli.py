@@ -179,16 +179,18 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from scheduler import status
+    from scheduler.health import health_problems
+    from scheduler.status_queries import collect_status
+    from scheduler.status_text import render_status
 
     config = load_config(config_path(args.config))
     with Database(config.storage.url, must_exist=True) as db:
-        report = status.collect_status(config, db, args.clock())
-    problems = status.health_problems(report)
+        report = collect_status(config, db, args.clock())
+    problems = health_problems(report)
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     elif not args.check:
-        print(status.render_status(report))
+        print(render_status(report))
     if args.check:
         for problem in problems:
             print(problem)

@@ -12,7 +12,9 @@ import pytest
 
 from scheduler.cli import main
 from scheduler.config import AppConfig, load_config
-from scheduler.status import collect_status, health_problems, render_status
+from scheduler.health import health_problems
+from scheduler.status_queries import collect_status
+from scheduler.status_text import render_status
 from store.clock import fixed_clock
 from store.db import Database
 from store.models import (
@@ -119,7 +121,8 @@ def message(n: int, created: datetime, status: str = "pending", **fields: Any) -
     )
 
 
-def source_of(report: dict, name: str) -> dict:
+def source_of(report: dict[str, Any], name: str) -> dict[str, Any]:
+    """One source in `status --json`."""
     return next(source for source in report["sources"] if source["name"] == name)
 
 
@@ -132,19 +135,20 @@ def test_fresh_database_lists_every_source_as_never_crawled_and_is_healthy(
     config = config_for(tmp_path, sqlite_url)
     with Database(sqlite_url) as db:
         report = collect_status(config, db, now=T0)
-    assert [s["name"] for s in report["sources"]] == ["dw-en", "dw-de"]
-    assert source_of(report, "dw-en") == {
+    data = report.to_json()
+    assert [s["name"] for s in data["sources"]] == ["dw-en", "dw-de"]
+    assert source_of(data, "dw-en") == {
         "name": "dw-en",
         "last_success_at": None,
         "next_crawl_at": "now",
         "runs": [],
         "warnings": [],
     }
-    assert report["articles"] == {"total": 0, "last_24h": 0}
-    assert report["outbox"]["pending"] == 0
-    assert report["first_crawl_at"] is None
+    assert data["articles"] == {"total": 0, "last_24h": 0}
+    assert data["outbox"]["pending"] == 0
+    assert data["first_crawl_at"] is None
     assert health_problems(report) == []
-    json.dumps(report)  # JSON-ready without a default=
+    json.dumps(data)  # JSON-ready without a default=
 
 
 def test_shows_the_last_five_runs_newest_first_and_the_next_crawl_after_the_last_start(
@@ -154,7 +158,7 @@ def test_shows_the_last_five_runs_newest_first_and_the_next_crawl_after_the_last
     with Database(sqlite_url) as db:
         add(db, *(run("dw-en", T0 - (15 * i + 5) * MIN) for i in range(7)))
         add(db, run("dw-en", T0 - 2 * MIN, "failed", pages=0, errors=4, last_errors=["HTTP 503"]))
-        report = collect_status(config, db, now=T0)
+        report = collect_status(config, db, now=T0).to_json()
     source = source_of(report, "dw-en")
     assert [r["started_at"] for r in source["runs"]] == [
         "2024-05-01T11:58:00+00:00",
@@ -196,8 +200,8 @@ def test_three_empty_runs_in_a_row_and_the_selector_fallback_are_warnings(
             run("dw-de", T0 - 5 * MIN, selector_fallbacks=7),
         )
         report = collect_status(config, db, now=T0)
-    assert source_of(report, "dw-en")["warnings"] == ["the last 3 runs found nothing"]
-    assert source_of(report, "dw-de")["warnings"] == [
+    assert source_of(report.to_json(), "dw-en")["warnings"] == ["the last 3 runs found nothing"]
+    assert source_of(report.to_json(), "dw-de")["warnings"] == [
         "the last run needed the selector fallback on 7 pages: DW may have changed its layout"
     ]
     assert health_problems(report) == [
@@ -214,7 +218,7 @@ def test_a_crawl_running_for_over_two_intervals_is_reported_as_killed(
     with Database(sqlite_url) as db:
         add(db, run("dw-en", T0 - 29 * MIN), run("dw-en", T0 - 14 * MIN, "running"))
         add(db, run("dw-de", T0 - 40 * MIN), run("dw-de", T0 - 31 * MIN, "running"))
-        report = collect_status(config, db, now=T0)
+        report = collect_status(config, db, now=T0).to_json()
     assert source_of(report, "dw-en")["warnings"] == []  # still within 2 × 15 min
     assert source_of(report, "dw-de")["warnings"] == [
         "the crawl started 2024-05-01T11:29:00+00:00 is still 'running' after 31m: "
@@ -245,9 +249,10 @@ def test_cron_gives_the_next_fire_time_and_its_gap_as_the_interval(
     with Database(sqlite_url) as db:
         add(db, run("dw-en", T0 - 55 * MIN), run("dw-de", T0 - 5 * MIN))
         report = collect_status(config, db, now=T0 + 5 * MIN)
-    assert report["crawl"]["interval_seconds"] == 1200
-    assert report["crawl"]["cron"] == "*/20 * * * *"
-    assert source_of(report, "dw-en")["next_crawl_at"] == "2024-05-01T12:20:00+00:00"
+    data = report.to_json()
+    assert data["crawl"]["interval_seconds"] == 1200
+    assert data["crawl"]["cron"] == "*/20 * * * *"
+    assert source_of(data, "dw-en")["next_crawl_at"] == "2024-05-01T12:20:00+00:00"
     assert health_problems(report) == []  # dw-en's success 58 min ago: within 3 × 20 min
     later = collect_status(config, db, now=T0 + 10 * MIN)
     assert health_problems(later)[0].startswith("source dw-en: no successful crawl since")
@@ -284,7 +289,7 @@ def test_counts_articles_and_undelivered_matches_per_watchlist(
                 created_at=sent.created_at,
             ),
         )
-        report = collect_status(config, db, now=T0)
+        report = collect_status(config, db, now=T0).to_json()
     assert report["articles"] == {"total": 3, "last_24h": 2}
     assert report["watchlists"] == [
         {"name": "syria", "matches": 3, "undelivered": 2},
@@ -305,7 +310,7 @@ def test_outbox_shows_pending_age_and_failed_and_retrying_errors(
             message(4, T0 - 3 * MIN, "sent"),
         )
         report = collect_status(config, db, now=T0)
-    outbox = report["outbox"]
+    outbox = report.to_json()["outbox"]
     assert (outbox["pending"], outbox["sent"], outbox["failed"]) == (2, 1, 1)
     assert outbox["oldest_pending_at"] == "2024-05-01T11:40:00+00:00"
     assert outbox["oldest_pending_age_seconds"] == 20 * 60
@@ -361,7 +366,7 @@ def test_subscribers_show_their_last_digest_and_next_slot_in_their_time_zone(
     config = config_for(tmp_path, sqlite_url)
     with Database(sqlite_url) as db:
         add(db, SubscriberState(email="analyst@example.org", last_digest_at=T0 - 7 * 60 * MIN))
-        report = collect_status(config, db, now=T0)
+        report = collect_status(config, db, now=T0).to_json()
     assert report["subscribers"] == [
         {
             "email": "analyst@example.org",
