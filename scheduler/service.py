@@ -40,7 +40,8 @@ from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.exits import EXIT_FAILURE
-from scheduler.lock import LockKeeper, check_every, service_lock
+from scheduler.lock import service_lock
+from scheduler.lock_keeper import LockKeeper, check_every
 from store.clock import Clock, system_clock
 from store.db import Database, display_url
 from store.models import CrawlRun, CrawlStatus
