@@ -13,10 +13,12 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.config import ConfigError, check_templates, config_path, load_config
+from scheduler.demo_command import add_demo
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
-from scheduler.stage_commands import STAGE_COMMANDS, add_demo
+from scheduler.send_command import add_send
+from scheduler.stage_commands import add_articles, add_crawl, add_cycle, add_digest, add_match
 from store.clock import Clock, system_clock
 from store.db import Database, DatabaseUnavailable, display_url, driver_message
 
@@ -204,7 +206,12 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_init,
     _add_check,
     _add_parse,
-    *STAGE_COMMANDS,
+    add_crawl,
+    add_articles,
+    add_match,
+    add_digest,
+    add_send,
+    add_cycle,
     _add_run,
     _add_status,
     add_demo,
