@@ -1,6 +1,6 @@
-"""Discovery: feeds (RDF / RSS 1.0, RSS 2.0, Atom), sitemaps and listing pages -> candidates.
+"""Discovery: feeds (RDF / RSS 1.0, RSS 2.0, Atom), sitemaps and listing pages -> listed articles.
 
-Every candidate is reduced to DW's content id before anything is requested. No Scrapy import.
+Every listed article is reduced to DW's content id before anything is requested. No Scrapy import.
 Feeds are parsed leniently (DW's Russian feed uses an undeclared ``atom:`` prefix) and never
 expand entities: a DOCTYPE is dropped before parsing, so an entity bomb costs nothing.
 """
@@ -27,8 +27,9 @@ class FeedError(ValueError):
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """An article some index points at: where, which content id, and the date it gives."""
+class ListedArticle:
+    """An article a feed, sitemap or listing page lists: where, its content id and kind, and the
+    date that index gives it."""
 
     url: str
     content_id: int
@@ -38,7 +39,7 @@ class Candidate:
 
 @dataclass
 class Discovered:
-    candidates: list[Candidate]
+    articles: list[ListedArticle]
     sitemaps: list[str]  # further sitemaps named by a sitemap index
     skipped: int = 0  # entries that name no DW content (no link, no id)
 
@@ -84,7 +85,7 @@ def parse_date(value: str | None) -> datetime | None:
     return dw_datetime(value)
 
 
-def _candidate(url: str | None, id_text: str | None, date: str | None) -> Candidate | None:
+def _listed(url: str | None, id_text: str | None, date: str | None) -> ListedArticle | None:
     ref = ref_from_url(url) if url else None
     explicit = _DIGITS.match(id_text or "")
     if explicit:
@@ -95,19 +96,19 @@ def _candidate(url: str | None, id_text: str | None, date: str | None) -> Candid
         return None
     if not url:
         return None  # an id alone gives nothing to fetch
-    return Candidate(url, content_id, ref.kind if ref else "article", parse_date(date))
+    return ListedArticle(url, content_id, ref.kind if ref else "article", parse_date(date))
 
 
-def newest(candidates: list[Candidate], limit: int) -> tuple[list[Candidate], int]:
-    """At most ``limit`` candidates, the newest by the date their index gives (undated ones last,
+def newest(articles: list[ListedArticle], limit: int) -> tuple[list[ListedArticle], int]:
+    """At most ``limit`` articles, the newest by the date their index gives (undated ones last,
     in document order), and how many were left out."""
-    if len(candidates) <= limit:
-        return candidates, 0
+    if len(articles) <= limit:
+        return articles, 0
     by_date = sorted(
-        candidates,
+        articles,
         key=lambda c: (c.listed_at is None, -c.listed_at.timestamp() if c.listed_at else 0.0),
     )
-    return by_date[:limit], len(candidates) - limit
+    return by_date[:limit], len(articles) - limit
 
 
 def read_feed(body: bytes, base_url: str = "") -> Discovered:
@@ -122,11 +123,11 @@ def read_feed(body: bytes, base_url: str = "") -> Discovered:
         link = _text(item, "link") or _atom_link(item) or item.get(_RDF_ABOUT)
         guid = _text(item, "contentid") or _non_permalink_guid(item)
         date = _text(item, "date", "pubdate", "updated", "published", "modified")
-        candidate = _candidate(urljoin(base_url, link) if link else None, guid, date)
-        if candidate is None:
+        listed = _listed(urljoin(base_url, link) if link else None, guid, date)
+        if listed is None:
             found.skipped += 1
         else:
-            found.candidates.append(candidate)
+            found.articles.append(listed)
     return found
 
 
@@ -148,7 +149,7 @@ def _non_permalink_guid(item: etree._Element) -> str | None:
 
 
 def read_sitemap(body: bytes, base_url: str = "") -> Discovered:
-    """A sitemap index (-> further sitemaps) or a (news) sitemap (-> candidates)."""
+    """A sitemap index (-> further sitemaps) or a (news) sitemap (-> articles)."""
     root = _xml_root(body)
     found = Discovered([], [])
     for entry in root:
@@ -161,11 +162,11 @@ def read_sitemap(body: bytes, base_url: str = "") -> Discovered:
             found.sitemaps.append(location)
         elif name == "url":
             date = _text(entry, "lastmod") or _news_date(entry)
-            candidate = _candidate(location, None, date)
-            if candidate is None:
+            listed = _listed(location, None, date)
+            if listed is None:
                 found.skipped += 1
             else:
-                found.candidates.append(candidate)
+                found.articles.append(listed)
     return found
 
 
@@ -187,8 +188,8 @@ def read_listing(html: bytes | str, base_url: str) -> Discovered:
         if href.startswith(("javascript:", "mailto:", "#")):
             continue
         url = urljoin(base_url, href)
-        candidate = _candidate(url, None, None)
-        if candidate is not None and candidate.content_id not in seen:
-            seen.add(candidate.content_id)
-            found.candidates.append(candidate)
+        listed = _listed(url, None, None)
+        if listed is not None and listed.content_id not in seen:
+            seen.add(listed.content_id)
+            found.articles.append(listed)
     return found

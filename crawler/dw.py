@@ -1,10 +1,7 @@
-"""What newswatch knows about DW addresses: content ids, short ids and URL normalisation.
+"""What newswatch knows about DW addresses: which content a URL names, one URL per page.
 
-No Scrapy import here: the store, the CLI and the tests use it too. The page parser lives in
-``crawler/dw_page.py``.
-
-DW gives every piece of content a numeric *content id* that appears in its URL (``/a-18879446``)
-and a *short id* (``https://p.dw.com/p/1HDPC``) that is the base-62 form of the same number.
+No Scrapy import here: the CLI and the tests use it too. The page parser lives in
+``crawler/dw_page.py``; DW's ids (content id, short id) and time zone in ``store/dw_ids.py``.
 """
 
 from __future__ import annotations
@@ -13,14 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from store.dw_ids import (  # noqa: F401 - re-exported: DW knowledge is read from here
-    ALPHABET,
-    SHORT_URL_PREFIX,
-    DwIdError,
-    content_id,
-    short_id,
-    short_url,
-)
+from store import dw_ids
 
 # URL path suffix -> kind of content
 KINDS = {
@@ -50,7 +40,7 @@ class DwRef:
 
     @property
     def short_id(self) -> str:
-        return short_id(self.content_id)
+        return dw_ids.short_id(self.content_id)
 
 
 def is_dw_host(host: str) -> bool:
@@ -99,8 +89,8 @@ def ref_from_url(url: str) -> DwRef | None:
     short = _SHORT_PATH.match(path)
     if short and (parts.hostname or "").lower().startswith("p."):
         try:
-            return DwRef(content_id(short.group(1)), "unknown", None)
-        except DwIdError:
+            return DwRef(dw_ids.content_id(short.group(1)), "unknown", None)
+        except dw_ids.DwIdError:
             return None
     found = _ID_IN_PATH.search(path)
     if not found:

@@ -15,13 +15,12 @@ import codecs
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
+from w3lib.encoding import html_to_unicode, http_content_type_encoding, read_bom, to_unicode
 
-from crawler.dw import DwRef, is_dw_host, normalize_url, ref_from_url, short_id, short_url
+from crawler.dw import DwRef, is_dw_host, normalize_url, ref_from_url
 from crawler.dw_dates import iso_datetime
 from crawler.dw_layouts import (
     LayoutFields,
@@ -32,16 +31,12 @@ from crawler.dw_layouts import (
     read_react,
 )
 from crawler.dw_text import clean_text, storable
+from store.article_schema import ArticleFields
+from store.dw_ids import short_id, short_url
 
 logger = logging.getLogger(__name__)
 
-_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-_CHARSET_SCAN_BYTES = 16384  # DW's classic pages declare it after ~2 KB of scripts and links
+_WIDE = ("utf-16", "utf-32")  # encodings whose markup is not ASCII
 _TITLE_SUFFIX = re.compile(r"\s*[|–—-]\s*DW\s*[|–—-]\s*[\d./]+\s*$")
 _MEDIA_KINDS = ("video", "audio")
 _OG_KINDS = {"video": "video", "audio": "audio", "music": "audio"}
@@ -54,47 +49,20 @@ class PageError(ValueError):
     """Not a DW content page we can read (empty, not DW, no id)."""
 
 
-@dataclass
-class ParsedPage:
-    short_id: str
-    content_id: int
-    url: str  # canonical URL, normalised with crawler.dw.normalize_url
-    language: str | None
-    kind: str  # article | video | gallery | live | audio
-    title: str
-    teaser: str
-    body: str  # paragraphs and subheads joined by "\n\n"
-    captions: list[str]
-    authors: list[str]
-    topics: list[str]
-    published_at: datetime | None  # timezone-aware
-    modified_at: datetime | None
-    selector_fallback: bool = False
+@dataclass(frozen=True)
+class ParsedPage(ArticleFields):
+    """The page's fields (``store.article_schema``) and what looked wrong on it."""
+
     warnings: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "short_id": self.short_id,
-            "content_id": self.content_id,
-            "url": self.url,
-            "language": self.language,
-            "kind": self.kind,
-            "title": self.title,
-            "teaser": self.teaser,
-            "body": self.body,
-            "captions": list(self.captions),
-            "authors": list(self.authors),
-            "topics": list(self.topics),
-            "published_at": self.published_at.isoformat() if self.published_at else None,
-            "modified_at": self.modified_at.isoformat() if self.modified_at else None,
-            "selector_fallback": self.selector_fallback,
-        }
 
-
-def parse_page(data: bytes | str, url: str | None = None) -> ParsedPage:
-    """Parse one DW page; ``url`` is where it was fetched (used when the page names no URL)."""
+def parse_page(
+    data: bytes | str, url: str | None = None, content_type: str | None = None
+) -> ParsedPage:
+    """Parse one DW page; ``url`` is where it was fetched (used when the page names no URL),
+    ``content_type`` the HTTP Content-Type header it came with (its charset decodes bytes)."""
     if isinstance(data, bytes | bytearray | memoryview):
-        html = decode_html(bytes(data))
+        html = decode_html(bytes(data), content_type)
     elif isinstance(data, str):
         html = data
     else:
@@ -110,38 +78,35 @@ def parse_page(data: bytes | str, url: str | None = None) -> ParsedPage:
         raise PageError(f"unreadable page ({type(exc).__name__}: {exc})") from exc
 
 
-def decode_html(data: bytes) -> str:
-    """Bytes → text: BOM, then ``<meta charset>``/http-equiv, then UTF-8, then windows-1252."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data[len(bom) :].decode(encoding, errors="replace")
-    declared = _declared_encoding(data[:_CHARSET_SCAN_BYTES])
-    if declared is not None and declared != "utf-8":
-        try:
-            return data.decode(declared, errors="replace")
-        except LookupError:  # a codec that is no text encoding (rot13, base64 ...)
-            declared = None
+def decode_html(data: bytes, content_type: str | None = None) -> str:
+    """Bytes → text as a browser reads them (``w3lib.encoding.html_to_unicode``): a BOM, else the
+    charset of the HTTP ``Content-Type`` (when the caller has it), else the page's ``<meta
+    charset>``/http-equiv, else UTF-8 when the bytes are UTF-8 (cut short mid-character too), else
+    windows-1252. A label that names no text encoding (rot13, base64 ...) is ignored, and UTF-16
+    declared in the page's own markup is read as UTF-8 (as browsers do: the markup was ASCII)."""
     try:
-        return data.decode("utf-8")
+        encoding, text = html_to_unicode(content_type, data, auto_detect_fun=_utf8_or_cp1252)
+    except LookupError:  # a declared codec that is no text encoding
+        return to_unicode(data, _utf8_or_cp1252(data))
+    if (
+        encoding.startswith(_WIDE)
+        and read_bom(data)[0] is None
+        and http_content_type_encoding(content_type) is None
+    ):  # declared in the page's own markup
+        return to_unicode(data, "utf-8")
+    return text
+
+
+def _utf8_or_cp1252(data: bytes) -> str:
+    """An undeclared page's encoding: UTF-8 if its bytes are UTF-8, or UTF-8 text whose last
+    character was cut short (a truncated download); else windows-1252, which decodes any byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        text = decoder.decode(data, final=False)
     except UnicodeDecodeError:
-        if declared == "utf-8":  # declared but broken: keep the valid parts
-            return data.decode("utf-8", errors="replace")
-        return data.decode("cp1252", errors="replace")
-
-
-def _declared_encoding(head: bytes) -> str | None:
-    found = _CHARSET.search(head)
-    if not found:
-        return None
-    try:
-        name = codecs.lookup(found.group(1).decode("ascii")).name
-    except (LookupError, UnicodeDecodeError):
-        return None
-    if name in ("latin-1", "iso8859-1", "ascii"):  # browsers read these labels as windows-1252
         return "cp1252"
-    if name.startswith("utf-16"):  # a page that was decodable enough to be found is not UTF-16
-        return "utf-8"
-    return name
+    cut_short = bool(decoder.getstate()[0])
+    return "cp1252" if cut_short and text.isascii() else "utf-8"
 
 
 def _parse(html: str, url: str | None) -> ParsedPage:

@@ -1,12 +1,15 @@
 """Item pipelines: validate a parsed article, then store it once per short id.
 
-The storing pipeline also keeps the CrawlRun row of this crawl: created when the spider opens,
-filled with the crawl's figures when it closes."""
+The storing pipeline holds the crawl process's one ``Database``: the spider asks it which
+articles are stored already (``known_versions``). It also completes this crawl's CrawlRun row
+when the spider has closed (``crawler.crawl_run``): the row `newswatch crawl` made
+(``NEWSWATCH_RUN_ID``), or one it makes itself when the crawl runs by hand."""
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import Any, Self
 
 from scrapy import Spider, signals
@@ -14,11 +17,12 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler.dw import short_id
-from crawler.items import ArticleItem
-from store.articles import Upsert, upsert_articles
+from crawler.crawl_run import FIGURES, ErrorLines, record_run
+from store.article_schema import CrawledArticle
+from store.articles import Upsert, known_versions, upsert_articles
 from store.clock import Clock, system_clock
 from store.db import Database, describe_error
+from store.dw_ids import short_id
 from store.models import CrawlRun
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,7 @@ class ValidateArticlePipeline:
     """Drop what cannot be an article: no title, no id, an id that contradicts itself."""
 
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if not isinstance(item, ArticleItem):
+        if not isinstance(item, CrawledArticle):
             return item
         if not item.title.strip():
             raise DropItem(f"{item.url}: no title")
@@ -62,7 +66,8 @@ class StoreArticlePipeline:
         self.clock = clock
         self.db: Database | None = None
         self.run_id: int | None = None
-        self.batch: list[ArticleItem] = []
+        self.log_lines: ErrorLines | None = None  # under `newswatch crawl`: its ERROR lines
+        self.batch: list[CrawledArticle] = []
         self.batch_size = crawler.settings.getint("NEWSWATCH_STORE_BATCH", 50)
         self.batch_seconds = crawler.settings.getfloat("NEWSWATCH_STORE_SECONDS", 5.0)
         self.batch_started = 0.0
@@ -80,11 +85,16 @@ class StoreArticlePipeline:
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        """Use the CrawlRun row `newswatch crawl` made for this crawl (NEWSWATCH_RUN_ID), or
-        make one when the crawl runs by hand."""
-        self.db = Database(self.database_url, migrate=False)  # the spider migrated it
+        """Open the database and use the CrawlRun row `newswatch crawl` made for this crawl
+        (NEWSWATCH_RUN_ID), or, run by hand, migrate the database and make a row."""
         self.run_id = self.crawler.settings.getint("NEWSWATCH_RUN_ID") or None
+        # `newswatch crawl` migrated the database before starting the crawl; by hand, we do
+        self.db = Database(self.database_url, migrate=self.run_id is None)
         if self.run_id is not None:
+            # its own ERROR lines go into the row with its figures (`newswatch crawl` reads them
+            # off the crawl's output only when the crawl died without recording)
+            self.log_lines = ErrorLines()
+            logging.getLogger().addHandler(self.log_lines)
             return
         source = getattr(self.crawler.spider, "source_name", "") or "unnamed"
         with self.db.session() as session:
@@ -93,8 +103,15 @@ class StoreArticlePipeline:
             session.commit()
             self.run_id = run.id
 
+    def known_versions(self, content_ids: list[int]) -> dict[int, datetime | None]:
+        """content id -> the newest date of the stored version, for the ids already stored."""
+        if self.db is None or not content_ids:
+            return {}
+        with self.db.session() as session:
+            return known_versions(session, content_ids)
+
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if not isinstance(item, ArticleItem) or self.db is None:
+        if not isinstance(item, CrawledArticle) or self.db is None:
             return item
         if not self.batch:
             self.batch_started = time.monotonic()
@@ -121,16 +138,16 @@ class StoreArticlePipeline:
                 except Exception as item_error:  # this one article: counted and dropped
                     self._record_error(item, item_error)
 
-    def _store(self, items: list[ArticleItem]) -> None:
+    def _store(self, items: list[CrawledArticle]) -> None:
         assert self.db is not None
         with self.db.engine.begin() as connection:  # one transaction: all or none
-            outcomes = upsert_articles(connection, [item.fields() for item in items], self.clock())
+            outcomes = upsert_articles(connection, [item.values() for item in items], self.clock())
         for item, outcome in zip(items, outcomes, strict=True):
             self.crawler.stats.inc_value(STATS + outcome.value)
             if outcome is not Upsert.UNCHANGED:
                 log.debug("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
 
-    def _record_error(self, item: ArticleItem, error: Exception) -> None:
+    def _record_error(self, item: CrawledArticle, error: Exception) -> None:
         """One counted error naming the article, in the crawl's error log like a failed page."""
         reason = f"not stored (short id {item.short_id}): {_describe(error)}"
         if not isinstance(error, SQLAlchemyError):  # not the database refusing: a bug, show it
@@ -147,25 +164,22 @@ class StoreArticlePipeline:
         self.flush()
 
     def record_run(self, spider: Spider, reason: str) -> None:
-        """Fill this crawl's CrawlRun row with its figures and outcome."""
-        if self.db is None or self.run_id is None:
+        """Complete this crawl's CrawlRun row with its figures and outcome; close the database."""
+        if self.db is None:
             return
+        if self.log_lines is not None:
+            logging.getLogger().removeHandler(self.log_lines)
         stats = self.crawler.stats
-        figures = {
-            name: int(stats.get_value(STATS + name, 0))
-            for name in ("pages", "new", "updated", "skipped_known", "errors", "selector_fallbacks")
-        }
-        status = "ok" if reason == "finished" else "interrupted"
-        if reason == "finished" and figures["errors"] and not figures["pages"]:
-            status = "failed"
-        errors = list(getattr(self.crawler.spider, "error_log", []))[-20:]
-        with self.db.session() as session:
-            run = session.get(CrawlRun, self.run_id)
-            if run is not None:
-                run.finished_at = self.clock()
-                run.status = status
-                run.last_errors = errors
-                for name, value in figures.items():
-                    setattr(run, name, value)
-                session.commit()
-        self.db.close()
+        try:
+            if self.run_id is not None:
+                record_run(
+                    self.db,
+                    self.run_id,
+                    reason,
+                    {name: int(stats.get_value(STATS + name, 0)) for name in FIGURES},
+                    list(getattr(self.crawler.spider, "error_log", [])),
+                    self.log_lines.lines if self.log_lines is not None else [],
+                    self.clock(),
+                )
+        finally:
+            self.db.close()

@@ -1,6 +1,6 @@
 # Scrapy settings for newswatch's DW crawler: polite defaults for dw.com, stated plainly.
 # `newswatch crawl` passes the [crawl] section of newswatch.toml on top of these with -s;
-# `scrapy crawl dw -a source=... -s NEWSWATCH_DATABASE_URL=...` runs the same crawl by hand.
+# `scrapy crawl dw -a feeds=URL -s NEWSWATCH_DATABASE_URL=...` runs a crawl by hand.
 
 import os
 

@@ -2,6 +2,9 @@
 
 The chrome (head scripts, navigation, footer, styles) is the same on every page of a language, so
 ``render.py`` renders it once and shares the bytes between pages; only the article part is per page.
+
+Over 300 lines because most of it is a table: the labels both layouts print, in each demo language,
+copied from real DW pages; the code is the few functions at the end.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from email.utils import format_datetime
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from crawler.dw import content_id as content_id_of
 from demo import chrome, feeds
 from demo.articles import DemoArticle
 from demo.render import Page, PageContext, render_article, render_listing
@@ -52,6 +51,7 @@ class DemoSite:
         self._documents: dict[str, Response] = {}
         self._by_language: dict[str, list[DemoArticle]] = {}
         self._position: dict[int, int] = {}
+        self._by_short_id: dict[str, DemoArticle] = {}
         self._reindex()
 
     # -- the articles -------------------------------------------------------------------------
@@ -102,6 +102,7 @@ class DemoSite:
         self._position = {
             a.content_id: i for group in self._by_language.values() for i, a in enumerate(group)
         }
+        self._by_short_id = {a.short_id: a for a in self._articles.values()}
 
     # -- requests -----------------------------------------------------------------------------
     def respond(self, target: str) -> Response:
@@ -112,7 +113,7 @@ class DemoSite:
             return self._article_response(found.group(1), found.group(2), int(found.group(3)))
         short = _SHORT.match(path)
         if short:
-            article = self._articles.get(content_id_of(short.group(1)))
+            article = self._by_short_id.get(short.group(1))
             if article is None:
                 return not_found()
             return redirect(self.base_url + article.canonical_path, status=301)

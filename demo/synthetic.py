@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from demo.articles import SUBHEAD, Caption, DemoArticle
 from demo.chrome import slugify
+from store.dw_ids import short_id
 
 FIRST_ID = 70_000_000
 WORDS = {
@@ -187,8 +188,10 @@ def _article(index: int, rng: random.Random, now: datetime) -> DemoArticle:
     title = title[:90].rsplit(" ", 1)[0] if len(title) > 90 else title
     published = now - timedelta(minutes=rng.randint(5, 72 * 60))
     section = rng.choice(words["sections"])  # type: ignore[arg-type]
+    content_id = FIRST_ID + index * 37
     return DemoArticle(
-        content_id=FIRST_ID + index * 37,
+        content_id=content_id,
+        short_id=short_id(content_id),  # generated: computed, unlike the hand-written articles'
         language=language,
         layout="new" if index % 2 else "old",
         kind="article",

@@ -106,9 +106,9 @@ def _add_parse(commands: argparse._SubParsersAction) -> None:
 def cmd_parse(args: argparse.Namespace) -> int:
     from crawler.dw_page import PageError, parse_page
 
-    data, url = _read_page(args.page, args.url)
+    data, url, content_type = _read_page(args.page, args.url)
     try:
-        page = parse_page(data, url=url)
+        page = parse_page(data, url, content_type)
     except PageError as error:
         raise CommandError(f"{args.page}: {error}") from None
     fields = page.to_json()
@@ -124,7 +124,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_page(page: str, url: str | None) -> tuple[bytes, str | None]:
+def _read_page(page: str, url: str | None) -> tuple[bytes, str | None, str | None]:
+    """The page's bytes, its address and, fetched over HTTP, its Content-Type header."""
     if page.startswith(("http://", "https://")):
         from urllib.error import URLError
         from urllib.request import Request, urlopen
@@ -132,11 +133,15 @@ def _read_page(page: str, url: str | None) -> tuple[bytes, str | None]:
         request = Request(page, headers={"User-Agent": "newswatch parse"})
         try:
             with urlopen(request, timeout=30) as response:
-                return response.read(), url or response.geturl()
+                return (
+                    response.read(),
+                    url or response.geturl(),
+                    response.headers.get("Content-Type"),
+                )
         except (URLError, OSError) as error:
             raise CommandError(f"{page}: {error}") from None
     try:
-        return Path(page).read_bytes(), url
+        return Path(page).read_bytes(), url, None
     except OSError as error:
         raise CommandError(f"{page}: {error.strerror}", EXIT_USAGE) from None
 

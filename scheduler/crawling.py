@@ -1,5 +1,11 @@
 """One crawl of one source as a `scrapy crawl dw` subprocess, the way scrapyd launches them:
-no Twisted reactor in the service, memory back to the OS after each crawl, a hung crawl killed."""
+no Twisted reactor in the service, memory back to the OS after each crawl, a hung crawl killed.
+
+The subprocess gets the source once (JSON in ``NEWSWATCH_SOURCE``) and the id of the CrawlRun row
+made here for it (``NEWSWATCH_RUN_ID``). The crawl completes that row itself when it closes
+(``crawler.crawl_run``: figures, outcome, counted errors and its own ERROR log lines); this side
+completes it only when the crawl died without doing so (failed, its exit status and the error
+lines of its output)."""
 
 from __future__ import annotations
 
@@ -19,6 +25,13 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.config import CrawlConfig, SourceConfig, scrapy_settings
+from crawler.crawl_run import (
+    LOG_ERRORS_KEPT,
+    LOG_LINE_CHARS,
+    LOG_PREFIX,
+    RUN_ERRORS_KEPT,
+    already_kept,
+)
 from store.clock import Clock
 from store.db import Database, describe_error
 from store.models import CrawlRun, CrawlStatus
@@ -74,10 +87,6 @@ CRAWL_ENVIRONMENT = frozenset(
     }
 )
 CRAWL_ENVIRONMENT_PREFIXES = ("LC_", "FAKETIME")
-LOG_ERRORS_KEPT = 5  # of the crawl's own error lines, the last ones kept in CrawlRun.last_errors
-LOG_LINE_CHARS = 300
-RUN_ERRORS_KEPT = 20  # as the crawl keeps them itself
-LOG_PREFIX = "crawl log: "
 
 
 def crawl_environment(parent: Mapping[str, str], database_url: str) -> dict[str, str]:
@@ -97,9 +106,6 @@ def crawl_environment(parent: Mapping[str, str], database_url: str) -> dict[str,
 _LOG_ERROR = re.compile(
     r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)? )?(\[[^\]]*\] (?:ERROR|CRITICAL): .*)"
 )
-_LEVEL = re.compile(r"\] (?:ERROR|CRITICAL): ")
-_MODULE = re.compile(r"^[\w.]+\.(?=\w+: )")
-_URL = re.compile(r"https?://[^\s<>]+")
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -144,7 +150,7 @@ def crawl_command(
         # a crawl is bounded by the interval, with a floor for very short test intervals
         "CLOSESPIDER_TIMEOUT": str(int(max(crawl.every, MIN_CRAWL_SECONDS))),
     }
-    command = [sys.executable, "-m", "scrapy", "crawl", "dw", "-a", f"source={source.name}"]
+    command = [sys.executable, "-m", "scrapy", "crawl", "dw"]
     for name, value in settings.items():
         command += ["-s", f"{name}={value}"]
     return command
@@ -243,35 +249,21 @@ def run_crawl(
 def _finish_run(
     database: Database, run_id: int, exit_code: int, log_errors: list[str], now: datetime
 ) -> tuple[CrawlRun | None, list[str]]:
-    """Complete the row the crawl left: failed if it never recorded itself, and its own error
-    lines kept in ``last_errors`` when they are not there yet. Returns the row and the lines
-    added."""
+    """The row as the crawl left it; completed here (failed, the exit status, the crawl's own
+    error lines) only when the crawl never recorded itself. Returns the row and the error lines
+    it did not have before."""
     with database.session() as session:
         run = session.get(CrawlRun, run_id)
         if run is None:
             return None, []
-        errors = list(run.last_errors or [])
-        recorded = run.status != CrawlStatus.RUNNING
-        if not recorded:  # the crawl died (or its database write failed) before recording
-            run.status, run.finished_at = CrawlStatus.FAILED, now
-            errors.append(f"crawl process exited {exit_code}")
-        added = [line for line in log_errors if not _already_kept(line, errors)]
-        errors += [LOG_PREFIX + line for line in added]
-        if added or not recorded:
-            run.last_errors = errors[-RUN_ERRORS_KEPT:]
-            session.commit()
-        return run, added
-
-
-def _already_kept(line: str, errors: list[str]) -> bool:
-    """Whether the row already tells this error line: the same text, or a line about a URL
-    the crawl counted an error for (``url: reason``)."""
-    message = _LEVEL.split(line, maxsplit=1)[-1]
-    exception = _MODULE.sub("", message)  # the spider names an exception by its class alone
-    if any(kept and (exception in kept or kept in message) for kept in errors):
-        return True
-    urls = _URL.findall(message)
-    return any(kept.startswith(f"{url}: ") for url in urls for kept in errors)
+        if run.status != CrawlStatus.RUNNING:  # recorded by the crawl, its own error lines with it
+            return run, [line for line in log_errors if not already_kept(line, run.last_errors)]
+        # the crawl died (or its database write failed) before recording
+        errors = [f"crawl process exited {exit_code}", *(LOG_PREFIX + line for line in log_errors)]
+        run.status, run.finished_at = CrawlStatus.FAILED, now
+        run.last_errors = errors[-RUN_ERRORS_KEPT:]
+        session.commit()
+        return run, log_errors
 
 
 def wait_or_stop(process: subprocess.Popen, timeout: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -13,26 +14,11 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from store.article_schema import CrawledArticle, fields_json
 from store.models import Article
 
-# the fields a crawl supplies; everything else is bookkeeping
-ARTICLE_FIELDS = (
-    "short_id",
-    "content_id",
-    "url",
-    "language",
-    "kind",
-    "title",
-    "teaser",
-    "body",
-    "captions",
-    "authors",
-    "topics",
-    "published_at",
-    "modified_at",
-    "selector_fallback",
-    "listed_at",
-)
+# the fields a crawl supplies (store.article_schema); every other column of Article is bookkeeping
+ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(CrawledArticle))
 # the fields whose change makes an article "updated" (not the URL it was reached by)
 HASHED_FIELDS = ("title", "teaser", "body", "captions", "authors", "topics", "published_at")
 
@@ -145,24 +131,4 @@ def known_versions(session: Session, content_ids: list[int]) -> dict[int, dateti
 def article_json(article: Article) -> dict[str, Any]:
     """An article as `newswatch articles --json` prints it: the keys of `newswatch parse --json`
     plus first_seen_at."""
-    return {
-        "short_id": article.short_id,
-        "content_id": article.content_id,
-        "url": article.url,
-        "language": article.language,
-        "kind": article.kind,
-        "title": article.title,
-        "teaser": article.teaser,
-        "body": article.body,
-        "captions": list(article.captions),
-        "authors": list(article.authors),
-        "topics": list(article.topics),
-        "published_at": _iso(article.published_at),
-        "modified_at": _iso(article.modified_at),
-        "selector_fallback": article.selector_fallback,
-        "first_seen_at": _iso(article.first_seen_at),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return fields_json(article, "first_seen_at")

@@ -1,7 +1,8 @@
 """DW's two ids for one piece of content: the numeric content id (``/a-18879446``) and the
 short id of its permalink (``https://p.dw.com/p/1HDPC``), the base-62 form of the same number.
 
-Here, in store, because the short id is the key every stage shares; ``crawler.dw`` re-exports it.
+Here, in store, because the short id is the key every stage shares: every stage imports DW's ids
+and time zone from this module alone (``crawler.dw`` knows DW's URLs).
 """
 
 from __future__ import annotations

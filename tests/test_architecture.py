@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import crawler.dw
+from store import dw_ids
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("crawler", "store", "alerts", "scheduler", "demo")
 ALLOWED = {
@@ -45,6 +48,23 @@ def test_a_stage_imports_only_the_stages_below_it(stage: str) -> None:
         if bad:
             wrong[str(path.relative_to(ROOT))] = sorted(bad)
     assert wrong == {}
+
+
+def test_dw_ids_and_time_zone_are_imported_from_store_dw_ids_alone() -> None:
+    """DW's ids and time zone have one home: no module takes them from another one."""
+    names = {name for name in vars(dw_ids) if not name.startswith("_")} - {
+        "annotations",
+        "ZoneInfo",
+    }
+    wrong = []
+    for stage in (*STAGES, "tests", "bench"):
+        for path in sorted((ROOT / stage).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module != "store.dw_ids":
+                    taken = {alias.name for alias in node.names} & names
+                    wrong += [f"{path.relative_to(ROOT)}: {name}" for name in sorted(taken)]
+    assert wrong == []
+    assert not hasattr(crawler.dw, "short_id")  # crawler.dw knows URLs, not ids
 
 
 def test_only_the_cli_imports_the_demo_site() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from demo import DemoServer, Route
 from scheduler.cli import main
 from store.articles import upsert_article
 from store.clock import fixed_clock
@@ -121,6 +122,28 @@ def test_parse_of_a_page_that_is_not_dw_says_so(capsys, tmp_path) -> None:
     page.write_text("<html><head><title>Example</title></head><body><p>Hi</p></body></html>")
     code, _, err = run(capsys, "parse", str(page), "--json")
     assert code == 1 and "other.html" in err
+
+
+def test_parse_of_a_url_decodes_the_page_by_its_http_charset(capsys) -> None:
+    """A Russian page in KOI8-R whose charset only its Content-Type header names."""
+    html = (
+        '<html lang="ru"><head><link rel="canonical" href="https://www.dw.com/ru/x/a-61000001">'
+        '<title>Новости</title></head><body><div id="bodyContent"><div class="col3">'
+        '<h1>Привет из Москвы</h1><div class="longText"><p>Текст статьи.</p></div></div></div>'
+        "</body></html>"
+    )
+    with DemoServer([]) as server:
+        server.routes["/ru/x/a-61000001"] = Route(
+            body=html.encode("koi8-r"), headers={"Content-Type": "text/html; charset=koi8-r"}
+        )
+        code, out, _ = run(capsys, "parse", server.url("/ru/x/a-61000001"), "--json")
+    page = json.loads(out)
+    assert code == 0
+    assert (page["title"], page["body"], page["short_id"]) == (
+        "Привет из Москвы",
+        "Текст статьи.",
+        short_id(61000001),
+    )
 
 
 def test_init_writes_a_config_that_check_accepts(capsys, tmp_path) -> None:

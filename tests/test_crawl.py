@@ -4,11 +4,14 @@ article updated in place, two crawls at once still one row per article."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -37,6 +40,7 @@ from tests.crawling import (
     stored_articles,
 )
 
+ROOT = Path(__file__).resolve().parents[1]  # scrapy.cfg: `scrapy crawl` runs from here
 # reached in the "other URLs" crawl: the seed by its old slug, one article by its AMP URL and one
 # by a newsletter link with ?maca=
 AMP_ID, MACA_ID = 69010102, 69020101
@@ -224,3 +228,38 @@ def test_two_crawls_at_once_store_each_article_once(database_url: str) -> None:
     assert sum(run.new for run in runs) == DEMO_ARTICLES  # each article counted new exactly once
     assert sum(run.errors for run in runs) == 0
     assert DEMO_ARTICLES <= requests <= 2 * DEMO_ARTICLES
+
+
+# ---------------------------------------------------------------------- by hand
+
+
+def test_a_crawl_by_hand_migrates_its_database_records_its_run_and_skips_what_it_stored(
+    tmp_path: Path,
+) -> None:
+    """`scrapy crawl dw -a feeds=... -s NEWSWATCH_DATABASE_URL=...` as the README shows it: a new
+    database is made, the crawl records its own CrawlRun row, and the same crawl again asks the
+    database it stored into and fetches no article page."""
+    url = f"sqlite:///{tmp_path / 'by-hand.db'}"
+    with DemoServer(demo_articles()) as server:
+        command = [
+            *(sys.executable, "-m", "scrapy", "crawl", "dw"),
+            *("-a", f"feeds={server.url('/rdf/rss-en-all')}", "-a", "source=by-hand"),
+            *("-a", "allowed_domains=127.0.0.1", "-s", f"NEWSWATCH_DATABASE_URL={url}"),
+            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
+        ]
+        requested = []
+        for _ in range(2):
+            server.request_log.clear()
+            done = subprocess.run(
+                command, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_TIMEOUT
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            requested.append(server.request_log.article_requests())
+        with Database(url) as database, database.session() as session:
+            runs = list(session.scalars(select(CrawlRun).order_by(CrawlRun.id)))
+            articles = stored_articles(database)
+    first, again = runs
+    assert (first.source, first.status, first.errors, first.last_errors) == ("by-hand", "ok", 0, [])
+    assert first.new == len(articles) == len(requested[0]) > 0
+    assert (again.status, again.new, again.skipped_known) == ("ok", 0, first.new)
+    assert requested[1] == []

@@ -17,6 +17,7 @@ although the crawl process exits 0.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -32,7 +33,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from crawler.config import CrawlConfig, SourceConfig
-from crawler.discovery import Candidate, newest
+from crawler.discovery import ListedArticle, newest
 from crawler.dw import ref_from_url
 from demo import DemoArticle, DemoServer, Route, demo_articles, synthetic_articles
 from scheduler.cli import main
@@ -68,9 +69,11 @@ FEED_LOOP, FEED_LOOP_BACK = "/feeds/loop.xml", "/feeds/loop-back.xml"
 
 @dataclass
 class ChildEnviron:
-    """The crawl subprocess's environment, as /proc showed it while the crawl ran."""
+    """The crawl subprocess's environment and command line, as /proc showed them while the
+    crawl ran."""
 
     raw: bytes = b""
+    command: list[str] = field(default_factory=list)
     problem: str = "on_start was never called"
 
     def variables(self) -> dict[str, str]:
@@ -93,6 +96,8 @@ def environ_reader(found: ChildEnviron) -> Callable[[subprocess.Popen], None]:
                 return
             if raw and raw != own:
                 found.raw, found.problem = raw, ""
+                cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+                found.command = [part.decode() for part in cmdline.split(b"\0") if part]
                 return
             if process.poll() is not None:
                 found.problem = "the crawl ended before its environment was read"
@@ -258,6 +263,14 @@ def test_the_crawl_subprocess_has_none_of_the_services_secrets(bounds: BoundsCra
     assert "PATH" in seen
 
 
+def test_the_crawl_is_given_its_source_once(bounds: BoundsCrawl) -> None:
+    command = bounds.environ.command
+    assert command[command.index("scrapy") :][:3] == ["scrapy", "crawl", "dw"]
+    assert "-a" not in command  # no spider argument repeats the source's name
+    [source] = [part for part in command if part.startswith("NEWSWATCH_SOURCE=")]
+    assert json.loads(source.split("=", 1)[1])["name"] == bounds.run.source
+
+
 def test_the_crawl_without_secrets_still_crawls(bounds: BoundsCrawl) -> None:
     assert bounds.run.status == "ok"
     assert bounds.run.new == 2 * LIMIT
@@ -330,12 +343,12 @@ def test_skipped_items_are_logged_once_per_feed_and_counted(bounds: BoundsCrawl)
 def test_newest_keeps_the_newest_dated_then_the_undated_in_document_order() -> None:
     day = datetime(2026, 1, 5, tzinfo=UTC)
     entries = [
-        Candidate("u1", 1, "article"),
-        Candidate("d2", 2, "article", day - timedelta(days=2)),
-        Candidate("u3", 3, "article"),
-        Candidate("d4", 4, "article", day),
-        Candidate("d5", 5, "article", day - timedelta(days=1)),
-        Candidate("u6", 6, "article"),
+        ListedArticle("u1", 1, "article"),
+        ListedArticle("d2", 2, "article", day - timedelta(days=2)),
+        ListedArticle("u3", 3, "article"),
+        ListedArticle("d4", 4, "article", day),
+        ListedArticle("d5", 5, "article", day - timedelta(days=1)),
+        ListedArticle("u6", 6, "article"),
     ]
     assert [c.content_id for c in newest(entries, 4)[0]] == [4, 5, 2, 1]
     assert newest(entries, 4)[1] == 2

@@ -5,7 +5,8 @@ One crawl covers every case (a crawl is a subprocess and costs seconds). It read
 hosts of the demo site:
 
 - host A: a hand-made feed whose items lead to bad pages (truncated, oversized, 404, 500, too slow,
-  redirected to another host or to ``file:``), to a page in windows-1252, to a good article, and
+  redirected to another host or to ``file:``), to a page in windows-1252, to one in KOI8-R named
+  only by its HTTP header, to a good article, and
   one item without a link; feeds carrying an entity bomb and an external entity; a feed redirected
   to another host; and A's own German feed, all good;
 - host B: its robots.txt disallows ``/en/``;
@@ -28,9 +29,9 @@ from pathlib import Path
 import pytest
 
 from crawler.config import CrawlConfig, SourceConfig
-from crawler.dw import short_id
 from demo import DemoArticle, DemoServer, Route, demo_articles, synthetic_articles
 from store.db import Database
+from store.dw_ids import short_id
 from store.models import CrawlRun
 from tests.crawling import (
     RSS,
@@ -55,6 +56,7 @@ PEAK_MEMORY = 1024**3  # bytes; an expanded billion laughs would take several GB
 # content ids of the hand-made pages on host A
 TRUNCATED, CP1252, OVERSIZED, MISSING, BROKEN = 9000001, 9000002, 9000003, 9000004, 9000005
 SLOW, OFFSITE, FILE_URL, NO_LINK, BEHIND_MOVED_FEED = 9000006, 9000007, 9000008, 9000009, 9000010
+KOI8 = 9000012  # in KOI8-R, which only its Content-Type header names
 # demo articles that only the entity feeds list
 IN_BOMB_FEED, IN_XXE_FEED = 69010103, 69010105
 # a demo article reached through a redirect within the site
@@ -97,6 +99,7 @@ def hostile_article(content_id: int, slug: str, title: str, body: str) -> DemoAr
     an_hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     return DemoArticle(
         content_id=content_id,
+        short_id=short_id(content_id),
         language="en",
         layout="old",
         kind="article",
@@ -109,12 +112,12 @@ def hostile_article(content_id: int, slug: str, title: str, body: str) -> DemoAr
     )
 
 
-def windows_1252_page(article: DemoArticle, base_url: str) -> bytes:
-    """The article's page in windows-1252, its charset declared nowhere (no header, no meta)."""
+def page_without_charset(article: DemoArticle, base_url: str, encoding: str) -> bytes:
+    """The article's page in ``encoding``, its charset declared nowhere in the page."""
     html = article_page(article, base_url).decode()
     html = re.sub(r"<meta[^>]*charset[^>]*>", "", html, flags=re.IGNORECASE)
     assert "charset" not in html.lower()
-    return html.encode("cp1252", errors="xmlcharrefreplace")
+    return html.encode(encoding, errors="xmlcharrefreplace")
 
 
 def install_host_a(a: DemoServer, entity_file: Path) -> None:
@@ -126,6 +129,7 @@ def install_host_a(a: DemoServer, entity_file: Path) -> None:
         for cid, slug, title, body in [
             (TRUNCATED, "truncated", "Truncated transfer", "Cut off halfway."),
             (CP1252, "gemuese", "Gemüse prices soar in Köln", "Gemüse costs more on the Straße."),
+            (KOI8, "privet", "Привет из Москвы", "Текст статьи в KOI8-R."),
             (OVERSIZED, "oversized", "Oversized page", "Padded to a megabyte."),
             (SLOW, "slow", "Slow page", "Answers after two seconds."),
             (OFFSITE, "offsite-target", "Offsite target", "Served under another host name."),
@@ -143,6 +147,7 @@ def install_host_a(a: DemoServer, entity_file: Path) -> None:
     items = [
         FeedItem("truncated", a.url(path[TRUNCATED])),
         FeedItem("windows-1252", a.url(path[CP1252])),
+        FeedItem("koi8-r", a.url(path[KOI8])),
         FeedItem("oversized", a.url(path[OVERSIZED])),
         FeedItem("404", a.url("/en/missing/a-9000004")),
         FeedItem("500", a.url("/en/broken/a-9000005")),
@@ -156,9 +161,13 @@ def install_host_a(a: DemoServer, entity_file: Path) -> None:
     a.routes |= {
         "/feeds/hostile.xml": xml_route(rss_feed(items)),
         path[TRUNCATED]: Route(body=truncated, drop_after=len(truncated) // 2),
-        path[CP1252]: Route(
-            body=windows_1252_page(pages[CP1252], a.base_url),
+        path[CP1252]: Route(  # no charset in the header either
+            body=page_without_charset(pages[CP1252], a.base_url, "cp1252"),
             headers={"Content-Type": "text/html"},
+        ),
+        path[KOI8]: Route(
+            body=page_without_charset(pages[KOI8], a.base_url, "koi8-r"),
+            headers={"Content-Type": "text/html; charset=KOI8-R"},
         ),
         path[OVERSIZED]: Route(body=huge),
         "/en/missing/a-9000004": Route(status=404, body=b"<h1>Not Found</h1>"),
@@ -346,6 +355,16 @@ def test_feed_item_without_a_link_is_skipped_and_the_others_stored(hostile: Host
     assert NO_LINK not in hostile.articles
     assert not hostile.errors_naming(str(NO_LINK))
     assert {SEED_ID, CP1252} <= set(hostile.articles)
+
+
+def test_page_whose_charset_only_its_http_header_names_is_stored_decoded(
+    hostile: HostileCrawl,
+) -> None:
+    article = hostile.articles[KOI8]
+    assert (article.title, article.body.split("\n\n")[0]) == (
+        "Привет из Москвы",
+        "Текст статьи в KOI8-R.",
+    )
 
 
 def test_entity_bomb_feed_is_read_without_expanding_it(hostile: HostileCrawl) -> None:

@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -20,13 +21,13 @@ from scrapy.utils.test import get_crawler
 from sqlalchemy import select
 
 from crawler.discovery import parse_date, read_feed, read_sitemap
-from crawler.dw import short_id
 from crawler.dw_dates import berlin_date, dw_datetime, iso_datetime
 from crawler.dw_page import ParsedPage, parse_page
-from crawler.items import ArticleItem
 from crawler.pipelines import StoreArticlePipeline
 from crawler.spiders.dw import DwSpider
+from store.article_schema import CrawledArticle
 from store.db import Database
+from store.dw_ids import short_id
 from store.models import Article, CrawlRun
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -42,7 +43,7 @@ class Storing:
     spider: DwSpider
     database: Database
 
-    def store(self, items: list[ArticleItem]) -> None:
+    def store(self, items: list[CrawledArticle]) -> None:
         for item in items:
             self.pipeline.process_item(item)
         self.pipeline.flush()
@@ -55,12 +56,13 @@ class Storing:
             return set(session.scalars(select(Article.short_id)))
 
 
-def storing(database_url: str) -> Iterator[Storing]:
-    database = Database(database_url)  # migrates, as the spider does when run by hand
+def storing(database_url: str, **more: object) -> Iterator[Storing]:
+    database = Database(database_url)  # migrates, as the pipeline does when run by hand
     settings = {
         "NEWSWATCH_DATABASE_URL": database_url,
         "NEWSWATCH_STORE_BATCH": 100,  # one batch: flushed by the test
         "NEWSWATCH_STORE_SECONDS": 3600,
+        **more,
     }
     crawler = get_crawler(DwSpider, settings)
     spider = DwSpider(source="robustness", feeds="http://127.0.0.1/feed")
@@ -86,8 +88,8 @@ def pg_store(postgres_url: str) -> Iterator[Storing]:
     yield from storing(postgres_url)
 
 
-def article(content_id: int, **changes: object) -> ArticleItem:
-    item = ArticleItem(
+def article(content_id: int, **changes: object) -> CrawledArticle:
+    item = CrawledArticle(
         short_id=short_id(content_id),
         content_id=content_id,
         url=f"https://www.dw.com/en/story-{content_id}/a-{content_id}",
@@ -98,9 +100,7 @@ def article(content_id: int, **changes: object) -> ArticleItem:
         body="First paragraph.\n\nSecond paragraph.",
         published_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
     )
-    for name, value in changes.items():
-        setattr(item, name, value)
-    return item
+    return replace(item, **changes)
 
 
 GOOD = [60000001, 60000002, 60000004, 60000005]
@@ -139,6 +139,41 @@ def test_the_crawl_run_records_the_refused_article(store: Storing) -> None:
         assert len(run.last_errors) == 1 and short_id(BAD) in run.last_errors[0]
 
 
+def test_under_newswatch_crawl_the_crawl_records_its_own_error_lines(database_url: str) -> None:
+    """The row `newswatch crawl` made is completed by the crawl: its counted errors, then the
+    ERROR lines it logged that say something else (with each exception, causes first)."""
+    with Database(database_url) as database, database.session() as session:
+        made = CrawlRun(source="robustness", status="running", started_at=datetime.now(UTC))
+        session.add(made)
+        session.commit()
+        run_id = made.id
+    for store in storing(database_url, NEWSWATCH_RUN_ID=run_id):
+        store.store([article(GOOD[0]), article(BAD, published_at=YEAR_ONE)])  # BAD: logged too
+        try:
+            try:
+                raise OSError("disk gone")
+            except OSError as cause:
+                raise ValueError("bad page") from cause
+        except ValueError:
+            logging.getLogger("scrapy.core.scraper").exception(
+                "Spider error processing <GET http://127.0.0.1/en/x/a-1>\n(second line)"
+            )
+        store.pipeline.record_run(store.spider, "finished")
+        assert store.pipeline.log_lines not in logging.getLogger().handlers
+        with store.database.session() as session:
+            run = session.get(CrawlRun, run_id)
+            assert run is not None
+            assert (run.new, run.errors, run.finished_at is not None) == (1, 1, True)
+            assert run.last_errors == [
+                *store.spider.error_log,
+                "crawl log: [scrapy.core.scraper] ERROR: Spider error processing "
+                "<GET http://127.0.0.1/en/x/a-1>",
+                "crawl log: OSError: disk gone",
+                "crawl log: ValueError: bad page",
+            ]
+            assert short_id(BAD) in run.last_errors[0]
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -160,7 +195,7 @@ def test_postgresql_refusals_drop_only_the_refused_article(
 
 def test_a_hostile_page_parses_into_an_article_every_database_stores(store: Storing) -> None:
     page = parse_page(hostile_react_page())
-    store.store([ArticleItem(**page_fields(page))])
+    store.store([CrawledArticle.of_page(page)])
     assert store.stored() == {page.short_id}
     assert store.stat("errors") == 0
 
@@ -191,11 +226,6 @@ def hostile_react_page(
 <div class="rich-text"><p>First&#2; paragraph \u0000with NUL.</p><p>Second&#27; one.</p></div>
 <figure><figcaption>Cap\u0000tion</figcaption></figure>
 </article></body></html>"""
-
-
-def page_fields(page: ParsedPage) -> dict[str, object]:
-    names = [name for name in ArticleItem.__dataclass_fields__ if hasattr(page, name)]
-    return {name: getattr(page, name) for name in names}
 
 
 def control_characters(page: ParsedPage) -> list[str]:
@@ -336,6 +366,6 @@ def test_feed_and_sitemap_dates_without_offset_are_berlin_time() -> None:
 <loc>https://www.dw.com/en/x/a-{CONTENT_ID}</loc><lastmod>2024-07-15T12:00:00</lastmod>
 </url></urlset>""".encode()
     expected = datetime(2024, 7, 15, 10, 0, tzinfo=UTC)
-    listed = [c.listed_at for c in read_feed(feed).candidates]
+    listed = [c.listed_at for c in read_feed(feed).articles]
     assert listed == [expected, None]
-    assert [c.listed_at for c in read_sitemap(sitemap).candidates] == [expected]
+    assert [c.listed_at for c in read_sitemap(sitemap).articles] == [expected]

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crawler.dw import ref_from_url, short_id
+from crawler.dw import ref_from_url
 from crawler.dw_page import parse_page
 from demo import DemoArticle, DemoServer, DemoSite, Route, demo_articles, synthetic_articles
+from store.dw_ids import short_id
 
 SEED_ID = 18879446
 NS = {
@@ -112,6 +113,16 @@ def test_content_spans_languages_layouts_and_syria_topics() -> None:
     )
 
 
+def test_each_written_short_id_is_its_content_id_in_base_62() -> None:
+    """The demo's short ids are literals in demo/content/, checked here against store.dw_ids, so
+    the parser tests below compare the parser with ids it did not compute."""
+    articles = demo_articles()
+    assert next(a.short_id for a in articles if a.content_id == SEED_ID) == "1HDPC"
+    wrong = [(a.content_id, a.short_id) for a in articles if a.short_id != short_id(a.content_id)]
+    assert wrong == []
+    assert len({a.short_id for a in articles}) == len(articles)
+
+
 def test_recent_articles_are_dated_shortly_before_now_and_the_seed_keeps_2015() -> None:
     now = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
     articles = {a.content_id: a for a in demo_articles(now)}
@@ -139,6 +150,10 @@ def test_short_link_redirects_to_the_canonical_url(server: DemoServer) -> None:
     status, headers, _ = fetch(server.url("/p/1HDPC"), follow=False)
     assert status == 301
     assert headers["Location"] == server.url(seed(server.site).canonical_path)
+    video = next(a for a in server.site.articles if a.kind == "video")
+    status, headers, _ = fetch(server.url(f"/p/{video.short_id}"), follow=False)
+    assert (status, headers["Location"]) == (301, server.url(video.canonical_path))
+    assert fetch(server.url("/p/1HDPD"), follow=False)[0] == 404  # no article has that id
 
 
 def test_unknown_paths_and_wrong_kinds_are_404(server: DemoServer) -> None:

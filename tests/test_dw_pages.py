@@ -20,14 +20,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from crawler.dw import short_id
 from crawler.dw_page import PageError, ParsedPage, parse_page
+from store.article_schema import PAGE_FIELDS
+from store.dw_ids import short_id
 
 BERLIN = ZoneInfo("Europe/Berlin")
-JSON_KEYS = {
-    "short_id", "content_id", "url", "language", "kind", "title", "teaser", "body", "captions",
-    "authors", "topics", "published_at", "modified_at", "selector_fallback",
-}  # fmt: skip
+JSON_KEYS = set(PAGE_FIELDS)  # the documented list: tests/test_cli.py PARSE_KEYS
 KINDS = {"article", "video", "gallery", "live", "audio"}
 SHORT_ID = re.compile(r"[0-9A-Za-z]{1,11}")  # base 62
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}")  # en, pt-br, sr-latn-rs
@@ -601,6 +599,33 @@ def test_http_equiv_latin1_is_read_as_windows_1252() -> None:
         "<title>", '<meta http-equiv="content-type" content="text/html; charset=ISO-8859-1"><title>'
     )
     assert parse_page(html.encode("cp1252")).body == "Bärenstark: 5 € für Müller."
+
+
+def test_the_http_charset_decodes_a_page_that_declares_none() -> None:
+    data = classic_page(body="<p>Привет из Москвы</p>").encode("koi8-r", errors="replace")
+    assert parse_page(data, content_type="text/html; charset=KOI8-R").body == "Привет из Москвы"
+    assert parse_page(data).body != "Привет из Москвы"  # undeclared: read as windows-1252
+
+
+def test_the_http_charset_wins_over_the_pages_own() -> None:
+    title = "Grüße aus Köln – „Straße“"
+    data = classic_page(charset="windows-1252").encode("utf-8")
+    assert parse_page(data).title == title.encode("utf-8").decode("cp1252")  # as declared
+    assert parse_page(data, content_type="text/html;charset=UTF-8").title == title
+
+
+def test_utf8_page_cut_mid_character_without_charset_stays_utf8() -> None:
+    data = classic_page().encode("utf-8")
+    cut = data.index("Müller".encode()) + 2  # between the two bytes of "ü"
+    page = parse_page(data[:cut])
+    assert page.title == "Grüße aus Köln – „Straße“"
+    assert page.body.startswith("Bärenstark: 5 € für M")
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-32"])
+def test_utf16_declared_in_the_markup_is_read_as_utf8(label: str) -> None:
+    page = parse_page(classic_page(charset=label).encode("utf-8"))
+    assert page.title == "Grüße aus Köln – „Straße“"
 
 
 def test_utf8_bytes_with_a_bom_are_decoded() -> None:

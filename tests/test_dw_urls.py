@@ -1,4 +1,5 @@
-"""DW ids and addresses (crawler.dw): short id <-> content id, URL → content, one URL per page."""
+"""DW ids (store.dw_ids: short id <-> content id) and addresses (crawler.dw: URL → content, one
+URL per page)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.dw import (
-    ALPHABET,
-    DwIdError,
-    DwRef,
-    content_id,
-    normalize_url,
-    ref_from_url,
-    short_id,
-    short_url,
-)
+from crawler.dw import DwRef, normalize_url, ref_from_url
+from store.dw_ids import ALPHABET, DwIdError, content_id, short_id, short_url
 
 # every (short id, content id) pair named in the samples' SOURCES.md, checked by computation
 ID_PAIRS = [

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, inspect, select
 
-from crawler.dw import short_id
 from store.articles import Upsert, upsert_article
 from store.db import Database
+from store.dw_ids import short_id
 from store.models import Article
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

@@ -1,11 +1,14 @@
-"""The DW spider: feeds, sitemaps and listing pages -> article pages -> ArticleItem.
+"""The DW spider: feeds, sitemaps and listing pages -> article pages -> CrawledArticle.
 
-Every candidate is reduced to its content id before any article request; ids already stored
+Every listed article is reduced to its content id before any article request; ids already stored
 are not requested again unless the feed or sitemap dates them later than the stored version.
 
-Run by ``newswatch crawl`` (which passes the source as JSON in ``NEWSWATCH_SOURCE``) or by hand::
+Run by ``newswatch crawl``, which passes the source once, as JSON in ``NEWSWATCH_SOURCE``, or by
+hand, the source given by ``-a`` arguments (``source=`` names it)::
 
     scrapy crawl dw -a feeds=https://rss.dw.com/rdf/rss-en-all -s NEWSWATCH_DATABASE_URL=sqlite:///x.db
+
+What is stored already comes from the storing pipeline, which holds the crawl's one database.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
+from crawler.crawl_run import RUN_ERRORS_KEPT
 from crawler.discovery import (
-    Candidate,
     Discovered,
     FeedError,
+    ListedArticle,
     newest,
     read_feed,
     read_listing,
@@ -34,14 +38,12 @@ from crawler.discovery import (
 )
 from crawler.dw import normalize_url
 from crawler.dw_page import PageError, parse_page
-from crawler.items import ArticleItem
-from store.articles import known_versions
-from store.db import Database
+from crawler.pipelines import StoreArticlePipeline
+from store.article_schema import CrawledArticle
 
 STATS = "newswatch/"
 MAX_SITEMAPS = 200  # sitemap files followed from one index, per crawl
 MAX_ITEMS_PER_FEED = 1000  # [crawl] max_items_per_feed: NEWSWATCH_MAX_ITEMS_PER_FEED
-KEPT_ERRORS = 20
 
 
 def _split(value: str | list[str] | None) -> list[str]:
@@ -73,7 +75,7 @@ class DwSpider(Spider):
             "allowed_domains": _split(allowed_domains),
         }
         self.source: SourceConfig | None = None
-        self.database: Database | None = None
+        self.store: StoreArticlePipeline | None = None  # None: nothing stored, nothing known
         self.requested_ids: set[int] = set()
         self.skipped_ids: set[int] = set()
         self.sitemaps_followed = 0
@@ -89,10 +91,6 @@ class DwSpider(Spider):
         spider.max_items = crawler.settings.getint(
             "NEWSWATCH_MAX_ITEMS_PER_FEED", MAX_ITEMS_PER_FEED
         )
-        url = crawler.settings.get("NEWSWATCH_DATABASE_URL")
-        # `newswatch crawl` migrated the database before starting us; by hand, we do
-        migrate = not crawler.settings.getint("NEWSWATCH_RUN_ID")
-        spider.database = Database(url, migrate=migrate) if url else None
         # what is loaded by now lives as long as the crawl: keep the collector off it
         gc.collect()
         gc.freeze()
@@ -109,6 +107,7 @@ class DwSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         assert self.source is not None
+        self.store = self.crawler.get_item_pipeline(StoreArticlePipeline)
         for url in self.source.feeds:
             yield self._index_request(url, self.parse_feed)
         for url in self.source.sitemaps:
@@ -149,29 +148,29 @@ class DwSpider(Spider):
             return None
         if found.skipped:
             self.logger.info("%s: %d entries name no DW article", response.url, found.skipped)
-        candidates, over = newest(found.candidates, self.max_items)
+        articles, over = newest(found.articles, self.max_items)
         if over:
             self.crawler.stats.inc_value(STATS + "skipped_over_limit", over)
             self.logger.warning(
                 "%s: %d items; only the newest %d are read ([crawl] max_items_per_feed), "
                 "%d skipped",
                 response.url,
-                len(found.candidates),
+                len(found.articles),
                 self.max_items,
                 over,
             )
-        yield from self._article_requests(candidates)
+        yield from self._article_requests(articles)
         return found
 
-    def _article_requests(self, candidates: Iterable[Candidate]) -> Iterator[Request]:
-        """Requests for the candidates not stored yet, or dated later than the stored version.
+    def _article_requests(self, articles: Iterable[ListedArticle]) -> Iterator[Request]:
+        """Requests for the articles not stored yet, or dated later than the stored version.
 
         A known article skipped here may still be requested when another index (read later in
         the same crawl) dates it later; each article is requested at most once a crawl."""
-        fresh = {c.content_id: c for c in candidates if c.content_id not in self.requested_ids}
+        fresh = {c.content_id: c for c in articles if c.content_id not in self.requested_ids}
         known = self._known(list(fresh))
-        for content_id, candidate in fresh.items():
-            if content_id in known and not _listed_later(candidate.listed_at, known[content_id]):
+        for content_id, listed in fresh.items():
+            if content_id in known and not _listed_later(listed.listed_at, known[content_id]):
                 if content_id not in self.skipped_ids:
                     self.skipped_ids.add(content_id)
                     self.crawler.stats.inc_value(STATS + "skipped_known")
@@ -181,24 +180,21 @@ class DwSpider(Spider):
                 self.crawler.stats.inc_value(STATS + "skipped_known", -1)
             self.requested_ids.add(content_id)
             yield Request(
-                normalize_url(candidate.url),
+                normalize_url(listed.url),
                 callback=self.parse_article,
                 errback=self.on_error,
-                meta={"content_id": candidate.content_id, "listed_at": candidate.listed_at},
+                meta={"listed_at": listed.listed_at},
             )
 
     def _known(self, content_ids: list[int]) -> dict[int, datetime | None]:
-        if self.database is None or not content_ids:
-            return {}
-        with self.database.session() as session:
-            return known_versions(session, content_ids)
+        return self.store.known_versions(content_ids) if self.store is not None else {}
 
     # ------------------------------------------------------------------ articles
 
-    def parse_article(self, response: Response) -> Iterator[ArticleItem]:
+    def parse_article(self, response: Response) -> Iterator[CrawledArticle]:
         self.crawler.stats.inc_value(STATS + "pages")
         try:
-            page = parse_page(response.body, url=response.url)
+            page = parse_page(response.body, response.url, _content_type(response))
         except PageError as error:
             self._error(response.url, str(error))
             return
@@ -209,12 +205,7 @@ class DwSpider(Spider):
             self.logger.warning(
                 "%s: DW layout selectors found no body; used the fallback", response.url
             )
-        fields = {
-            name: getattr(page, name)
-            for name in ArticleItem.__dataclass_fields__
-            if hasattr(page, name)
-        }
-        yield ArticleItem(**fields, listed_at=response.meta.get("listed_at"))
+        yield CrawledArticle.of_page(page, listed_at=response.meta.get("listed_at"))
 
     # ------------------------------------------------------------------ errors
 
@@ -238,12 +229,13 @@ class DwSpider(Spider):
     def _error(self, url: str, reason: str) -> None:
         self.crawler.stats.inc_value(STATS + "errors")
         self.error_log.append(f"{url}: {reason}")
-        del self.error_log[:-KEPT_ERRORS]
+        del self.error_log[:-RUN_ERRORS_KEPT]
         self.logger.warning("%s: %s", url, reason)
 
-    def closed(self, reason: str) -> None:
-        if self.database is not None:
-            self.database.close()
+
+def _content_type(response: Response) -> str | None:
+    value = response.headers.get("Content-Type")
+    return value.decode("latin-1") if value else None
 
 
 def _listed_later(listed_at: datetime | None, known: datetime | None) -> bool:
