@@ -1,5 +1,5 @@
 """`newswatch demo`: the whole flow offline against the bundled DW sample site, printing what a
-user would read (the site, the config and the flow are in scheduler/demo_flow.py)."""
+user would read (its site, config and folder come from scheduler/demo_flow.py)."""
 
 from __future__ import annotations
 
