@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from store.db import Database
-from store.models import CrawlRun
+from store.models import CrawlRun, CrawlStatus
 
 FIGURES = ("pages", "new", "updated", "skipped_known", "errors", "selector_fallbacks")
 RUN_ERRORS_KEPT = 20  # lines of CrawlRun.last_errors
@@ -30,11 +30,11 @@ _MODULE = re.compile(r"^[\w.]+\.(?=\w+: )")
 _URL = re.compile(r"https?://[^\s<>]+")
 
 
-def run_status(reason: str, figures: Mapping[str, int]) -> str:
+def run_status(reason: str, figures: Mapping[str, int]) -> CrawlStatus:
     """ok, interrupted (stopped before the end) or failed (errors and not one page read)."""
     if reason != "finished":
-        return "interrupted"
-    return "failed" if figures["errors"] and not figures["pages"] else "ok"
+        return CrawlStatus.INTERRUPTED
+    return CrawlStatus.FAILED if figures["errors"] and not figures["pages"] else CrawlStatus.OK
 
 
 def already_kept(line: str, errors: list[str]) -> bool:

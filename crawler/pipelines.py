@@ -23,7 +23,7 @@ from store.articles import Upsert, known_versions, raise_listed_dates, upsert_ar
 from store.clock import Clock, system_clock
 from store.db import Database, describe_error
 from store.dw_ids import short_id
-from store.models import CrawlRun
+from store.models import CrawlRun, CrawlStatus
 
 log = logging.getLogger(__name__)
 STATS = "newswatch/"
@@ -98,7 +98,7 @@ class StoreArticlePipeline:
             return
         source = getattr(self.crawler.spider, "source_name", "") or "unnamed"
         with self.db.session() as session:
-            run = CrawlRun(source=source, status="running", started_at=self.clock())
+            run = CrawlRun(source=source, status=CrawlStatus.RUNNING, started_at=self.clock())
             session.add(run)
             session.commit()
             self.run_id = run.id

@@ -13,10 +13,12 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.config import ConfigError, check_templates, config_path, load_config
+from scheduler.demo_command import add_demo
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
-from scheduler.stage_commands import STAGE_COMMANDS, add_demo
+from scheduler.send_command import add_send
+from scheduler.stage_commands import add_articles, add_crawl, add_cycle, add_digest, add_match
 from store.clock import Clock, system_clock
 from store.db import Database, DatabaseUnavailable, display_url, driver_message
 
@@ -186,16 +188,18 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from scheduler import status
+    from scheduler.health import health_problems
+    from scheduler.status_queries import collect_status
+    from scheduler.status_text import render_status
 
     config = load_config(config_path(args.config))
     with Database(config.storage.url, must_exist=True) as db:
-        report = status.collect_status(config, db, args.clock())
-    problems = status.health_problems(report)
+        report = collect_status(config, db, args.clock())
+    problems = health_problems(report)
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     elif not args.check:
-        print(status.render_status(report))
+        print(render_status(report))
     if args.check:
         for problem in problems:
             print(problem)
@@ -209,7 +213,12 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_init,
     _add_check,
     _add_parse,
-    *STAGE_COMMANDS,
+    add_crawl,
+    add_articles,
+    add_match,
+    add_digest,
+    add_send,
+    add_cycle,
     _add_run,
     _add_status,
     add_demo,

@@ -34,7 +34,7 @@ from crawler.crawl_run import (
 )
 from store.clock import Clock
 from store.db import Database, describe_error
-from store.models import CrawlRun
+from store.models import CrawlRun, CrawlStatus
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
@@ -59,7 +59,7 @@ class CrawlOutcome:
             self.exit_code == 0
             and self.cause is None
             and self.run is not None
-            and self.run.status == "ok"
+            and self.run.status == CrawlStatus.OK
         )
 
 
@@ -193,7 +193,7 @@ def run_crawl(
     to stop."""
     try:
         with database.session() as session:
-            created = CrawlRun(source=source.name, status="running", started_at=clock())
+            created = CrawlRun(source=source.name, status=CrawlStatus.RUNNING, started_at=clock())
             session.add(created)
             session.commit()
             run_id = created.id
@@ -256,11 +256,11 @@ def _finish_run(
         run = session.get(CrawlRun, run_id)
         if run is None:
             return None, []
-        if run.status != "running":  # recorded by the crawl, its own error lines with it
+        if run.status != CrawlStatus.RUNNING:  # recorded by the crawl, its own error lines with it
             return run, [line for line in log_errors if not already_kept(line, run.last_errors)]
         # the crawl died (or its database write failed) before recording
         errors = [f"crawl process exited {exit_code}", *(LOG_PREFIX + line for line in log_errors)]
-        run.status, run.finished_at = "failed", now
+        run.status, run.finished_at = CrawlStatus.FAILED, now
         run.last_errors = errors[-RUN_ERRORS_KEPT:]
         session.commit()
         return run, log_errors

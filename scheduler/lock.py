@@ -5,9 +5,12 @@ by a killed service never blocks a restart.
 
 A lock is only worth what its holder knows about it: a PostgreSQL restart, a failover or a proxy
 that drops connections ends the lock's session (and frees the lock) while the service goes on
-reconnecting for its queries. So the service checks its lock every ``check_every()`` seconds
-and before each job (:class:`LockKeeper`): a lock found gone is taken back on a new connection,
-and no job starts until it is; one another service took meanwhile stops this one."""
+reconnecting for its queries. So each lock can :meth:`~ServiceLock.check` itself: a lock found
+gone is taken back on a new connection; one another service took meanwhile raises
+:class:`AlreadyRunning`. :mod:`scheduler.lock_keeper` calls it on a timer and before each job.
+
+About 300 lines: the two locks share the protocol and the refusal, and the advisory lock's
+taking back (telling our own stale session from another service's) is most of it."""
 
 from __future__ import annotations
 
@@ -19,36 +22,24 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from sqlalchemy import Connection, NullPool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from scheduler.exits import EXIT_USAGE, CommandError
 from store.clock import Clock
 from store.db import Database, make_engine
 
 log = logging.getLogger("newswatch.lock")
 ADVISORY_KEY = 0x6E657773  # "news"
 APPLICATION_PREFIX = "newswatch "
-CHECK_EVERY_VARIABLE = "NEWSWATCH_LOCK_CHECK_SECONDS"
-CHECK_EVERY_SECONDS = 15.0
 # a session of ours the server has not yet noticed is gone: how long to wait for it to end
 STALE_SESSION_WAIT_SECONDS = 5.0
-# the lock's connection notices a silently dead peer (no RST: a failover, a cut cable) in
-# seconds, not after the kernel's two hours of TCP retries
-LOCK_CONNECT_ARGS = {
-    "connect_timeout": 10,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 30_000,
-}
 HELD_BY_THIS_SESSION = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 "
     "AND objid = :key AND objsubid = 1 AND pid = pg_backend_pid() AND granted"
@@ -61,22 +52,6 @@ class AlreadyRunning(Exception):
     def __init__(self, message: str, holder: str) -> None:
         super().__init__(message)
         self.holder = holder
-
-
-def check_every() -> float:
-    """Seconds between two checks of the lock: NEWSWATCH_LOCK_CHECK_SECONDS, default 15."""
-    raw = os.environ.get(CHECK_EVERY_VARIABLE, "").strip()
-    if not raw:
-        return CHECK_EVERY_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise CommandError(
-            f"{CHECK_EVERY_VARIABLE}={raw!r}: not a number of seconds > 0", EXIT_USAGE
-        )
-    return seconds
 
 
 def _holder(since: datetime) -> str:
@@ -156,6 +131,23 @@ class FileLock:
             self._file = None
 
 
+@dataclass(frozen=True)
+class LockHolder:
+    """The PostgreSQL session that holds the advisory lock."""
+
+    pid: int  # the server's process
+    name: str | None  # its application_name: "newswatch pid ... on HOST [token]" for ours
+    client: IPv4Address | IPv6Address | None  # None: a local socket
+    since: datetime
+
+    def describe(self) -> str:
+        return (
+            f"{(self.name or '').removeprefix(APPLICATION_PREFIX) or '?'}, "
+            f"server pid {self.pid} from {self.client or 'local socket'} "
+            f"since {self.since:%Y-%m-%d %H:%M:%S}"
+        )
+
+
 class AdvisoryLock:
     """A session-level advisory lock on a connection of its own (not from the service's pool),
     named in pg_stat_activity by the service's pid and host."""
@@ -167,7 +159,8 @@ class AdvisoryLock:
         token = f" [{secrets.token_hex(3)}]"
         name = f"{APPLICATION_PREFIX}pid {os.getpid()} on {socket.gethostname()}"
         self.name = name[: 63 - len(token)] + token  # application_name keeps 63 bytes
-        self._engine = make_engine(db.url, poolclass=NullPool, connect_args=LOCK_CONNECT_ARGS)
+        # its own connection (keepalives from store.db: a dead peer is noticed in seconds)
+        self._engine = make_engine(db.url, poolclass=NullPool)
         self._connection: Connection | None = None
         self._mutex = threading.Lock()
         self._unreachable = False  # logged once per outage
@@ -240,28 +233,28 @@ class AdvisoryLock:
             ).scalar():
                 holder = self._holding_session(connection)
                 late = time.monotonic() > deadline
-                theirs = holder is not None and holder["name"] != self.name
+                theirs = holder is not None and holder.name != self.name
                 if theirs or (holder is None and late):  # None: a holder we cannot see
-                    who = self._describe(holder)
+                    who = holder.describe() if holder is not None else "another process"
                     raise AlreadyRunning(
                         f"newswatch is already running on this database ({who})", who
                     )
                 if late:
                     connection.close()
                     return False
-                if holder is not None and holder["pid"] not in ended:  # ours: end it
-                    ended.add(holder["pid"])
+                if holder is not None and holder.pid not in ended:  # ours: end it
+                    ended.add(holder.pid)
                     log.info(
                         "the service lock is still held by this service's previous session "
                         "(server pid %s): ending it",
-                        holder["pid"],
+                        holder.pid,
                     )
                     try:
                         connection.execute(
-                            text("SELECT pg_terminate_backend(:pid)"), {"pid": holder["pid"]}
+                            text("SELECT pg_terminate_backend(:pid)"), {"pid": holder.pid}
                         )
                     except DBAPIError as error:
-                        log.debug("cannot end server pid %s: %s", holder["pid"], _one_line(error))
+                        log.debug("cannot end server pid %s: %s", holder.pid, _one_line(error))
                 time.sleep(0.1)
             # the lock's session names the service (pid and host) for a refused second one
             connection.execute(
@@ -273,7 +266,7 @@ class AdvisoryLock:
         self._connection = connection
         return True
 
-    def _holding_session(self, connection: Connection) -> dict[str, Any] | None:
+    def _holding_session(self, connection: Connection) -> LockHolder | None:
         row = connection.execute(
             text(
                 "SELECT a.pid, a.client_addr, a.backend_start, a.application_name "
@@ -286,22 +279,7 @@ class AdvisoryLock:
         ).first()
         if row is None:
             return None
-        return {
-            "pid": row.pid,
-            "name": row.application_name,
-            "client": row.client_addr,
-            "since": row.backend_start,
-        }
-
-    @staticmethod
-    def _describe(holder: dict[str, Any] | None) -> str:
-        if holder is None:
-            return "another process"
-        return (
-            f"{holder['name'].removeprefix(APPLICATION_PREFIX) or '?'}, "
-            f"server pid {holder['pid']} from {holder['client'] or 'local socket'} "
-            f"since {holder['since']:%Y-%m-%d %H:%M:%S}"
-        )
+        return LockHolder(row.pid, row.application_name, row.client_addr, row.backend_start)
 
     def _drop(self) -> None:
         if self._connection is not None:
@@ -320,50 +298,3 @@ def service_lock(db: Database, clock: Clock) -> FileLock | AdvisoryLock:
     # keyed by the file itself: a symlink or another spelling of its path gives the same lock
     real = Path(database).resolve()
     return FileLock(real.with_name(f"{real.name}.lock"), clock)
-
-
-class LockKeeper:
-    """Checks a held lock every ``every`` seconds in a daemon thread, apart from the job
-    worker, which calls :meth:`verify` before each job (one round trip: a job never starts on
-    a lock not confirmed just then). When another service has taken the lock,
-    ``on_lost(holder)`` is called once and the keeper stops."""
-
-    def __init__(self, lock: ServiceLock, every: float, on_lost: Callable[[str], None]) -> None:
-        self.lock = lock
-        self.every = every
-        self.on_lost = on_lost
-        self.lost_to: str | None = None
-        self._stopped = threading.Event()
-        self._losing = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="lock-keeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=60)
-
-    def verify(self) -> bool:
-        """Check the lock now; True while it is ours."""
-        if self.lost_to is not None:
-            return False
-        try:
-            held = self.lock.check()
-        except AlreadyRunning as error:
-            with self._losing:  # the worker and the keeper may both find it: one report
-                first = self.lost_to is None
-                self.lost_to = self.lost_to or error.holder
-            if first:
-                self._stopped.set()
-                self.on_lost(error.holder)
-            return False
-        except Exception:  # the keeper must outlive an unexpected error: retried next time
-            log.exception("checking the service lock failed")
-            return False
-        return held
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self.every):
-            self.verify()

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,32 +40,17 @@ from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, crawl_schedule, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.exits import EXIT_FAILURE
-from scheduler.lock import LockKeeper, check_every, service_lock
+from scheduler.lock import service_lock
+from scheduler.lock_keeper import LockKeeper, check_every
+from scheduler.schedule_trigger import ScheduleTrigger
 from store.clock import Clock, system_clock
 from store.db import Database, display_url
-from store.models import CrawlRun
+from store.models import CrawlRun, CrawlStatus
 from store.prune import prune
 
 log = logging.getLogger("newswatch.service")
 SEND_EVERY = timedelta(minutes=1)
 PRUNE_EVERY = timedelta(days=1)
-
-
-class ScheduleTrigger(BaseTrigger):
-    """APScheduler trigger for a subscriber schedule (daily 07:00 Europe/Berlin, cron, ...)."""
-
-    def __init__(self, schedule: Schedule, jitter: int | None = None) -> None:
-        self.schedule = schedule
-        self.jitter = jitter
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        after = max(previous_fire_time, now) if previous_fire_time else now - timedelta(seconds=1)
-        return self._apply_jitter(self.schedule.next_slot(after), self.jitter, now)
-
-    def __str__(self) -> str:
-        return f"schedule[{self.schedule.text} {self.schedule.timezone}]"
 
 
 def crawl_trigger(config: AppConfig) -> BaseTrigger:
@@ -146,8 +131,8 @@ class Service:
         with self.db.session() as session, session.begin():
             closed = session.execute(
                 update(CrawlRun)
-                .where(CrawlRun.status == "running")
-                .values(status="interrupted", finished_at=self.clock())
+                .where(CrawlRun.status == CrawlStatus.RUNNING)
+                .values(status=CrawlStatus.INTERRUPTED, finished_at=self.clock())
             ).rowcount
         if closed:
             log.warning("%d crawl run(s) left running by a stopped service: interrupted", closed)
@@ -215,11 +200,12 @@ class Service:
         planned = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         self.scheduler.remove_all_jobs()
         now = self.clock()
+        crawls = crawl_trigger(self.config)  # one trigger, one crontab parsed, for every source
         for source in self.config.sources:
             job_id = f"crawl:{source.name}"
             self._add(
                 self.crawl_cycle,
-                crawl_trigger(self.config),
+                crawls,
                 job_id,
                 args=[source.name],
                 next_run_time=now if first_run else (planned.get(job_id) or now),

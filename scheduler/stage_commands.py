@@ -1,22 +1,18 @@
-"""`newswatch` commands that run the stages once: crawl, articles, match, digest, send, cycle,
-and the offline demo of all of them."""
+"""`newswatch` commands that run the stages once: crawl, articles, match, digest and cycle
+(crawl -> match -> digest -> send); `send` is in scheduler/send_command.py, the offline demo of
+them all in scheduler/demo_command.py."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
-import shutil
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
 from alerts.digest import Digests
 from alerts.match_stage import MatchReport, match_articles, match_json, matches_of
-from alerts.requeue import acknowledge, requeue
 from scheduler import jobs
 from scheduler.config import config_path, load_config
 from scheduler.crawling import CrawlOutcome
@@ -25,8 +21,6 @@ from store.articles import article_json
 from store.db import Database
 from store.durations import parse_duration
 from store.models import Article, Match
-
-ERRORS_SHOWN = 10  # `send` prints this many of the messages that did not go
 
 # ---------------------------------------------------------------- crawl / articles
 
@@ -69,10 +63,10 @@ def crawl_summary(outcome: CrawlOutcome) -> str:
     return "\n".join(lines)
 
 
-def since_duration(text: str) -> float:
+def since_duration(text: str) -> timedelta:
     """``--since``: a duration up to 100 years back; argparse prints why one is refused."""
     try:
-        return parse_duration(text)
+        return timedelta(seconds=parse_duration(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -96,8 +90,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
     with Database(config.storage.url, must_exist=True) as db, db.session() as session:
         query = select(Article).order_by(Article.first_seen_at.desc(), Article.id.desc())
         if args.since is not None:
-            since = args.clock() - timedelta(seconds=args.since)
-            query = query.where(Article.first_seen_at >= since)
+            query = query.where(Article.first_seen_at >= args.clock() - args.since)
         if args.watchlist:
             matched = select(Match.article_id).where(Match.watchlist == args.watchlist)
             query = query.where(Article.id.in_(matched))
@@ -140,12 +133,13 @@ def cmd_match(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     if args.watchlist and args.watchlist not in {w.name for w in config.watchlists}:
         raise CommandError(f"no watchlist named {args.watchlist!r}", EXIT_USAGE)
-    since = args.clock() - timedelta(seconds=args.since) if args.since is not None else None
+    now = args.clock()
+    since = now - args.since if args.since is not None else None
     with Database(config.storage.url, must_exist=args.dry_run) as db:  # a dry run only reads
         report = match_articles(
             db,
             config.watchlists,
-            now=args.clock(),
+            now=now,
             since=since,
             only=args.watchlist,
             dry_run=args.dry_run,
@@ -176,7 +170,7 @@ def match_summary(report: MatchReport, *, dry_run: bool = False, snippets: bool 
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- digest / send / cycle
+# ---------------------------------------------------------------- digest / cycle
 
 
 def add_digest(commands: argparse._SubParsersAction) -> None:
@@ -203,52 +197,6 @@ def print_not_rendered(built: Digests) -> None:
         print(f"{recipient}: digest not rendered: {problem}", file=sys.stderr)
 
 
-def add_send(commands: argparse._SubParsersAction) -> None:
-    sub = commands.add_parser("send", help="deliver the outbox (SMTP, or the Maildir)")
-    sub.add_argument(
-        "--retry",
-        action="store_true",
-        help="first re-queue every uncertain message and every one waiting for its backoff",
-    )
-    sub.add_argument(
-        "--failed", action="store_true", help="with --retry: re-queue failed messages too"
-    )
-    sub.add_argument(
-        "--acknowledge",
-        nargs="+",
-        type=int,
-        metavar="ID",
-        help="mark these failed or uncertain messages (#ID in `status`) as seen; send nothing",
-    )
-    sub.set_defaults(run=cmd_send)
-
-
-def cmd_send(args: argparse.Namespace) -> int:
-    if args.failed and not args.retry:
-        raise CommandError("--failed goes with --retry", EXIT_USAGE)
-    if args.acknowledge and args.retry:
-        raise CommandError("--acknowledge sends nothing: leave out --retry", EXIT_USAGE)
-    config = load_config(config_path(args.config))
-    with Database(config.storage.url) as db:
-        if args.acknowledge:
-            handled = acknowledge(db, args.acknowledge, args.clock())
-            for each in handled:
-                print(each.line("acknowledged"))
-            return EXIT_FAILURE if any(each.skipped for each in handled) else EXIT_OK
-        if args.retry:
-            handled = requeue(db, args.clock(), failed=args.failed)
-            for each in handled:
-                print(each.line("re-queued"))
-            print(f"{sum(not each.skipped for each in handled)} messages re-queued")
-        report = jobs.send_outbox(config, db, args.clock)
-    print(report.summary())
-    for error in report.errors[:ERRORS_SHOWN]:
-        print(f"  {error}")
-    if len(report.errors) > ERRORS_SHOWN:
-        print(f"  … and {len(report.errors) - ERRORS_SHOWN} more (`newswatch status` lists them)")
-    return EXIT_FAILURE if report.failed or report.uncertain else EXIT_OK
-
-
 def add_cycle(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser("cycle", help="crawl -> match -> digest -> send, once")
     sub.set_defaults(run=cmd_cycle)
@@ -273,87 +221,3 @@ def cmd_cycle(args: argparse.Namespace) -> int:
         and not built.not_rendered
     )
     return EXIT_OK if ok else EXIT_FAILURE
-
-
-# ---------------------------------------------------------------- demo
-
-
-def add_demo(commands: argparse._SubParsersAction) -> None:
-    sub = commands.add_parser(
-        "demo", help="run the whole flow offline against the bundled DW sample site"
-    )
-    sub.add_argument(
-        "--folder",
-        default="demo-output",
-        help="where the demo writes (default: "
-        "./demo-output; its previous database and mail are replaced)",
-    )
-    sub.set_defaults(run=cmd_demo)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from scheduler import demo_flow
-
-    if not args.verbose:  # the demo prints what happened; the job log lines would repeat it
-        logging.getLogger().setLevel(logging.WARNING)
-    folder = Path(args.folder)
-    try:
-        demo_flow.prepare_folder(folder)
-    except demo_flow.DemoFolderError as error:
-        raise CommandError(str(error), EXIT_USAGE) from None
-    with demo_flow.serve_demo_site(args.clock()) as server:
-        config = demo_flow.demo_config(folder, server.base_url)
-        config_file = folder / "newswatch.toml"
-        config_file.write_text(demo_flow.config_toml(config), encoding="utf-8")
-        print(f"demo site: {server.base_url} ({len(server.site.articles)} DW-shaped articles)")
-        print(f"config:    {config_file}")
-        with Database(config.storage.url) as db:
-            print("\n== crawl")
-            outcomes = jobs.crawl_sources(config, db, args.clock, log_file=folder / "crawl.log")
-            for outcome in outcomes:
-                print(crawl_summary(outcome))
-            with db.session() as session:
-                stored = session.scalars(select(Article).order_by(Article.id)).all()
-            for article in stored:
-                print(
-                    f"  {article.short_id:>6}  {article.language or '--':3} {article.kind:8} "
-                    f"{article.title[:70]}"
-                )
-            seed = next((a for a in stored if a.short_id == "1HDPC"), None)
-            found = f"{seed.short_id} {seed.title!r} ({seed.url})" if seed else "MISSING"
-            print(f"stored {len(stored)} articles; the seed article: {found}")
-            print("\n== match (watchlist syria: Raqqa, Daesh, Islamic State, IS)")
-            print(match_summary(jobs.match_new(config, db, args.clock), snippets=True))
-            print("\n== digest and send")
-            built = jobs.build_digests(config, db, args.clock)
-            report = jobs.send_outbox(config, db, args.clock)
-        print(report.summary())
-        for each in built:
-            print(f"digest for {each.recipient}: {each.subject!r}")
-        print(f"delivered into the Maildir {config.mail.maildir}")
-        for path in sorted(Path(config.mail.maildir, "new").glob("*")):
-            print(f"  {path}")
-    command = _this_command()
-    print(f"\nexplore: {command} --config {config_file} articles --watchlist syria")
-    print(f"         {command} --config {config_file} status")
-    ok = all(o.ok for o in outcomes) and seed is not None and built and not report.failed
-    return EXIT_OK if ok else EXIT_FAILURE
-
-
-def _this_command() -> str:
-    """How the user can run newswatch again: the path they ran it by, if it is not on PATH."""
-    invoked = Path(sys.argv[0])
-    if invoked.name == "newswatch" and shutil.which("newswatch") != str(invoked.resolve()):
-        relative = os.path.relpath(invoked)
-        return str(invoked.resolve()) if relative.startswith("..") else relative
-    return "newswatch"
-
-
-STAGE_COMMANDS = [
-    add_crawl,
-    add_articles,
-    add_match,
-    add_digest,
-    add_send,
-    add_cycle,
-]

@@ -66,6 +66,23 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database or "")
 
 
+# every PostgreSQL connection notices a silently dead peer (a failover, a cut cable, no RST) in
+# seconds, not after the kernel's two hours of TCP retries; and a session left behind in the
+# middle of a transaction (its client gone, its server end still open: a proxy, a NAT) is ended
+# by the server before its row locks can block the next writer for good. newswatch never keeps a
+# transaction waiting that long between two statements (no network I/O inside one).
+IDLE_IN_TRANSACTION_SECONDS = 20
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+    "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS}s",
+}
+
+
 def make_engine(url: str, *, must_exist: bool = False, **kwargs: Any) -> Engine:
     """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3).
 
@@ -87,7 +104,8 @@ def make_engine(url: str, *, must_exist: bool = False, **kwargs: Any) -> Engine:
         # WAL is kept in the file: a reading open need not (re)set it, which would write
         event.listen(engine, "connect", partial(_sqlite_pragmas, wal=not must_exist))
         return engine
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    connect_args = {**POSTGRES_CONNECT_ARGS, **kwargs.pop("connect_args", {})}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _make_folder(folder: Path) -> None:

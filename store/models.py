@@ -95,6 +95,16 @@ class Article(Base):
     matched_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
+class CrawlStatus(StrEnum):
+    """Where a crawl run stands."""
+
+    RUNNING = "running"  # the crawl is at work (or was killed: `status` says so after a while)
+    OK = "ok"  # finished, with pages to show for it
+    FAILED = "failed"  # finished with errors and no page, or died before recording its outcome
+    # stopped before the end: a stop signal, the crawl's time limit, a service that was killed
+    INTERRUPTED = "interrupted"
+
+
 class CrawlRun(Base):
     """One crawl of one source, with what it found."""
 
@@ -104,7 +114,7 @@ class CrawlRun(Base):
     source: Mapped[str] = mapped_column(String(100), index=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running|ok|failed
+    status: Mapped[str] = mapped_column(String(16), default=CrawlStatus.RUNNING)  # CrawlStatus
     pages: Mapped[int] = mapped_column(default=0)
     new: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)

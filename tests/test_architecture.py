@@ -25,18 +25,19 @@ ALLOWED = {
 }
 
 
-def imported_stages(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            continue
-        found |= {name.split(".")[0] for name in names if name.split(".")[0] in STAGES}
+            found.add(node.module)
     return found
+
+
+def imported_stages(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)} & set(STAGES)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -148,3 +149,18 @@ MAIL_SIDE_MAY_IMPORT = {
 def test_the_mail_side_of_alerts_imports_one_way(module: str) -> None:
     imported = imported_alerts_modules(ROOT / "alerts" / f"{module}.py")
     assert imported - MAIL_SIDE_MAY_IMPORT[module] == set()
+
+
+STATUS_OVER_THE_REPORT = ("health", "status_report", "status_text", "time_text")
+
+
+@pytest.mark.parametrize("module", STATUS_OVER_THE_REPORT)
+def test_status_rules_and_renderings_work_on_the_report_not_the_database(module: str) -> None:
+    """Only scheduler/status_queries.py reads the database for `status`; the health rules, the
+    screen and the JSON work on the StatusReport it returns."""
+    reached = {
+        name
+        for name in imported_modules(ROOT / "scheduler" / f"{module}.py")
+        if name.split(".")[0] == "sqlalchemy" or name in {"store.db", "scheduler.status_queries"}
+    }
+    assert reached == set()

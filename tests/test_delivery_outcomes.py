@@ -32,7 +32,9 @@ from alerts.outbox import LEASE, claim
 from alerts.requeue import acknowledge, requeue
 from scheduler.cli import main
 from scheduler.config import AppConfig
-from scheduler.status import collect_status, health_problems, render_status
+from scheduler.health import health_problems
+from scheduler.status_queries import collect_status
+from scheduler.status_text import render_status
 from store.clock import fixed_clock
 from store.db import Database, alembic_config, make_engine
 from store.models import Base, Delivery, OutboxMessage
@@ -426,7 +428,7 @@ def test_status_shows_a_claimed_message_and_one_whose_sender_stopped(db: Databas
     assert claim(db, row.id, T0, LEASE) is not None  # a sender killed during DATA, say
 
     held = collect_status(AppConfig(), db, now=T0 + timedelta(minutes=3))
-    assert held["outbox"]["claimed"] == {
+    assert held.to_json()["outbox"]["claimed"] == {
         "count": 1,
         "since": "2024-05-01T07:00:00+00:00",
         "lease_until": "2024-05-01T07:10:00+00:00",
@@ -435,7 +437,7 @@ def test_status_shows_a_claimed_message_and_one_whose_sender_stopped(db: Databas
     assert health_problems(held) == []
 
     ran_out = collect_status(AppConfig(), db, now=T0 + timedelta(minutes=15))
-    assert ran_out["outbox"]["claimed"] is None
+    assert ran_out.outbox.claimed is None
     assert (
         "  1 claimed by a sender since 07:00 UTC that stopped: the lease ran out at 07:10 UTC, "
         "due again" in render_status(ran_out)

@@ -24,7 +24,8 @@ from scheduler.config import AppConfig, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.jobs import crawl_sources, match_new
 from scheduler.lock import ADVISORY_KEY
-from scheduler.service import ScheduleTrigger, crawl_trigger
+from scheduler.schedule_trigger import ScheduleTrigger
+from scheduler.service import crawl_trigger
 from store.clock import system_clock
 from store.db import Database
 from store.models import Article, CrawlRun, Delivery, Match, OutboxMessage, SubscriberState

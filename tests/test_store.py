@@ -6,9 +6,9 @@ import multiprocessing
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
-from store.articles import Upsert, upsert_article
+from store.articles import Upsert, upsert_article, upsert_articles
 from store.db import Database
 from store.dw_ids import short_id
 from store.models import Article
@@ -111,3 +111,30 @@ def test_two_processes_storing_the_same_articles_leave_one_row_each(
     assert count == len(ids)
     news = sum(outcome.count("new") for outcome in outcomes)
     assert news == len(ids), "each article is new exactly once across both writers"
+
+
+def test_a_transaction_left_behind_a_cut_connection_does_not_block_the_next_writer(
+    postgres_url: str,
+) -> None:
+    """A writer cut off mid-transaction whose server end stays open (a proxy, a NAT) still holds
+    its row locks; the server ends that session (idle in transaction) and the next writer of the
+    same article goes on instead of waiting for ever."""
+    from sqlalchemy.engine import make_url
+
+    from tests.service_helpers import TcpProxy
+
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        proxied = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
+        with Database(postgres_url) as direct, Database(proxied.render_as_string(False)) as cut:
+            stranded = cut.engine.connect()
+            stranded.begin()
+            upsert_articles(stranded, [article_fields(18879446)], NOW)  # the row is locked
+            assert proxy.cut(server_too=False) == 1  # the server's end of it stays open
+            # a generous bound, so that a regression fails here instead of hanging the suite
+            with direct.engine.begin() as other:
+                other.execute(text("SET LOCAL statement_timeout = '120s'"))
+                [outcome] = upsert_articles(other, [article_fields(18879446)], NOW)
+            assert outcome is Upsert.NEW  # the stranded insert was rolled back by the server
+            with direct.session() as session:
+                assert session.scalar(select(func.count()).select_from(Article)) == 1
+            stranded.invalidate()

@@ -1,0 +1,100 @@
+"""`newswatch status` for people: a one-screen summary of a
+:class:`~scheduler.status_report.StatusReport`, ending with its problems (or "health: ok")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from scheduler.health import health_problems
+from scheduler.status_report import OutboxStatusReport, SourceStatus, StatusReport
+from scheduler.time_text import clock_time, relative_time, span
+from store.models import OutboxStatus
+
+
+def render_status(report: StatusReport) -> str:
+    now, crawl, articles = report.generated_at, report.crawl, report.articles
+    cadence = f"cron {crawl.cron!r}" if crawl.cron else f"every {span(crawl.every)}"
+    lines = [
+        f"newswatch status at {now:%Y-%m-%d %H:%M} UTC",
+        f"database: {report.database}",
+        f"crawl: {cadence}, jitter {span(crawl.jitter)}",
+    ]
+    for source in report.sources:
+        lines += _source_lines(source, now)
+    lines += ["", f"articles: {articles.total} stored, {articles.last_24h} in the last 24 h"]
+    lines += [
+        f"  watchlist {w.name}: {w.matches} matches, {w.undelivered} undelivered"
+        for w in report.watchlists
+    ]
+    lines += _outbox_lines(report.outbox, now)
+    lines += ["subscribers:"] if report.subscribers else []
+    for sub in report.subscribers:
+        upcoming = (
+            relative_time(sub.next_digest_at, now) if sub.next_digest_at else "at every digest run"
+        )
+        lines.append(
+            f"  {sub.email} ({sub.schedule}, {sub.timezone}): last digest "
+            f"{relative_time(sub.last_digest_at, now)}, next {upcoming}"
+        )
+    problems = health_problems(report)
+    lines += ["", "problems:" if problems else "health: ok", *(f"  ! {p}" for p in problems)]
+    return "\n".join(lines)
+
+
+def _source_lines(source: SourceStatus, now: datetime) -> list[str]:
+    upcoming = "now" if source.never_crawled else relative_time(source.next_crawl_at, now)
+    lines = [
+        "",
+        f"source {source.name}: last ok {relative_time(source.last_success_at, now)}, "
+        f"next crawl {upcoming}",
+    ]
+    for run in source.runs:
+        lines.append(
+            f"  {relative_time(run.started_at, now)}  {run.status:<11} {run.pages} pages, "
+            f"{run.new} new, {run.updated} updated, {run.skipped_known} known, "
+            f"{run.errors} errors, {run.selector_fallbacks} fallbacks"
+        )
+    if source.never_crawled:
+        lines.append("  never crawled")
+    return lines + [f"  ! {warning}" for warning in source.warnings]
+
+
+def _outbox_lines(outbox: OutboxStatusReport, now: datetime) -> list[str]:
+    age = outbox.oldest_pending_age
+    oldest = f" (oldest waiting {span(age.total_seconds())})" if age is not None else ""
+    counts = outbox.counts
+    lines = [
+        f"outbox: {outbox.pending} pending{oldest}, {counts[OutboxStatus.SENT]} sent, "
+        f"{counts[OutboxStatus.FAILED]} failed, {counts[OutboxStatus.UNCERTAIN]} uncertain"
+    ]
+    if claimed := outbox.claimed:
+        lines.append(
+            f"  {claimed.count} claimed by a sender since {clock_time(claimed.since, now)} "
+            f"(lease until {clock_time(claimed.lease_end, now)})"
+        )
+    if stale := outbox.stale_claims:
+        lines.append(
+            f"  {stale.count} claimed by a sender since {clock_time(stale.since, now)} that "
+            f"stopped: the lease ran out at {clock_time(stale.lease_end, now)}, due again"
+        )
+    if outbox.returned_matches:
+        lines.append(
+            f"  {outbox.returned_matches} matches of failed messages wait for the "
+            "subscribers' next digests"
+        )
+    for p in outbox.problems:
+        upcoming = f" (next try {clock_time(p.next_attempt_at, now)})" if p.next_attempt_at else ""
+        lines.append(
+            f"  #{p.id} {p.shown_status} after {p.attempts} attempts: {p.recipient} "
+            f"{p.subject!r}: {p.last_error}{upcoming}"
+        )
+    if outbox.retrying_not_shown:
+        lines.append(f"  … and {outbox.retrying_not_shown} more retrying")
+    if outbox.acknowledged:
+        lines.append(f"  {outbox.acknowledged} failed or uncertain, acknowledged (not shown)")
+    if any(not p.retrying for p in outbox.problems):
+        lines.append(
+            "  send again: `newswatch send --retry [--failed]`; "
+            "accept as it is: `newswatch send --acknowledge ID`"
+        )
+    return lines
