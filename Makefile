@@ -26,9 +26,10 @@ test: $(INSTALLED)  ## the test suite (real parts on loopback)
 bench: $(INSTALLED)  ## benchmarks: a table and JSON lines each
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-lint: $(INSTALLED)
+lint: $(INSTALLED)  ## ruff (lint and format) and mypy (strict on store/ and alerts/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .

@@ -15,7 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from alerts.config import MailConfig, SubscriberConfig
-from alerts.render import DigestRenderer, TemplateProblem
+from alerts.render import DigestRenderer
+from alerts.sandbox import TemplateProblem
 from alerts.schedule_patterns import ScheduleError
 from alerts.schedules import Schedule, parse_schedule
 from alerts.watchlists import WatchlistConfig

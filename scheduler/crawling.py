@@ -198,9 +198,9 @@ def run_crawl(
             session.commit()
             run_id = created.id
     except SQLAlchemyError as error:
-        cause = f"crawl not started: the database refused its row: {describe_error(error)}"
-        log.error("%s: %s", source.name, cause)
-        return CrawlOutcome(source.name, -1, None, "", cause=cause)
+        refused = f"crawl not started: the database refused its row: {describe_error(error)}"
+        log.error("%s: %s", source.name, refused)
+        return CrawlOutcome(source.name, -1, None, "", cause=refused)
     command = crawl_command(source, crawl, run_id)
     env = crawl_environment(os.environ, database.url)
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
@@ -225,7 +225,7 @@ def run_crawl(
     tail = "\n".join(output.decode("utf-8", "replace").splitlines()[-15:])
     if exit_code != 0:
         log.warning("crawl of %s exited %s; its last lines:\n%s", source.name, exit_code, tail)
-    cause = None
+    cause: str | None = None
     try:
         run, added = _finish_run(database, run_id, exit_code, log_errors, clock())
     except SQLAlchemyError as error:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from alerts.config import MailConfig, SubscriberConfig
+from alerts.schedules import parse_schedule
 from alerts.watchlists import WatchlistConfig
 from crawler.config import CrawlConfig, SourceConfig
 from demo import DemoServer, demo_articles
@@ -43,7 +44,7 @@ def demo_config(folder: Path, base_url: str) -> AppConfig:
             SubscriberConfig(
                 email=STARTER_SUBSCRIBER,
                 watchlists=["syria"],
-                schedule="immediate",
+                schedule=parse_schedule("immediate"),
                 timezone="Europe/Berlin",
             )
         ],

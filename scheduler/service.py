@@ -128,8 +128,8 @@ class Service:
         """Crawl runs a killed service left "running": their crawl died with it (SIGTERM from
         each of its exiting threads forces Scrapy's unclean shutdown, which records nothing).
         A crawl that is in fact still finishing records its own outcome over this."""
-        with self.db.session() as session, session.begin():
-            closed = session.execute(
+        with self.db.engine.begin() as connection:
+            closed = connection.execute(
                 update(CrawlRun)
                 .where(CrawlRun.status == CrawlStatus.RUNNING)
                 .values(status=CrawlStatus.INTERRUPTED, finished_at=self.clock())
