@@ -55,3 +55,26 @@ def test_the_table_is_read_as_a_user_reads_it() -> None:
     assert {"storage.url", "crawl.every", "subscribers[].schedule", "mail.sender"} <= (
         documented_keys()
     )
+
+
+ARCHITECTURE = README.parent / "docs" / "ARCHITECTURE.md"
+
+
+def test_the_architecture_module_map_names_every_module() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    root = README.parent
+    modules = {
+        str(path.relative_to(root))
+        for stage in ("store", "crawler", "alerts", "scheduler", "demo")
+        for path in (root / stage).rglob("*.py")
+        if path.name != "__init__.py" and "migrations" not in path.parts
+    }
+    missing = sorted(module for module in modules if f"`{module}`" not in text)
+    assert not missing, f"docs/ARCHITECTURE.md's module map lacks {missing}"
+
+
+def test_the_architecture_names_no_module_that_is_gone() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:store|crawler|alerts|scheduler|demo)/[\w/]+\.py)`", text))
+    gone = sorted(name for name in named if not (README.parent / name).exists())
+    assert not gone, f"docs/ARCHITECTURE.md names modules that do not exist: {gone}"
