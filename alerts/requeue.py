@@ -58,10 +58,11 @@ _SHOWN = (
 def requeue(db: Database, now: datetime, *, failed: bool = False) -> list[Handled]:
     """`newswatch send --retry`: every pending message waiting for its backoff is due at
     ``now``; every uncertain message (not acknowledged) is pending again, for one more send
-    (should its outcome be lost again, it is uncertain again at once); with ``failed``, failed
-    ones (not acknowledged) too, taking back the matches they had given back. A failed message
-    whose matches have gone into a later digest since is left: it would repeat them.
-    ``give_up_after`` counts from ``now`` for every message re-queued."""
+    (a 4xx is retried as usual; any final failure, or a lost reply, leaves it uncertain again);
+    with ``failed``, failed ones (not acknowledged) too, taking back the matches they had given
+    back. A failed message whose matches have gone into a later digest since is left: it would
+    repeat them. ``give_up_after`` counts from ``now`` for the uncertain and failed messages
+    re-queued (``requeued_at``); hurrying a waiting message does not extend its deadline."""
     handled: list[Handled] = []
     waiting = (
         update(_OUTBOX)
@@ -154,9 +155,9 @@ def _skip(row: Handled, why: str) -> Handled:
 
 def acknowledge(db: Database, ids: Sequence[int], now: datetime) -> list[Handled]:
     """`newswatch send --acknowledge ID...`: the failed or uncertain messages ``ids`` are known
-    to the operator; `status` still lists them, `status --check` no longer counts them. Nothing
-    is sent. Ids that are not failed or uncertain (or already acknowledged) are reported as
-    skipped."""
+    to the operator; `status` shows them only as a count ("acknowledged (not shown)"),
+    `status --check` no longer counts them. Nothing is sent. Ids that are not failed or
+    uncertain (or already acknowledged) are reported as skipped."""
     marked = (
         update(_OUTBOX)
         .where(

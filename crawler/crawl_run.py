@@ -48,6 +48,25 @@ def already_kept(line: str, errors: list[str]) -> bool:
     return any(kept.startswith(f"{url}: ") for url in urls for kept in errors)
 
 
+class RecentLines:
+    """The last ``keep`` distinct lines added, each trimmed to one line of at most
+    LOG_LINE_CHARS characters; a line added again moves to the end."""
+
+    def __init__(self, keep: int = LOG_ERRORS_KEPT) -> None:
+        self.keep = keep
+        self._found: dict[str, None] = {}  # ordered and distinct
+
+    def add(self, line: str) -> None:
+        kept = line.strip().split("\n", 1)[0][:LOG_LINE_CHARS]
+        if kept:
+            self._found.pop(kept, None)
+            self._found[kept] = None
+
+    @property
+    def lines(self) -> list[str]:
+        return list(self._found)[-self.keep :] if self.keep else []
+
+
 class ErrorLines(logging.Handler):
     """The crawl's own ERROR and CRITICAL log lines, as its output shows them (``[logger] ERROR:
     message``, then the exception line of each traceback, causes first): distinct, the last
@@ -55,8 +74,7 @@ class ErrorLines(logging.Handler):
 
     def __init__(self, keep: int = LOG_ERRORS_KEPT) -> None:
         super().__init__(logging.ERROR)
-        self.keep = keep
-        self._found: dict[str, None] = {}  # ordered, distinct: a repeated line moves to the end
+        self._recent = RecentLines(keep)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -64,15 +82,13 @@ class ErrorLines(logging.Handler):
             if record.exc_info and record.exc_info[1] is not None:
                 lines += _exception_lines(record.exc_info[1])
             for line in lines:
-                kept = line.strip().split("\n", 1)[0][:LOG_LINE_CHARS]
-                self._found.pop(kept, None)
-                self._found[kept] = None
+                self._recent.add(line)
         except Exception:  # a log record that cannot be formatted must not stop the crawl
             self.handleError(record)
 
     @property
     def lines(self) -> list[str]:
-        return list(self._found)[-self.keep :] if self.keep else []
+        return self._recent.lines
 
 
 def _exception_lines(error: BaseException) -> list[str]:

@@ -27,9 +27,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from crawler.config import CrawlConfig, SourceConfig, scrapy_settings
 from crawler.crawl_run import (
     LOG_ERRORS_KEPT,
-    LOG_LINE_CHARS,
     LOG_PREFIX,
     RUN_ERRORS_KEPT,
+    RecentLines,
     already_kept,
 )
 from store.clock import Clock
@@ -113,7 +113,7 @@ def log_error_lines(lines: Iterable[str], keep: int = LOG_ERRORS_KEPT) -> list[s
     """The last ``keep`` distinct error lines of a crawl's output, one line each and trimmed:
     its ERROR and CRITICAL log lines (without the timestamp) and the exception line that ends
     each traceback (``sqlite3.OperationalError: attempt to write a readonly database``)."""
-    found: dict[str, None] = {}  # ordered, distinct: a repeated line moves to the end
+    found = RecentLines(keep)
     in_traceback = False
     for raw in lines:
         line = raw.rstrip("\r\n")
@@ -130,10 +130,8 @@ def log_error_lines(lines: Iterable[str], keep: int = LOG_ERRORS_KEPT) -> list[s
             error = _LOG_ERROR.match(line)
             kept = error.group(1) if error else None
         if kept:
-            kept = kept.strip()[:LOG_LINE_CHARS]
-            found.pop(kept, None)
-            found[kept] = None
-    return list(found)[-keep:] if keep else []
+            found.add(kept)
+    return found.lines
 
 
 def crawl_command(

@@ -6,9 +6,11 @@ between its next two fire times):
 * a source with no successful (``ok``) crawl in 3 intervals. A source that never succeeded is
   measured from the first crawl run in the database, so a fresh install that has crawled
   nothing yet is healthy; a source added to an old database counts until its first crawl;
-* each failed, uncertain or unrendered outbox message (one line each) until an operator
-  re-queues it (``send --retry [--failed]``) or acknowledges it (``send --acknowledge ID``); a
-  backlog: a pending message older than 1 hour, or over 100 pending;
+* each failed or uncertain outbox message (one line each) until an operator re-queues it
+  (``send --retry [--failed]``) or acknowledges it (``send --acknowledge ID``); each unrendered
+  one (``not_rendered``) until a digest renders for that subscriber again (it cannot be
+  re-queued or acknowledged); a backlog: a pending message older than 1 hour, or over 100
+  pending;
 * every source warning (:func:`source_warnings`): the last 3 finished runs found nothing, the
   last finished run needed the selector fallback (DW may have changed its layout), the newest
   run still "running" after 2 intervals (the crawl was killed or hangs).

@@ -38,8 +38,9 @@ from store.models import (
 )
 
 RUNS_SHOWN = 5
-RETRYING_SHOWN = 10  # of the messages waiting to be tried again; failed and uncertain: all
-# problems until an operator re-queues or acknowledges them
+RETRYING_SHOWN = 10  # of the messages waiting to be tried again; the flagged ones: all
+# problems: failed and uncertain until an operator re-queues or acknowledges them, not_rendered
+# until a digest renders for that subscriber again
 _FLAGGED = OutboxMessage.status.in_(
     [OutboxStatus.FAILED, OutboxStatus.UNCERTAIN, OutboxStatus.NOT_RENDERED]
 )
@@ -213,8 +214,9 @@ def _returned_matches(session: Session) -> int:
 
 
 def _message_problems(session: Session) -> tuple[tuple[MessageProblem, ...], int]:
-    """Every failed or uncertain message not acknowledged, and the newest of those waiting to
-    be tried again (pending with an error), newest first; and how many more are retrying."""
+    """Every failed, uncertain or not-rendered message not acknowledged, and the newest of
+    those waiting to be tried again (pending with an error), newest first; and how many more
+    are retrying."""
     retrying = (
         (OutboxMessage.status == OutboxStatus.PENDING)
         & OutboxMessage.last_error.is_not(None)

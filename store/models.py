@@ -56,6 +56,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class StatusText(TypeDecorator[StrEnum]):
+    """A status column: stored as its text (VARCHAR(16)), read back as the member of its
+    StrEnum; a value that is not one of them is refused before it reaches the database."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, statuses: type[StrEnum]) -> None:
+        super().__init__()
+        self.statuses = statuses
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else self.statuses(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> StrEnum | None:
+        return None if value is None else self.statuses(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -114,7 +132,9 @@ class CrawlRun(Base):
     source: Mapped[str] = mapped_column(String(100), index=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(16), default=CrawlStatus.RUNNING)  # CrawlStatus
+    status: Mapped[CrawlStatus] = mapped_column(
+        StatusText(CrawlStatus), default=CrawlStatus.RUNNING
+    )
     pages: Mapped[int] = mapped_column(default=0)
     new: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)
@@ -175,7 +195,9 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING, index=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        StatusText(OutboxStatus), default=OutboxStatus.PENDING, index=True
+    )
     attempts: Mapped[int] = mapped_column(default=0)
     # while claimed: the end of the sender's lease; otherwise when the next attempt is due
     next_attempt_at: Mapped[datetime]
