@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from alerts.config import MailConfig, SubscriberConfig
 from alerts.render import DigestRenderer
@@ -46,12 +46,19 @@ class AppConfig(BaseModel):
     watchlists: list[WatchlistConfig] = []
     subscribers: list[SubscriberConfig] = []
     mail: MailConfig = MailConfig()
+    # crawl.cron, read once here (crawler's config keeps the text: it may not import alerts)
+    _crawls: Schedule | None = PrivateAttr(default=None)
+
+    @property
+    def crawls(self) -> Schedule | None:
+        """``crawl.cron`` as a Schedule in UTC; None when crawls follow ``crawl.every``."""
+        return self._crawls
 
     @model_validator(mode="after")
     def _cross_references(self) -> AppConfig:
         if self.crawl.cron:
             try:
-                crawls = crawl_schedule(self.crawl.cron)
+                crawls = self._crawls = crawl_schedule(self.crawl.cron)
             except ScheduleError as error:
                 raise ValueError(f"crawl.cron: {error}") from None
             gap = _shortest_gap(crawls)

@@ -37,7 +37,7 @@ from sqlalchemy import update
 
 from alerts.schedules import Schedule
 from scheduler import jobs
-from scheduler.config import AppConfig, ConfigError, check_templates, crawl_schedule, load_config
+from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.exits import EXIT_FAILURE
 from scheduler.lock import service_lock
@@ -57,8 +57,8 @@ def crawl_trigger(config: AppConfig) -> BaseTrigger:
     """``[crawl] every`` or ``cron`` (standard crontab in UTC: 0 and 7 are Sunday, unlike
     APScheduler 3's CronTrigger.from_crontab, which also takes no jitter)."""
     jitter = int(config.crawl.jitter) or None
-    if config.crawl.cron:
-        return ScheduleTrigger(crawl_schedule(config.crawl.cron), jitter)
+    if config.crawls is not None:
+        return ScheduleTrigger(config.crawls, jitter)
     return IntervalTrigger(seconds=config.crawl.every, jitter=jitter, timezone=UTC)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from alerts.schedules import Schedule
 from crawler.config import CrawlConfig
-from scheduler.config import AppConfig, crawl_schedule
+from scheduler.config import AppConfig
 from scheduler.health import source_warnings
 from scheduler.status_report import (
     ArticleCounts,
@@ -49,7 +49,7 @@ _FLAGGED = OutboxMessage.status.in_(
 def collect_status(config: AppConfig, db: Database, now: datetime) -> StatusReport:
     """Everything `newswatch status` shows at ``now``."""
     now = now.astimezone(UTC)
-    crawls = crawl_schedule(config.crawl.cron) if config.crawl.cron else None
+    crawls = config.crawls
     interval = crawl_interval(config.crawl, crawls, now)
     cadence = CrawlCadence(
         every=config.crawl.every,
