@@ -21,6 +21,9 @@ before (rows: cycles 1, 10, N/2 and N); the crawl subprocess's lifetime is timed
 the service's child processes. At the end the service gets SIGTERM (during crawl N+1; the mail
 count includes that cycle's) and its exit status is reported. Target: at most 20 MB growth from
 cycle 10 to cycle N (100). Prints a table, then one JSON line per figure, then the verdict.
+
+Over 300 lines for one benchmark: it drives a real service process, serves the demo site
+from a second process and samples memory from /proc, all in one script that runs on its own.
 """
 
 from __future__ import annotations

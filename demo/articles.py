@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from urllib.parse import quote
 
+from store.dw_ids import short_url
+
 LANGUAGE_NAMES = {"en": "ENGLISH", "de": "GERMAN", "ru": "RUSSIAN"}
 SUBHEAD = "## "
 _CONTENT_FILES = ("seed.txt", "en.txt", "de.txt", "ru.txt")
@@ -63,7 +65,7 @@ class DemoArticle:
 
     @property
     def permalink(self) -> str:
-        return f"https://p.dw.com/p/{self.short_id}"
+        return short_url(self.short_id)
 
     @property
     def id_suffix(self) -> str:
