@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from store.dw_ids import DwIdError, content_id, short_id
+from store import dw_ids
 
 # URL path suffix -> kind of content
 KINDS = {
@@ -40,7 +40,7 @@ class DwRef:
 
     @property
     def short_id(self) -> str:
-        return short_id(self.content_id)
+        return dw_ids.short_id(self.content_id)
 
 
 def is_dw_host(host: str) -> bool:
@@ -89,8 +89,8 @@ def ref_from_url(url: str) -> DwRef | None:
     short = _SHORT_PATH.match(path)
     if short and (parts.hostname or "").lower().startswith("p."):
         try:
-            return DwRef(content_id(short.group(1)), "unknown", None)
-        except DwIdError:
+            return DwRef(dw_ids.content_id(short.group(1)), "unknown", None)
+        except dw_ids.DwIdError:
             return None
     found = _ID_IN_PATH.search(path)
     if not found:
