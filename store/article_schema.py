@@ -14,6 +14,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+# marks a field whose change is a change a reader sees: it makes a stored article "updated"
+# (store.articles.content_hash); the others (ids, the URL it was reached by, DW's own stamps)
+# do not
+READER_SEES = {"reader_sees": True}
+
 
 @dataclass(frozen=True)
 class ArticleFields:
@@ -24,13 +29,13 @@ class ArticleFields:
     url: str  # canonical URL, normalised with crawler.dw.normalize_url
     language: str | None  # a plain tag: en, pt-br
     kind: str  # article | video | gallery | live | audio
-    title: str
-    teaser: str
-    body: str  # paragraphs and subheads joined by "\n\n"
-    captions: list[str] = field(default_factory=list)
-    authors: list[str] = field(default_factory=list)
-    topics: list[str] = field(default_factory=list)
-    published_at: datetime | None = None  # timezone-aware
+    title: str = field(metadata=READER_SEES)
+    teaser: str = field(metadata=READER_SEES)
+    body: str = field(metadata=READER_SEES)  # paragraphs and subheads joined by "\n\n"
+    captions: list[str] = field(default_factory=list, metadata=READER_SEES)
+    authors: list[str] = field(default_factory=list, metadata=READER_SEES)
+    topics: list[str] = field(default_factory=list, metadata=READER_SEES)
+    published_at: datetime | None = field(default=None, metadata=READER_SEES)  # aware
     modified_at: datetime | None = None
     selector_fallback: bool = False  # the layout's selectors found no body: trafilatura's text
 
@@ -56,6 +61,10 @@ class CrawledArticle(ArticleFields):
 
 
 PAGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ArticleFields))
+# the fields whose change makes a stored article "updated"
+HASHED_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(CrawledArticle) if f.metadata.get("reader_sees")
+)
 
 
 def fields_json(article: object, *more: str) -> dict[str, Any]:

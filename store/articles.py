@@ -14,13 +14,11 @@ from sqlalchemy import Connection, Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.article_schema import CrawledArticle, fields_json
+from store.article_schema import HASHED_FIELDS, CrawledArticle, fields_json
 from store.models import Article
 
 # the fields a crawl supplies (store.article_schema); every other column of Article is bookkeeping
 ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(CrawledArticle))
-# the fields whose change makes an article "updated" (not the URL it was reached by)
-HASHED_FIELDS = ("title", "teaser", "body", "captions", "authors", "topics", "published_at")
 
 
 class Upsert(StrEnum):

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import select
 
 from crawler.dw_page import ParsedPage
-from store.article_schema import PAGE_FIELDS, ArticleFields, CrawledArticle
-from store.articles import ARTICLE_FIELDS, article_json, upsert_articles
+from store.article_schema import HASHED_FIELDS, PAGE_FIELDS, ArticleFields, CrawledArticle
+from store.articles import ARTICLE_FIELDS, article_json, content_hash, upsert_articles
 from store.db import Database
 from store.models import Article
 from tests.test_cli import PARSE_KEYS
@@ -95,3 +95,40 @@ def test_articles_json_prints_what_was_stored_in_the_parse_keys(sqlite_url: str)
     assert datetime.fromisoformat(data["published_at"]) == crawled.published_at
     assert datetime.fromisoformat(data["modified_at"]) == crawled.modified_at
     assert data["first_seen_at"] == NOW.isoformat()
+
+
+# the crawled fields whose change is no change a reader sees (the contract: a new field must be
+# put here or marked READER_SEES in the schema, or this test fails)
+NOT_HASHED = {
+    "short_id",
+    "content_id",
+    "url",
+    "language",
+    "kind",
+    "modified_at",
+    "selector_fallback",
+    "listed_at",
+}
+
+
+def test_every_crawled_field_is_either_seen_by_a_reader_or_named_as_not() -> None:
+    assert set(HASHED_FIELDS) | NOT_HASHED == set(ARTICLE_FIELDS)
+    assert not set(HASHED_FIELDS) & NOT_HASHED
+
+
+def test_the_content_hash_of_a_stored_article_stays_what_it_was() -> None:
+    """Stored rows keep their hashes across releases: a different hash for the same text would
+    make every stored article "updated" at the next crawl."""
+    fields = {
+        "title": "France wants to hit 'nerve center' of 'IS'",
+        "teaser": "A teaser.",
+        "body": "First paragraph.\n\nSecond paragraph.",
+        "captions": [],
+        "authors": ["A. Writer"],
+        "topics": ["Syria"],
+        "published_at": datetime(2015, 11, 27, 10, 0, tzinfo=UTC),
+        "url": "https://www.dw.com/en/any-url/a-18879446",  # not hashed
+    }
+    assert content_hash(fields) == (
+        "d4824fdf371871e09ac7225596437af416b5f4ad95f44ef4e2410364ae9b8fca"
+    )
