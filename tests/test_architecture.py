@@ -120,13 +120,7 @@ def test_the_matching_engine_and_the_schedules_load_no_database() -> None:
 
 
 def imported_alerts_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
+    found = imported_modules(path)
     return {name.removeprefix("alerts.") for name in found if name.startswith("alerts.")}
 
 
