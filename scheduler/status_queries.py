@@ -130,7 +130,7 @@ def _run(run: CrawlRun) -> RunFigures:
     return RunFigures(
         started_at=_second(run.started_at),
         finished_at=_optional_second(run.finished_at),
-        status=CrawlStatus(run.status),
+        status=run.status,
         pages=run.pages,
         new=run.new,
         updated=run.updated,
@@ -163,7 +163,7 @@ def _watchlist(session: Session, name: str) -> WatchlistStatus:
 
 def _outbox(session: Session, now: datetime) -> OutboxStatusReport:
     by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    counts: dict[str, int] = dict(session.execute(by_status).all())
+    counts: dict[OutboxStatus, int] = dict(session.execute(by_status).all())
     pending = OutboxMessage.status == OutboxStatus.PENDING
     oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(pending))
     problems, retrying_not_shown = _message_problems(session)
@@ -239,7 +239,7 @@ def _message_problems(session: Session) -> tuple[tuple[MessageProblem, ...], int
 
 
 def _message(m: OutboxMessage) -> MessageProblem:
-    status = OutboxStatus(m.status)
+    status = m.status
     return MessageProblem(
         id=m.id,
         status=status,

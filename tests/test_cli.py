@@ -15,6 +15,7 @@ from store.articles import upsert_article
 from store.clock import fixed_clock
 from store.db import Database
 from store.dw_ids import short_id
+from tests.articles import article_fields
 
 PARSE_KEYS = [
     "short_id",
@@ -208,22 +209,13 @@ def _config_with_articles(tmp_path: Path) -> Path:
             cid = 70000000 + offset
             upsert_article(
                 session,
-                {
-                    "short_id": short_id(cid),
-                    "content_id": cid,
-                    "language": "en",
-                    "url": f"https://www.dw.com/en/x/a-{cid}",
-                    "kind": "article",
-                    "title": title,
-                    "teaser": "",
-                    "body": body,
-                    "captions": [],
-                    "authors": [],
-                    "topics": [],
-                    "published_at": NOW - timedelta(hours=offset),
-                    "modified_at": None,
-                    "selector_fallback": False,
-                },
+                article_fields(
+                    cid,
+                    url=f"https://www.dw.com/en/x/a-{cid}",
+                    title=title,
+                    body=body,
+                    published_at=NOW - timedelta(hours=offset),
+                ),
                 FOUND,
             )
         session.commit()

@@ -21,8 +21,8 @@ from sqlalchemy import func, inspect, select, text
 
 from store.articles import upsert_article
 from store.db import Database, alembic_config, make_engine
-from store.dw_ids import short_id
 from store.models import Article, Match
+from tests.articles import article_fields
 from tests.conftest import fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -334,22 +334,13 @@ def test_a_disk_filling_up_during_a_command_is_one_line_and_loses_nothing(
             cid = 70_000_000 + n
             upsert_article(
                 session,
-                {
-                    "short_id": short_id(cid),
-                    "content_id": cid,
-                    "language": "en",
-                    "url": f"https://www.dw.com/en/x/a-{cid}",
-                    "kind": "article",
-                    "title": f"Raqqa, day {n}",
-                    "teaser": "",
-                    "body": body,
-                    "captions": [],
-                    "authors": [],
-                    "topics": [],
-                    "published_at": datetime(2026, 11, 30, tzinfo=UTC),
-                    "modified_at": None,
-                    "selector_fallback": False,
-                },
+                article_fields(
+                    cid,
+                    url=f"https://www.dw.com/en/x/a-{cid}",
+                    title=f"Raqqa, day {n}",
+                    body=body,
+                    published_at=datetime(2026, 11, 30, tzinfo=UTC),
+                ),
                 datetime(2026, 11, 30, 12, tzinfo=UTC),
             )
         session.commit()

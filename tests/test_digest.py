@@ -29,8 +29,8 @@ from scheduler.cli import main
 from store.articles import ARTICLE_FIELDS, upsert_article
 from store.clock import fixed_clock
 from store.db import Database
-from store.dw_ids import short_id
 from store.models import Delivery, OutboxMessage, SubscriberState
+from tests.articles import article_fields
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SYRIA = WatchlistConfig(name="syria", terms=["Raqqa", "Daesh", "Islamic State"], match_case=["IS"])
@@ -47,23 +47,8 @@ def seed_fields(published: datetime) -> dict:
 
 
 def article(cid: int, title: str, body: str, published: datetime, **extra: object) -> dict:
-    return {
-        "short_id": short_id(cid),
-        "content_id": cid,
-        "url": f"https://www.dw.com/en/story/a-{cid}",
-        "language": "en",
-        "kind": "article",
-        "title": title,
-        "teaser": extra.pop("teaser", "A teaser."),
-        "body": body,
-        "captions": [],
-        "authors": [],
-        "topics": [],
-        "published_at": published,
-        "modified_at": None,
-        "selector_fallback": False,
-        **extra,
-    }
+    extra.setdefault("teaser", "A teaser.")
+    return article_fields(cid, title=title, body=body, published_at=published, **extra)
 
 
 def store(db: Database, *rows: dict, found: datetime = NOW - timedelta(minutes=30)) -> None:

@@ -12,6 +12,7 @@ from store.articles import upsert_article
 from store.db import Database
 from store.dw_ids import short_id
 from store.models import Delivery, Match, OutboxMessage
+from tests.articles import article_fields
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SYRIA = WatchlistConfig(name="syria", terms=["Raqqa", "Daesh"], match_case=["IS"])
@@ -22,22 +23,13 @@ def add(db: Database, cid: int, title: str, body: str = "") -> None:
     with db.session() as session:
         upsert_article(
             session,
-            {
-                "short_id": short_id(cid),
-                "content_id": cid,
-                "url": f"https://www.dw.com/en/a-{cid}",
-                "language": "en",
-                "kind": "article",
-                "title": title,
-                "teaser": "",
-                "body": body,
-                "captions": [],
-                "authors": [],
-                "topics": [],
-                "modified_at": None,
-                "published_at": datetime(2026, 11, 24, tzinfo=UTC),
-                "selector_fallback": False,
-            },
+            article_fields(
+                cid,
+                url=f"https://www.dw.com/en/a-{cid}",
+                title=title,
+                body=body,
+                published_at=datetime(2026, 11, 24, tzinfo=UTC),
+            ),
             NOW,
         )
         session.commit()

@@ -10,31 +10,24 @@ from sqlalchemy import func, inspect, select, text
 
 from store.articles import Upsert, upsert_article, upsert_articles
 from store.db import Database
-from store.dw_ids import short_id
 from store.models import Article
+from tests.articles import article_fields as stored_article
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 def article_fields(cid: int, **changes: object) -> dict:
-    fields = {
-        "short_id": short_id(cid),
-        "content_id": cid,
-        "url": f"https://www.dw.com/en/story/a-{cid}",
-        "language": "en",
-        "kind": "article",
-        "title": f"Story {cid}",
-        "teaser": "A teaser.",
-        "body": "First paragraph.\n\nSecond paragraph.",
-        "captions": [],
-        "authors": ["A. Writer"],
-        "topics": ["Syria"],
-        "published_at": datetime(2015, 11, 27, 10, 0, tzinfo=UTC),
-        "modified_at": None,
-        "selector_fallback": False,
-    }
-    fields.update(changes)
-    return fields
+    return stored_article(
+        cid,
+        **{
+            "teaser": "A teaser.",
+            "body": "First paragraph.\n\nSecond paragraph.",
+            "authors": ["A. Writer"],
+            "topics": ["Syria"],
+            "published_at": datetime(2015, 11, 27, 10, 0, tzinfo=UTC),
+            **changes,
+        },
+    )
 
 
 def test_opening_an_empty_database_creates_every_table(database_url: str) -> None:

@@ -23,8 +23,8 @@ from scheduler.cli import main
 from store.articles import upsert_article
 from store.clock import fixed_clock
 from store.db import Database
-from store.dw_ids import short_id
 from store.models import Delivery, OutboxMessage, SubscriberState
+from tests.articles import article_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "alerts" / "templates"
@@ -288,22 +288,13 @@ def test_a_digest_that_fails_to_render_is_a_status_problem_and_loses_nothing(
 
 
 def _article(cid: int, title: str, published: datetime) -> dict:
-    return {
-        "short_id": short_id(cid),
-        "content_id": cid,
-        "url": f"https://www.dw.com/en/x/a-{cid}",
-        "language": "en",
-        "kind": "article",
-        "title": title,
-        "teaser": "",
-        "body": "Body.",
-        "captions": [],
-        "authors": [],
-        "topics": [],
-        "published_at": published,
-        "modified_at": None,
-        "selector_fallback": False,
-    }
+    return article_fields(
+        cid,
+        url=f"https://www.dw.com/en/x/a-{cid}",
+        title=title,
+        body="Body.",
+        published_at=published,
+    )
 
 
 def test_a_templates_folder_gone_after_check_fails_each_digest_visibly(tmp_path) -> None:
