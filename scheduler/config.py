@@ -23,6 +23,7 @@ from alerts.watchlists import WatchlistConfig
 from crawler.config import CrawlConfig, SourceConfig
 from store.config import StorageConfig
 from store.durations import show_duration
+from web.config import WebConfig
 
 DEFAULT_CONFIG_PATH = "newswatch.toml"
 ENV_CONFIG = "NEWSWATCH_CONFIG"
@@ -46,6 +47,7 @@ class AppConfig(BaseModel):
     watchlists: list[WatchlistConfig] = []
     subscribers: list[SubscriberConfig] = []
     mail: MailConfig = MailConfig()
+    web: WebConfig = WebConfig()
     # crawl.cron, read once here (crawler's config keeps the text: it may not import alerts)
     _crawls: Schedule | None = PrivateAttr(default=None)
 
@@ -153,6 +155,17 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
         data.setdefault("mail", {})["smtp_url"] = os.environ[ENV_SMTP_URL]
     if os.environ.get(MailConfig.ENV_PASSWORD):
         data.setdefault("mail", {})["password"] = os.environ[MailConfig.ENV_PASSWORD]
+    web = data.get("web")
+    for secret, variable in (
+        ("token", WebConfig.ENV_TOKEN),
+        ("secret_key", WebConfig.ENV_SECRET_KEY),
+    ):
+        if isinstance(web, dict) and secret in web:
+            raise ConfigError(
+                f"{path}: web.{secret}: keep it out of the config file; set {variable} instead"
+            )
+        if os.environ.get(variable):
+            data.setdefault("web", {})[secret] = os.environ[variable]
     try:
         return AppConfig.model_validate(data)
     except ValidationError as error:

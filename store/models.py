@@ -214,6 +214,9 @@ class OutboxMessage(Base):
     # when an operator acknowledged it failed or uncertain (`send --acknowledge`): no longer
     # a problem for `status --check`
     acknowledged_at: Mapped[datetime | None]
+    # the subscriber's one-click unsubscribe URL (RFC 8058) as the digest was built: the
+    # List-Unsubscribe header at send time, so sending needs no secret; None: a mailto only
+    unsubscribe_url: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):
@@ -256,3 +259,33 @@ class SubscriberState(Base):
 
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     last_digest_at: Mapped[datetime | None]
+
+
+class SubscriberChoice(Base):
+    """What a subscriber chose on their preferences page (or the operator undid): it overrides
+    the config file. No row: the config as written."""
+
+    __tablename__ = "subscriber_choices"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    # set: mailed nothing, whatever the config lists (one-click unsubscribe, the page)
+    unsubscribed_at: Mapped[datetime | None]
+    # set and in the future: nothing is mailed until then (the schedule moves on meanwhile)
+    paused_until: Mapped[datetime | None]
+    # set: instead of the config's schedule text and time zone
+    schedule: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # watchlists of the config this subscriber left
+    left_watchlists: Mapped[list[str]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
+
+
+class AppSecret(Base):
+    """Secrets newswatch generated for itself when the environment gave none (the key that
+    signs subscriber links, when $NEWSWATCH_SECRET_KEY is unset)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

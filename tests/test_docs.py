@@ -14,7 +14,7 @@ from scheduler.config import AppConfig
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # keys the file may not hold: secrets come from the environment only
-ENVIRONMENT_ONLY = {"mail.password"}
+ENVIRONMENT_ONLY = {"mail.password", "web.token", "web.secret_key"}
 
 
 def config_keys(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -1,0 +1,98 @@
+"""Signed links: a subscriber's own pages (unsubscribe, preferences) and a watchlist's feed.
+
+A token says whose link it is and is signed with the instance's secret key (itsdangerous, HMAC
+with SHA-1 over a salted key derivation): the digest builder makes them, the web app reads them
+back, and an altered or forged one is `InvalidLink`. The key comes from ``$NEWSWATCH_SECRET_KEY``
+or, when that is unset, is generated once and kept in the database (``app_secrets``), so every
+process of one instance signs alike and nothing secret is in a file in git. Subscriber tokens do
+not expire: an unsubscribe link in a months-old digest must still work (RFC 8058).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from urllib.parse import quote
+
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy.exc import IntegrityError
+
+from store.db import Database
+from store.models import AppSecret
+
+ENV_SECRET_KEY = "NEWSWATCH_SECRET_KEY"
+SECRET_KEY_NAME = "link_signing_key"
+_SUBSCRIBER_SALT = "newswatch.subscriber"
+_FEED_SALT = "newswatch.feed"
+
+
+class InvalidLink(ValueError):
+    """A token that this instance did not sign (altered, forged, or of another kind)."""
+
+
+def secret_key(db: Database, from_environment: str | None, now: datetime) -> str:
+    """The key that signs links: ``from_environment`` when set, else the one kept in the
+    database, generated (and kept) the first time it is asked for."""
+    if from_environment:
+        return from_environment
+    with db.session() as session:
+        kept = session.get(AppSecret, SECRET_KEY_NAME)
+        if kept is not None:
+            return kept.value
+    try:
+        with db.session() as session, session.begin():
+            session.add(
+                AppSecret(name=SECRET_KEY_NAME, value=secrets.token_urlsafe(32), created_at=now)
+            )
+    except IntegrityError:  # another process generated it first: theirs holds
+        pass
+    with db.session() as session:
+        kept = session.get(AppSecret, SECRET_KEY_NAME)
+        assert kept is not None
+        return kept.value
+
+
+class Links:
+    """The addresses of a subscriber's pages and a watchlist's feed under ``base_url`` (the web
+    app's public address, no trailing slash), signed with ``key``."""
+
+    def __init__(self, base_url: str, key: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._subscribers = URLSafeSerializer(key, salt=_SUBSCRIBER_SALT)
+        self._feeds = URLSafeSerializer(key, salt=_FEED_SALT)
+
+    def subscriber_token(self, email: str) -> str:
+        return self._subscribers.dumps({"e": email})
+
+    def subscriber_of(self, token: str) -> str:
+        """The email a subscriber token was made for; `InvalidLink` if this instance did not
+        sign it."""
+        try:
+            value = self._subscribers.loads(token)
+        except BadData:
+            raise InvalidLink(
+                "this link is not valid (altered, or not from this newswatch)"
+            ) from None
+        email = value.get("e") if isinstance(value, dict) else None
+        if not isinstance(email, str):
+            raise InvalidLink("this link is not valid")
+        return email
+
+    def unsubscribe_url(self, email: str) -> str:
+        return f"{self.base_url}/unsubscribe/{self.subscriber_token(email)}"
+
+    def preferences_url(self, email: str) -> str:
+        return f"{self.base_url}/preferences/{self.subscriber_token(email)}"
+
+    def feed_token(self, watchlist: str) -> str:
+        return self._feeds.dumps(watchlist)
+
+    def feed_token_valid(self, watchlist: str, token: str) -> bool:
+        try:
+            return bool(self._feeds.loads(token) == watchlist)
+        except BadData:
+            return False
+
+    def feed_url(self, watchlist: str, *, token: bool = False) -> str:
+        url = f"{self.base_url}/watchlists/{quote(watchlist, safe='')}/feed.atom"
+        return f"{url}?token={self.feed_token(watchlist)}" if token else url
