@@ -16,6 +16,7 @@ from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
 from store.clock import Clock
 from store.db import Database
+from store.links import Links, secret_key
 
 log = logging.getLogger("newswatch.jobs")
 
@@ -77,3 +78,10 @@ def send_outbox(config: AppConfig, db: Database, clock: Clock) -> DeliveryReport
     quiet = not (report.sent or report.retrying or report.failed or report.uncertain)
     log.log(logging.DEBUG if quiet else logging.INFO, "send: %s", report.summary())
     return report
+
+
+def signed_links(config: AppConfig, db: Database, clock: Clock) -> Links:
+    """The links mail and the web app use: under ``web.base_url``, signed with
+    $NEWSWATCH_SECRET_KEY or the key kept in the database (generated the first time)."""
+    key = config.web.secret_key.get_secret_value() if config.web.secret_key else None
+    return Links(config.web.link_base, secret_key(db, key, clock()))
