@@ -14,8 +14,9 @@ its ``last_error`` the problem and ``attempts`` the builds that failed. The next
 renders for them removes it.
 
 What subscribers chose on the web overrides the config (`alerts.subscribers`): who
-unsubscribed, or left every watchlist, is not mailed and their state stays; who paused has
-their schedule move on, as for an empty digest, with nothing built. The choices are read with
+unsubscribed, left every watchlist or paused is mailed nothing, but their schedule moves on as
+for an empty digest: whoever comes back (resubscribes, rejoins, the pause ends) gets what
+matched since, not the backlog of their absence. The choices are read with
 the states, in the same few queries. With ``links`` every digest carries the subscriber's
 signed "manage" and one-click unsubscribe addresses (the outbox row keeps the latter for the
 List-Unsubscribe header); without, the footer names the sender's address.
@@ -143,12 +144,12 @@ def build_digests(
             rounds.append({subscriber.email: subscriber})
     for batch in rounds:
         with db.session() as session:
-            due, paused = _due_subscribers(session, list(batch.values()), now, force)
-            mailed = [each for each in due if each.subscriber.email not in paused]
+            due, held = _due_subscribers(session, list(batch.values()), now, force)
+            mailed = [each for each in due if each.subscriber.email not in held]
             matches = undelivered_matches(session, mailed, now)
         for each in due:
             email = each.subscriber.email
-            mine = matches.get(email, [])  # paused: none, and the schedule moves on
+            mine = matches.get(email, [])  # held back: none, and the schedule moves on
             try:
                 digest = _build_one(
                     db, each, mine, mail, sender, using, entries, now, email in failing, links
@@ -219,8 +220,8 @@ def _due_subscribers(
 ) -> tuple[list[DueSubscriber], set[str]]:
     """The subscribers whose schedule (theirs, if they chose one) says a digest is due at
     ``now`` (all, with ``force``), as their choices make them, with their state as read; and
-    the emails of those who paused (due, so that their schedule moves on, but mailed nothing).
-    Who unsubscribed or left every watchlist is not due."""
+    the emails of those held back, who paused, unsubscribed or left every watchlist (due, so
+    that their schedule moves on, but mailed nothing)."""
     emails = [subscriber.email for subscriber in subscribers]
     states: dict[str, datetime | None] = {}
     choices: dict[str, Choices] = {}
@@ -233,17 +234,15 @@ def _due_subscribers(
         states.update(rows.all())
         choices.update(choices_of(session, chunk))
     due: list[DueSubscriber] = []
-    paused: set[str] = set()
+    held: set[str] = set()
     for configured in subscribers:
         effective = with_choices(configured, choices.get(configured.email))
-        if not effective.mailed:
-            continue
         subscriber, last = effective.subscriber, states.get(configured.email)
         if force or subscriber.schedule.is_due(now, last):
             due.append(DueSubscriber(subscriber, subscriber.email in states, last))
-            if effective.paused(now):
-                paused.add(subscriber.email)
-    return due, paused
+            if not effective.mailed or effective.paused(now):
+                held.add(subscriber.email)
+    return due, held
 
 
 def _build_one(

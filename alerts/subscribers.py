@@ -3,11 +3,14 @@
 
 The choices override the config file, never the other way round:
 
-* unsubscribed: not mailed at all (no digest, the state untouched), whatever the TOML lists;
-* left watchlists: their matches are not mailed; with none left, not mailed at all;
+* unsubscribed: mailed nothing, whatever the TOML lists;
+* left watchlists: their matches are not mailed; with none left, mailed nothing;
 * their own schedule and time zone replace the config's;
-* paused (``paused_until`` in the future): mailed nothing, but their schedule moves on, so
-  after the pause they get what matched since, not the backlog of the whole pause.
+* paused (``paused_until`` in the future): mailed nothing.
+
+Whoever is mailed nothing still has their schedule move on (`alerts.digest`), so when they come
+back (resubscribe, rejoin a watchlist, the pause ends) they get what matched since, not the
+backlog of their absence.
 
 A subscriber who is not in the config is never mailed, whatever they chose: only configured
 subscribers go through here. A stored choice that no longer makes sense (a schedule that no

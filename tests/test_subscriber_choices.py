@@ -81,10 +81,21 @@ def test_who_unsubscribed_gets_no_digest_though_the_config_lists_them(db, mail) 
     built = cycle(db, mail, [person(ANALYST), person(EDITOR)])
     assert [b.recipient for b in built] == [EDITOR]
     assert mailed_to(mail) == [EDITOR]
-    assert last_digest(db, ANALYST) is None  # not due at all: their state is untouched
+    assert last_digest(db, ANALYST) == NOW  # mailed nothing, but the schedule moves on
     assert last_digest(db, "stranger@example.org") is None
     # even a forced build (`digest --now`) leaves them out
     assert build_digests(db, [person(ANALYST)], mail, now=NOW, force=True, links=LINKS) == []
+    # back months later: what matches from now on, not the backlog of their absence
+    later = NOW + timedelta(days=90)
+    store(db, article(7011, "Raqqa while away", "Body.", later - timedelta(days=30)))
+    for days in (30, 2, 1):  # the service goes on building digests meanwhile
+        cycle(db, mail, [person(ANALYST), person(EDITOR)], later - timedelta(days=days))
+    resubscribe(db, ANALYST, later - timedelta(hours=2))
+    store(db, article(7012, "Raqqa on return", "Body.", later - timedelta(hours=1)))
+    built = cycle(db, mail, [person(ANALYST)], later)
+    assert [(b.recipient, b.articles) for b in built] == [(ANALYST, 1)]
+    [message] = [m for m in delivered(mail) if m["To"] == ANALYST]
+    assert "Raqqa on return" in parts(message)[0]
 
 
 def test_a_pause_holds_digests_back_and_afterwards_only_what_is_new_comes(db, mail) -> None:
@@ -122,11 +133,11 @@ def test_a_left_watchlists_matches_are_not_mailed_the_others_are(db, mail) -> No
     assert built.subject == "newswatch: 1 new article (syria 1)"
     text, _ = parts(delivered(mail)[0])
     assert "Raqqa talks" in text and "Kyiv" not in text
-    # with no watchlist left they are not mailed at all, and their state stays
+    # with no watchlist left they are mailed nothing, and their schedule moves on
     leave_watchlist(db, ANALYST, "syria", NOW)
     store(db, article(7006, "Raqqa again", "Body.", NOW))
     assert cycle(db, mail, [person(ANALYST, "syria", "ukraine")], NOW + timedelta(hours=1)) == []
-    assert last_digest(db, ANALYST) == NOW
+    assert last_digest(db, ANALYST) == NOW + timedelta(hours=1)
 
 
 def test_their_own_schedule_and_time_zone_replace_the_configs(db, mail) -> None:
