@@ -191,37 +191,40 @@ def test_on_a_public_bind_the_dashboard_needs_the_operators_token(
     assert web.stop() == 0, web.log()
 
 
-def test_newswatch_run_serves_the_web_app_while_it_runs_and_stops_with_it(
+def test_newswatch_run_serves_the_web_app_moves_it_on_reload_and_stops_with_it(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    port, moved = free_port(), free_port()
     mailbox = Mailbox()
     with DemoServer() as site, smtp_server(mailbox) as smtp_port:
         config = tmp_path / "newswatch.toml"
-        config.write_text(
-            config_text(
-                f"sqlite:///{tmp_path / 'newswatch.db'}",
-                site,
-                smtp_port,
-                every="1h",
-                web_listen=f"127.0.0.1:{port}",
-            ),
-            encoding="utf-8",
-        )
+
+        def write(listen_port: int) -> None:
+            database = f"sqlite:///{tmp_path / 'newswatch.db'}"
+            listen = f"127.0.0.1:{listen_port}"
+            text = config_text(database, site, smtp_port, every="1h", web_listen=listen)
+            config.write_text(text, encoding="utf-8")
+
+        write(port)
         service = Service(config, tmp_path / "service.log")
         try:
             service.start()
             service.wait_log("newswatch service started")
-            assert f"web app serving on {base}" in service.log()
-            service.wait_log("crawl demo:")  # the first crawl stored the demo site's articles
-            page = httpx.get(base + "/watchlists")
-            assert page.status_code == 200 and "syria" in page.text
+            assert f"web app serving on http://127.0.0.1:{port}" in service.log()
+            service.wait_log("new matches")  # the first crawl stored and matched the demo site
+            page = httpx.get(f"http://127.0.0.1:{port}/watchlists/syria")
+            assert page.status_code == 200 and "Raqqa" in page.text
+
+            write(moved)  # SIGHUP: the web app follows [web] listen
+            service.signal(signal.SIGHUP)
+            service.wait_log("config reloaded")
+            assert httpx.get(f"http://127.0.0.1:{moved}/watchlists").status_code == 200
+            assert not port_open(port)
 
             service.signal(signal.SIGTERM)
             assert service.wait(STOP_TIMEOUT) == 0, service.log()
             assert "newswatch service stopped" in service.log()
             assert "web app stopped" in service.log()
-            assert not port_open(port)
+            assert not port_open(moved)
         finally:
             service.cleanup()
