@@ -13,6 +13,13 @@ digests are built as usual. The failure is kept where `newswatch status` sees it
 its ``last_error`` the problem and ``attempts`` the builds that failed. The next digest that
 renders for them removes it.
 
+What subscribers chose on the web overrides the config (`alerts.subscribers`): who
+unsubscribed, or left every watchlist, is not mailed and their state stays; who paused has
+their schedule move on, as for an empty digest, with nothing built. The choices are read with
+the states, in the same few queries. With ``links`` every digest carries the subscriber's
+signed "manage" and one-click unsubscribe addresses (the outbox row keeps the latter for the
+List-Unsubscribe header); without, the footer names the sender's address.
+
 Which matches a digest gets is `alerts.digest_candidates`', how they are shown
 `alerts.digest_view`'s; this module decides who is due, renders, and writes.
 """
@@ -36,8 +43,11 @@ from alerts.digest_candidates import Candidate, DueSubscriber, chunks, undeliver
 from alerts.digest_view import EntryCache, digest_view
 from alerts.render import Digest, DigestRenderer, Rendered
 from alerts.sandbox import TemplateProblem
+from alerts.subscribers import with_choices
 from store.db import Database
+from store.links import Links
 from store.models import Delivery, OutboxMessage, OutboxStatus, SubscriberState
+from store.subscriber_choices import Choices, choices_of
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +113,11 @@ def build_digests(
     now: datetime,
     force: bool = False,
     renderer: DigestRenderer | None = None,
+    links: Links | None = None,
 ) -> Digests:
-    """A digest for every subscriber who is due at ``now`` (or every one, with ``force``).
+    """A digest for every subscriber who is due at ``now`` (or every one, with ``force``), as
+    their choices make them; ``links``: the signed addresses of their pages (None: no web app,
+    the footer names the sender's address instead).
 
     The states and the candidate matches of all due subscribers are read up front, in a few
     queries; each digest is then written in its own transaction, which refuses it (skips that
@@ -130,13 +143,15 @@ def build_digests(
             rounds.append({subscriber.email: subscriber})
     for batch in rounds:
         with db.session() as session:
-            due = _due_subscribers(session, list(batch.values()), now, force)
-            matches = undelivered_matches(session, due, now)
+            due, paused = _due_subscribers(session, list(batch.values()), now, force)
+            mailed = [each for each in due if each.subscriber.email not in paused]
+            matches = undelivered_matches(session, mailed, now)
         for each in due:
-            email, mine = each.subscriber.email, matches[each.subscriber.email]
+            email = each.subscriber.email
+            mine = matches.get(email, [])  # paused: none, and the schedule moves on
             try:
                 digest = _build_one(
-                    db, each, mine, mail, sender, using, entries, now, email in failing
+                    db, each, mine, mail, sender, using, entries, now, email in failing, links
                 )
             except (IntegrityError, _Raced):  # another builder took these: they are sent once
                 log.warning("digest for %s was built concurrently; skipped", email)
@@ -201,11 +216,14 @@ def _record_not_rendered(db: Database, email: str, problem: str, now: datetime) 
 
 def _due_subscribers(
     session: Session, subscribers: Sequence[SubscriberConfig], now: datetime, force: bool
-) -> list[DueSubscriber]:
-    """The subscribers whose schedule says a digest is due at ``now`` (all, with ``force``),
-    with their state as read."""
+) -> tuple[list[DueSubscriber], set[str]]:
+    """The subscribers whose schedule (theirs, if they chose one) says a digest is due at
+    ``now`` (all, with ``force``), as their choices make them, with their state as read; and
+    the emails of those who paused (due, so that their schedule moves on, but mailed nothing).
+    Who unsubscribed or left every watchlist is not due."""
     emails = [subscriber.email for subscriber in subscribers]
     states: dict[str, datetime | None] = {}
+    choices: dict[str, Choices] = {}
     for chunk in chunks(emails):
         rows = session.execute(
             select(SubscriberState.email, SubscriberState.last_digest_at).where(
@@ -213,12 +231,19 @@ def _due_subscribers(
             )
         )
         states.update(rows.all())
-    due = []
-    for subscriber in subscribers:
-        last = states.get(subscriber.email)
+        choices.update(choices_of(session, chunk))
+    due: list[DueSubscriber] = []
+    paused: set[str] = set()
+    for configured in subscribers:
+        effective = with_choices(configured, choices.get(configured.email))
+        if not effective.mailed:
+            continue
+        subscriber, last = effective.subscriber, states.get(configured.email)
         if force or subscriber.schedule.is_due(now, last):
             due.append(DueSubscriber(subscriber, subscriber.email in states, last))
-    return due
+            if effective.paused(now):
+                paused.add(subscriber.email)
+    return due, paused
 
 
 def _build_one(
@@ -231,12 +256,22 @@ def _build_one(
     entries: EntryCache,
     now: datetime,
     was_not_rendered: bool = False,
+    links: Links | None = None,
 ) -> BuiltDigest | None:
     """Raises TemplateProblem, having written nothing, when the digest does not render."""
     subscriber = due.subscriber
     rendered = digest = None
+    unsubscribe_url = links.unsubscribe_url(subscriber.email) if links else None
     if matches:  # no empty digests; the schedule still moves on
-        digest = digest_view(subscriber, matches, sender, entries)
+        manage_url = links.preferences_url(subscriber.email) if links else None
+        digest = digest_view(
+            subscriber,
+            matches,
+            sender,
+            entries,
+            manage_url=manage_url,
+            unsubscribe_url=unsubscribe_url,
+        )
         rendered = renderer.render(digest)
     with db.session() as session:
         connection = session.connection()
@@ -255,6 +290,7 @@ def _build_one(
                 "status": OutboxStatus.PENDING,
                 "created_at": now,
                 "next_attempt_at": now,
+                "unsubscribe_url": unsubscribe_url,
             },
         ).inserted_primary_key
         assert inserted is not None  # an INSERT of one row

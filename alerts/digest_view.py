@@ -26,8 +26,12 @@ def digest_view(
     matches: Sequence[Candidate],
     sender: str,
     entries: EntryCache | None = None,
+    *,
+    manage_url: str | None = None,
+    unsubscribe_url: str | None = None,
 ) -> Digest:
-    """The digest of `matches` for `subscriber`. ``entries`` keeps the entries made, for the
+    """The digest of `matches` for `subscriber`, with the addresses of their preferences and
+    unsubscribe pages when a web app serves them. ``entries`` keeps the entries made, for the
     next digests of a build to reuse."""
     zone = ZoneInfo(subscriber.timezone)
     entries = {} if entries is None else entries
@@ -49,6 +53,8 @@ def digest_view(
         groups=[Group(name, entries) for name, entries in groups.items() if entries],
         unsubscribe_address=sender,
         late=sum(any(match.late for match in hits) for hits in by_article.values()),
+        manage_url=manage_url,
+        unsubscribe_url=unsubscribe_url,
     )
 
 

@@ -23,7 +23,9 @@ from store.models import OutboxMessage
 # RFC 5322 output with CRLF; bodies that are not plain short ASCII lines get quoted-printable or
 # base64, never raw 8bit (not every relay announces 8BITMIME). Headers we set as ready-made strings
 # (List-Unsubscribe) are written as they are instead of refolded: Python would otherwise turn a
-# long unbreakable <mailto:...> into RFC 2047 encoded words that no client recognises as a URL.
+# long unbreakable <mailto:...> into RFC 2047 encoded words that no client recognises as a URL;
+# a line break in such a value (List-Unsubscribe's two entries) is written as a fold in the
+# output's line ends.
 POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
 # the parts' bodies are encoded with lines of at most 76 characters, as RFC 2045 asks of
 # quoted-printable and base64 (the policy's 78 is for header lines)
@@ -67,15 +69,29 @@ def _part(content: str, subtype: str, cte: str) -> EmailMessage:
     return part
 
 
-def build_message(
-    outbox: OutboxMessage, sender: Address, unsubscribe: str | None = None
-) -> EmailMessage:
+def list_unsubscribe(outbox: OutboxMessage, sender: Address, recipient: str) -> str:
+    """The List-Unsubscribe value (RFC 2369): the row's one-click URL first, when it has one,
+    then the mail to the sender. The URL is ours (base_url and a URL-safe token), still it is
+    made one clean token here: no space, no angle bracket can end the ``<...>``."""
+    mailto = f"<{unsubscribe_mailto(sender, recipient)}>"
+    if not outbox.unsubscribe_url:
+        return mailto
+    url = header_text(outbox.unsubscribe_url).replace(" ", "%20")
+    url = url.replace("<", "%3C").replace(">", "%3E")
+    # folded between the two entries (RFC 5322 folding white space), never inside a URL
+    return f"<{url}>,\n {mailto}"
+
+
+def build_message(outbox: OutboxMessage, sender: Address) -> EmailMessage:
     """The digest email for an outbox row: multipart/alternative, text/plain (quoted-printable)
     then text/html (base64), so every line is 7-bit and at most 76 characters long.
 
-    Message-ID and Date come from the row, so a retry is the same message. ``unsubscribe`` is a
-    ``mailto:`` or ``https:`` URL for List-Unsubscribe; by default a mail to the sender asking to
-    unsubscribe the recipient. Raises ValueError for a row that cannot become a valid email."""
+    Message-ID and Date come from the row, so a retry is the same message. List-Unsubscribe has
+    the row's ``unsubscribe_url`` (stored when the digest was built: sending needs no secret)
+    and a mail to the sender; with the URL, List-Unsubscribe-Post announces one-click
+    unsubscribe (RFC 8058: a POST of ``List-Unsubscribe=One-Click`` to it). A row without one
+    (built without a web app) has the mailto alone and no -Post header. Raises ValueError for a
+    row that cannot become a valid email."""
     recipient = parse_address(outbox.recipient, "recipient").addr_spec
     message = EmailMessage(policy=POLICY)
     message["Message-ID"] = message_id(outbox.message_id)
@@ -87,10 +103,9 @@ def build_message(
     message["Subject"] = header_text(outbox.subject)
     message.set_raw("Auto-Submitted", "auto-generated")  # RFC 3834: no vacation replies
     message.set_raw("X-Auto-Response-Suppress", "All")  # the same request, in Exchange's words
-    link = header_text(unsubscribe).replace(" ", "%20") if unsubscribe else None
-    message.set_raw(
-        "List-Unsubscribe", f"<{link or unsubscribe_mailto(sender, recipient)}>"
-    )  # RFC 2369; no List-Unsubscribe-Post: one-click (RFC 8058) needs an https endpoint
+    message.set_raw("List-Unsubscribe", list_unsubscribe(outbox, sender, recipient))
+    if outbox.unsubscribe_url:
+        message.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     message.set_raw("MIME-Version", "1.0")
     message.make_alternative()
     message.attach(_part(outbox.text, "plain", "quoted-printable"))
@@ -101,7 +116,6 @@ def build_message(
 def message_bytes(
     outbox: OutboxMessage,
     sender: Address,
-    unsubscribe: str | None = None,
     *,
     linesep: str = "\r\n",
     utf8: bool = False,
@@ -110,4 +124,4 @@ def message_bytes(
     local ``\\n`` in a Maildir). ``utf8`` writes non-ASCII addresses as UTF-8 (for SMTPUTF8)
     instead of encoded words, as smtplib's ``send_message`` does."""
     policy = POLICY.clone(linesep=linesep, utf8=utf8)
-    return build_message(outbox, sender, unsubscribe).as_bytes(policy=policy)
+    return build_message(outbox, sender).as_bytes(policy=policy)

@@ -72,6 +72,10 @@ class Digest:
     overflow: list[Entry] = field(default_factory=list)  # listed by title and link
     hidden: int = 0  # counted only (`newswatch articles` lists them)
     late: int = 0  # articles due in an earlier digest that could not be delivered
+    # the subscriber's signed pages (`store.links`); None without a web app: the footer then
+    # names ``unsubscribe_address``
+    manage_url: str | None = None
+    unsubscribe_url: str | None = None  # one click on the page unsubscribes
 
     @property
     def total(self) -> int:
@@ -131,6 +135,8 @@ class DigestRenderer:
             "total": digest.total,
             "late": digest.late,
             "unsubscribe_address": digest.unsubscribe_address,
+            "manage_url": digest.manage_url,
+            "unsubscribe_url": digest.unsubscribe_url,
         }
         try:
             subject = header_text(render_capped(self.env, "subject.txt", context))
@@ -198,8 +204,14 @@ def sample_entry(
     )
 
 
+# a subscriber's links as `store.links` makes them: a signed token of about a hundred characters
+SAMPLE_TOKEN = "eyJlIjoiYW5hbHlzdEBleGFtcGxlLm9yZyJ9.V2hhdCBhIHNpZ25hdHVyZSBsb29rcyBsaWtl" * 2
+SAMPLE_MANAGE_URL = f"https://newswatch.example.org/preferences/{SAMPLE_TOKEN}"
+SAMPLE_UNSUBSCRIBE_URL = f"https://newswatch.example.org/unsubscribe/{SAMPLE_TOKEN}"
+
+
 def sample_digest() -> Digest:
-    """The seed article's digest: one article."""
+    """The seed article's digest: one article, with the subscriber's links."""
     entry = sample_entry("France wants to hit 'nerve center' of 'IS'", "IS")
     entry = replace(
         entry,
@@ -208,14 +220,22 @@ def sample_digest() -> Digest:
         snippet_text="… the IS command in the Syrian city of [Raqqa]",
         terms=["Raqqa"],
     )
-    return Digest("analyst@example.org", "UTC", [Group("syria", [entry])], "newswatch@localhost")
+    return Digest(
+        "analyst@example.org",
+        "UTC",
+        [Group("syria", [entry])],
+        "newswatch@localhost",
+        manage_url=SAMPLE_MANAGE_URL,
+        unsubscribe_url=SAMPLE_UNSUBSCRIBE_URL,
+    )
 
 
 def sample_digests() -> list[Digest]:
     """Digests of every shape `check` renders the templates with: one article; more articles
     than the caps, so that a group is shown by count only and the rest is listed or counted;
     long titles and teasers; Arabic, Cyrillic and CJK text (watchlist names too); an entry
-    without teaser or snippet, in several watchlists, with markup in its title."""
+    without teaser or snippet, in several watchlists, with markup in its title; with the
+    subscriber's links (manage, unsubscribe) and without them (no web app)."""
     many = [
         sample_entry(f"Raqqa briefing number {n} with a long title", "Raqqa", number=n)
         for n in range(MAX_FULL_ENTRIES + MAX_LISTED_ENTRIES + 30)
@@ -274,6 +294,8 @@ def sample_digests() -> list[Digest]:
             "Europe/Berlin",
             [Group("syria", many), Group("ukraine", later)],
             "newswatch@localhost",
+            manage_url=SAMPLE_MANAGE_URL,
+            unsubscribe_url=SAMPLE_UNSUBSCRIBE_URL,
         ),
         Digest("analyst@example.org", "UTC", [Group("syria", long)], "newswatch@localhost"),
         Digest(
@@ -285,6 +307,8 @@ def sample_digests() -> list[Digest]:
                 Group("叙利亚", scripts[2:]),
             ],
             "newswatch@localhost",
+            manage_url=SAMPLE_MANAGE_URL,
+            unsubscribe_url=SAMPLE_UNSUBSCRIBE_URL,
         ),
         Digest("analyst@example.org", "UTC", [Group("syria", [odd])], "newswatch@localhost"),
     ]

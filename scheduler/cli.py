@@ -19,6 +19,7 @@ from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
 from scheduler.send_command import add_send
 from scheduler.stage_commands import add_articles, add_crawl, add_cycle, add_digest, add_match
+from scheduler.subscriber_command import add_subscriber
 from scheduler.web_command import add_web
 from store.clock import Clock, system_clock
 from store.db import Database, DatabaseUnavailable, display_url, driver_message
@@ -224,6 +225,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     add_web,
     _add_status,
+    add_subscriber,
     add_demo,
 ]
 

@@ -12,11 +12,13 @@ from alerts import digest
 from alerts.digest import Digests
 from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.match_stage import MatchReport, match_articles
+from alerts.subscribers import Effective, with_choices
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
 from store.clock import Clock
 from store.db import Database
 from store.links import Links, secret_key
+from store.subscriber_choices import choices_of
 
 log = logging.getLogger("newswatch.jobs")
 
@@ -66,10 +68,43 @@ def match_new(config: AppConfig, db: Database, clock: Clock) -> MatchReport:
     return report
 
 
-def build_digests(config: AppConfig, db: Database, clock: Clock, *, force: bool = False) -> Digests:
-    """A digest for every subscriber who is due (every one with ``force``) into the outbox;
-    ``.not_rendered`` names those whose digest failed to render (their matches wait)."""
-    return digest.build_digests(db, config.subscribers, config.mail, now=clock(), force=force)
+def build_digests(
+    config: AppConfig,
+    db: Database,
+    clock: Clock,
+    *,
+    force: bool = False,
+    only: Callable[[Effective], bool] | None = None,
+) -> Digests:
+    """A digest for every subscriber who is due (every one with ``force``) into the outbox, as
+    their choices make them; ``only``: of the subscribers it accepts. ``.not_rendered`` names
+    those whose digest failed to render (their matches wait). Every digest carries the
+    subscriber's signed links, unless no web app serves them (``[web] listen`` empty and no
+    ``base_url``): then the footer names the sender's address."""
+    subscribers = config.subscribers
+    if only is not None:
+        with db.session() as session:
+            chosen = choices_of(session, [each.email for each in subscribers])
+        subscribers = [
+            each for each in subscribers if only(with_choices(each, chosen.get(each.email)))
+        ]
+        if not subscribers:
+            return Digests()
+    served = config.web.enabled or bool(config.web.base_url)
+    links = signed_links(config, db, clock) if served else None
+    return digest.build_digests(db, subscribers, config.mail, now=clock(), force=force, links=links)
+
+
+def immediate(subscriber: Effective) -> bool:
+    """Whose digests follow each crawl: their schedule in effect is ``immediate``."""
+    return subscriber.mailed and subscriber.subscriber.schedule.kind == "immediate"
+
+
+def own_schedule(subscriber: Effective) -> bool:
+    """Whose schedule in effect is one they chose on the web (not ``immediate``: those follow
+    each crawl), which the service's jobs planned from the config do not cover."""
+    schedule = subscriber.subscriber.schedule
+    return subscriber.mailed and subscriber.own_schedule and schedule.kind != "immediate"
 
 
 def send_outbox(config: AppConfig, db: Database, clock: Clock) -> DeliveryReport:

@@ -3,7 +3,8 @@
 - a crawl cycle per source every ``[crawl] every`` (or ``cron``) with jitter, the first at once:
   crawl (a subprocess) -> match -> immediate digests -> send;
 - a digest job per distinct subscriber schedule, in the subscriber's time zone;
-- a send/retry job every minute and a daily prune.
+- a send/retry job every minute, which first builds the digests of subscribers who chose their
+  own schedule on the web (the config's schedules do not plan them), and a daily prune.
 
 Jobs run one at a time (one worker thread), never overlap themselves and collapse missed runs
 into one. Schedules come from the config and the database (SubscriberState), not from a pickled
@@ -326,9 +327,8 @@ class Service:
         if self.stopping.is_set() or not self._holds_lock(f"crawl:{source} (match and send)"):
             return
         jobs.match_new(config, db, clock)
-        immediate = [s for s in config.subscribers if s.schedule.kind == "immediate"]
-        if immediate:
-            jobs.build_digests(config.model_copy(update={"subscribers": immediate}), db, clock)
+        # immediate as their choices make them: the config's, or one they chose
+        jobs.build_digests(config, db, clock, only=jobs.immediate)
         jobs.send_outbox(config, db, clock)
 
     def _track_crawl(self, process: subprocess.Popen) -> None:
@@ -343,6 +343,7 @@ class Service:
             jobs.send_outbox(self.config, self.db, self.clock)
 
     def send_job(self) -> None:
+        jobs.build_digests(self.config, self.db, self.clock, only=jobs.own_schedule)
         jobs.send_outbox(self.config, self.db, self.clock)
 
     def prune_job(self) -> None:

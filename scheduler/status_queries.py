@@ -10,13 +10,16 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from alerts.schedules import Schedule
+from alerts.subscribers import Effective, with_choices
 from crawler.config import CrawlConfig
 from scheduler.config import AppConfig
 from scheduler.health import source_warnings
 from scheduler.status_report import (
     ArticleCounts,
+    ChoicesStatus,
     Claims,
     CrawlCadence,
+    MailState,
     MessageProblem,
     OutboxStatusReport,
     RunFigures,
@@ -36,6 +39,7 @@ from store.models import (
     OutboxStatus,
     SubscriberState,
 )
+from store.subscriber_choices import choices_of
 
 RUNS_SHOWN = 5
 RETRYING_SHOWN = 10  # of the messages waiting to be tried again; the flagged ones: all
@@ -256,21 +260,53 @@ def _message(m: OutboxMessage) -> MessageProblem:
 def _subscribers(
     session: Session, config: AppConfig, now: datetime
 ) -> tuple[SubscriberStatus, ...]:
-    """Each subscriber's last digest and next slot (None for "immediate": every digest run)."""
+    """Each subscriber as their choices make them: whether they are mailed, their schedule in
+    effect, last digest and next slot (None for "immediate": every digest run; and for who is
+    not mailed; after the pause for who paused)."""
     states = select(SubscriberState.email, SubscriberState.last_digest_at)
     last: dict[str, datetime | None] = dict(session.execute(states).all())
+    chosen = choices_of(session)
     rows = []
-    for sub in config.subscribers:
-        schedule = sub.schedule
-        previous = last.get(sub.email)
+    for configured in config.subscribers:
+        effective = with_choices(configured, chosen.get(configured.email))
+        sub, previous = effective.subscriber, last.get(configured.email)
+        schedule, state = sub.schedule, _mail_state(effective, now)
+        upcoming = None
+        if state is MailState.ACTIVE:
+            upcoming = schedule.next_slot(now)
+        elif state is MailState.PAUSED and effective.choices.paused_until is not None:
+            upcoming = schedule.next_slot(effective.choices.paused_until)
         rows.append(
             SubscriberStatus(
                 email=sub.email,
                 schedule=schedule.text,
                 timezone=sub.timezone,
                 last_digest_at=_optional_second(previous),
-                next_digest_at=_optional_second(schedule.next_slot(now)),
-                due=schedule.is_due(now, previous),
+                next_digest_at=_optional_second(upcoming),
+                due=state is MailState.ACTIVE and schedule.is_due(now, previous),
+                state=state,
+                choices=_choices(effective) if configured.email in chosen else None,
             )
         )
     return tuple(rows)
+
+
+def _mail_state(effective: Effective, now: datetime) -> MailState:
+    if effective.unsubscribed:
+        return MailState.UNSUBSCRIBED
+    if not effective.mailed:
+        return MailState.NO_WATCHLISTS
+    return MailState.PAUSED if effective.paused(now) else MailState.ACTIVE
+
+
+def _choices(effective: Effective) -> ChoicesStatus:
+    chosen = effective.choices
+    return ChoicesStatus(
+        unsubscribed_at=_optional_second(chosen.unsubscribed_at),
+        paused_until=_optional_second(chosen.paused_until),
+        schedule=chosen.schedule,
+        timezone=chosen.timezone,
+        left_watchlists=chosen.left_watchlists,
+        updated_at=_optional_second(chosen.updated_at),
+        ignored=effective.ignored,
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from scheduler.time_text import iso
@@ -199,14 +200,51 @@ class OutboxStatusReport:
         }
 
 
+class MailState(StrEnum):
+    """Whether a subscriber is mailed, as their choices on the web make it."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"  # until ``paused_until``; their schedule moves on meanwhile
+    UNSUBSCRIBED = "unsubscribed"
+    NO_WATCHLISTS = "no_watchlists"  # they left every watchlist the config gives them
+
+
+@dataclass(frozen=True)
+class ChoicesStatus:
+    """What a subscriber chose on the web (their ``subscriber_choices`` row)."""
+
+    unsubscribed_at: datetime | None
+    paused_until: datetime | None
+    schedule: str | None  # their own, instead of the config's
+    timezone: str | None
+    left_watchlists: tuple[str, ...]
+    updated_at: datetime | None
+    ignored: tuple[str, ...]  # stored choices that no longer apply, in words
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "unsubscribed_at": iso(self.unsubscribed_at),
+            "paused_until": iso(self.paused_until),
+            "schedule": self.schedule,
+            "timezone": self.timezone,
+            "left_watchlists": list(self.left_watchlists),
+            "updated_at": iso(self.updated_at),
+            "ignored": list(self.ignored),
+        }
+
+
 @dataclass(frozen=True)
 class SubscriberStatus:
     email: str
-    schedule: str  # as configured
+    schedule: str  # in effect: their own choice, else the config's
     timezone: str
     last_digest_at: datetime | None
-    next_digest_at: datetime | None  # None for "immediate": at every digest run
+    # None for "immediate" (at every digest run), and for a subscriber who is not mailed;
+    # while paused, the first slot after the pause
+    next_digest_at: datetime | None
     due: bool
+    state: MailState = MailState.ACTIVE
+    choices: ChoicesStatus | None = None  # None: they chose nothing, the config holds
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -216,6 +254,8 @@ class SubscriberStatus:
             "last_digest_at": iso(self.last_digest_at),
             "next_digest_at": iso(self.next_digest_at),
             "due": self.due,
+            "state": self.state.value,
+            "choices": self.choices.to_json() if self.choices else None,
         }
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from scheduler.health import health_problems
-from scheduler.status_report import OutboxStatusReport, SourceStatus, StatusReport
+from scheduler.status_report import (
+    MailState,
+    OutboxStatusReport,
+    SourceStatus,
+    StatusReport,
+    SubscriberStatus,
+)
 from scheduler.time_text import clock_time, relative_time, span
 from store.models import OutboxStatus
 
@@ -29,16 +35,36 @@ def render_status(report: StatusReport) -> str:
     lines += _outbox_lines(report.outbox, now)
     lines += ["subscribers:"] if report.subscribers else []
     for sub in report.subscribers:
-        upcoming = (
-            relative_time(sub.next_digest_at, now) if sub.next_digest_at else "at every digest run"
-        )
-        lines.append(
-            f"  {sub.email} ({sub.schedule}, {sub.timezone}): last digest "
-            f"{relative_time(sub.last_digest_at, now)}, next {upcoming}"
-        )
+        lines += _subscriber_lines(sub, now)
     problems = health_problems(report)
     lines += ["", "problems:" if problems else "health: ok", *(f"  ! {p}" for p in problems)]
     return "\n".join(lines)
+
+
+def _subscriber_lines(sub: SubscriberStatus, now: datetime) -> list[str]:
+    """One line per subscriber, as their choices make them; one more per choice ignored."""
+    chosen = sub.choices
+    last = f"last digest {relative_time(sub.last_digest_at, now)}"
+    upcoming = (
+        relative_time(sub.next_digest_at, now) if sub.next_digest_at else "at every digest run"
+    )
+    if sub.state is MailState.UNSUBSCRIBED and chosen is not None:
+        state = f"unsubscribed {clock_time(chosen.unsubscribed_at, now)}, not mailed; {last}"
+    elif sub.state is MailState.NO_WATCHLISTS:
+        state = f"left every watchlist, not mailed; {last}"
+    elif sub.state is MailState.PAUSED and chosen is not None:
+        state = f"paused until {clock_time(chosen.paused_until, now)}; {last}, next {upcoming}"
+    else:
+        state = f"{last}, next {upcoming}"
+    notes = []
+    if chosen is not None and (chosen.schedule or chosen.timezone):
+        notes.append("their own schedule")
+    if chosen is not None and chosen.left_watchlists and sub.state is not MailState.NO_WATCHLISTS:
+        notes.append(f"left {', '.join(chosen.left_watchlists)}")
+    extra = f" ({'; '.join(notes)})" if notes else ""
+    lines = [f"  {sub.email} ({sub.schedule}, {sub.timezone}): {state}{extra}"]
+    ignored = chosen.ignored if chosen is not None else ()
+    return lines + [f"    ! ignoring their choice of {problem}" for problem in ignored]
 
 
 def _source_lines(source: SourceStatus, now: datetime) -> list[str]:

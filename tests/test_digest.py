@@ -29,6 +29,7 @@ from scheduler.cli import main
 from store.articles import ARTICLE_FIELDS, upsert_article
 from store.clock import fixed_clock
 from store.db import Database
+from store.links import Links
 from store.models import Delivery, OutboxMessage, SubscriberState
 from tests.articles import article_fields
 
@@ -95,9 +96,9 @@ def visible(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
 
-def cycle(db: Database, mail: MailConfig, subscribers: list, watchlists: list, now=NOW):
+def cycle(db: Database, mail: MailConfig, subscribers: list, watchlists: list, now=NOW, links=None):
     match_articles(db, watchlists, now=now)
-    built = build_digests(db, subscribers, mail, now=now)
+    built = build_digests(db, subscribers, mail, now=now, links=links)
     deliver_outbox(db, mail, clock=fixed_clock(now))
     return built
 
@@ -292,13 +293,16 @@ def test_a_huge_digest_counts_what_it_cannot_list_and_stays_under_the_limit(db, 
         for i in range(1500)
     ]
     store(db, *rows)
-    [built] = cycle(db, mail, [subscriber("syria")], [SYRIA])
+    links = Links("https://newswatch.example.org", "a key")
+    [built] = cycle(db, mail, [subscriber("syria")], [SYRIA], links=links)
     assert built.articles == 1500
     assert built.subject == "newswatch: 1500 new articles (syria 1500)"
     text, html = parts(delivered(mail)[0])
     assert len(html.encode()) <= HTML_BUDGET
     assert "not listed to keep this message readable" in text
-    assert "Unsubscribe" in html  # the footer survives: Gmail would clip it otherwise
+    # the footer survives: Gmail would clip it otherwise
+    assert f'href="{links.unsubscribe_url("analyst@example.org")}"' in html
+    assert "Manage your alerts" in visible(html)
 
 
 def test_one_build_applies_each_subscribers_own_window(db, mail) -> None:

@@ -268,8 +268,15 @@ def test_long_unsubscribe_address_stays_one_readable_url() -> None:
     assert parsed["List-Unsubscribe"] == (
         f"<mailto:newswatch@localhost?subject=unsubscribe%20{recipient}>"
     )
-    https = build_message(row, SENDER_ADDRESS, unsubscribe="https://example.org/u/abc")
-    assert https["List-Unsubscribe"] == "<https://example.org/u/abc>"
+    row.unsubscribe_url = "https://example.org/unsubscribe/" + "t" * 120  # one unbreakable URL
+    raw = build_message(row, SENDER_ADDRESS).as_bytes()
+    https = email.message_from_bytes(raw, policy=email.policy.default)
+    assert https["List-Unsubscribe"] == (
+        f"<{row.unsubscribe_url}>, <mailto:newswatch@localhost?subject=unsubscribe%20{recipient}>"
+    )
+    assert https["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # folded between the two entries only: the URL is on one line, whole
+    assert f"List-Unsubscribe: <{row.unsubscribe_url}>,\r\n <mailto:".encode() in raw
 
 
 # text that trips up a hand-made message: 8-bit, long lines, dot and "From " lines, blanks at

@@ -375,6 +375,8 @@ def test_subscribers_show_their_last_digest_and_next_slot_in_their_time_zone(
             "last_digest_at": "2024-05-01T05:00:00+00:00",
             "next_digest_at": "2024-05-02T05:00:00+00:00",  # 07:00 CEST
             "due": False,
+            "state": "active",
+            "choices": None,  # they chose nothing on the web
         }
     ]
 
@@ -723,6 +725,8 @@ def test_status_json_of_a_populated_database_is_exactly_this(
                 "last_digest_at": "2024-04-30T07:00:00+00:00",
                 "next_digest_at": "2024-05-02T05:00:00+00:00",
                 "due": True,
+                "state": "active",
+                "choices": None,
             }
         ],
     }

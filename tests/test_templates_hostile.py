@@ -190,7 +190,14 @@ def test_the_bundled_templates_render_every_sample_shape() -> None:
     for digest in sample_digests():
         rendered = renderer.render(digest)
         assert rendered.subject.startswith("newswatch: ")
-        assert digest.groups[0].name in rendered.text and "Unsubscribe" in rendered.html
+        assert digest.groups[0].name in rendered.text
+        if digest.unsubscribe_url:  # the footer links to the subscriber's pages
+            assert f"Unsubscribe: {digest.unsubscribe_url}" in rendered.text
+            assert f'href="{digest.unsubscribe_url}"' in rendered.html
+            assert f"Manage your alerts: {digest.manage_url}" in rendered.text
+        else:  # no web app: the footer names the sender, and promises nothing automatic
+            assert "To stop these digests, write to newswatch@localhost." in rendered.text
+        assert "reply with" not in rendered.text
 
 
 def test_a_render_time_limit_stops_a_template_in_any_thread(tmp_path) -> None:
