@@ -5,14 +5,15 @@ Playwright's own browser download is never used (these machines cannot reach it)
 /usr/bin/chromium is missing and we are root with apt-get, the session installs Debian's
 ``chromium`` package once; otherwise the browser tests skip with that reason (and fail under
 NEWSWATCH_REQUIRE_SERVICES=1). A test module takes these with
-``pytest_plugins = ("tests.browser",)``."""
+``pytest_plugins = ("tests.browser",)`` (and imports nothing from it, which would stop pytest
+rewriting its asserts)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,13 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get("NEWSWATCH_TEST_ARTIFACTS") or ROOT / "test-artifacts")
 
 
-def screenshot(page: Any, name: str, width: int) -> Path:
+@pytest.fixture
+def screenshot() -> Callable[[Any, str, int], Path]:
+    """Takes the whole page at a width as ``<artefacts>/screenshots/<name>-<width>.png``."""
+    return take_screenshot
+
+
+def take_screenshot(page: Any, name: str, width: int) -> Path:
     """The whole page at ``width`` px as ``screenshots/<name>-<width>.png``."""
     folder = artifacts_dir() / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
