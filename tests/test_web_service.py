@@ -125,10 +125,15 @@ def test_newswatch_web_serves_the_archive_until_sigterm(
     assert home.status_code == 200 and "text/html" in home.headers["content-type"]
     watchlists = httpx.get(base + "/watchlists")
     assert watchlists.status_code == 200 and "syria" in watchlists.text
+    # a link token (here a forged one) is a key: the access log shows the path without it
+    assert httpx.get(base + "/preferences/Zm9yZ2Vk.c2VjcmV0").status_code == 400
 
     assert web.stop() == 0, web.log()
     assert not port_open(port)
     assert "Traceback" not in web.log()
+    assert '"GET /watchlists HTTP/1.1" 200' in web.log()
+    assert '"GET /preferences/… HTTP/1.1" 400' in web.log()
+    assert "Zm9yZ2Vk" not in web.log()
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path, commands: list[Command]) -> None:

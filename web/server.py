@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import signal
 import socket
 import threading
@@ -72,7 +73,25 @@ def bind(web: WebConfig) -> socket.socket:
     return sock
 
 
+class RedactLinkTokens(logging.Filter):
+    """Keeps signed link tokens out of the access log: a subscriber's token is the key to their
+    preferences and a feed token opens a feed, and logs travel further than the database."""
+
+    _SUBSCRIBER = re.compile(r"^(/(?:preferences|unsubscribe)/)[^/?]+")
+    _QUERY = re.compile(r"([?&]token=)[^&]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = self._QUERY.sub(r"\1…", self._SUBSCRIBER.sub(r"\1…", args[2]))
+            record.args = (*args[:2], path, *args[3:])
+        return True
+
+
 def _uvicorn_config(app: ASGIApp) -> uvicorn.Config:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(each, RedactLinkTokens) for each in access.filters):
+        access.addFilter(RedactLinkTokens())
     return uvicorn.Config(
         app,
         log_config=None,  # our logging (scheduler.logs) formats uvicorn's records too
