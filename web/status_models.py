@@ -94,13 +94,25 @@ class OutboxOut(_Open):
     acknowledged: int
 
 
+class ChoicesOut(_Open):
+    unsubscribed_at: datetime | None
+    paused_until: datetime | None
+    schedule: str | None
+    timezone: str | None
+    left_watchlists: list[str]
+    updated_at: datetime | None
+    ignored: list[str] = []  # stored choices that no longer apply, in words
+
+
 class SubscriberStatusOut(_Open):
     email: str
-    schedule: str
+    schedule: str  # in effect: their own choice, else the config's
     timezone: str
     last_digest_at: datetime | None
     next_digest_at: datetime | None
     due: bool
+    state: str = "active"  # active, paused, unsubscribed, no_watchlists
+    choices: ChoicesOut | None = None  # None: they chose nothing
 
 
 class StatusOut(_Open):

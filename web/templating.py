@@ -33,6 +33,16 @@ def iso_when(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def when_text(value: str | None) -> str:
+    """An ISO time the status report gives as text (or a word such as "now"), as `when`."""
+    if not value:
+        return "none scheduled"
+    try:
+        return when(datetime.fromisoformat(value))
+    except ValueError:
+        return value
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -43,6 +53,7 @@ def _environment() -> Environment:
     )
     environment.filters["when"] = when
     environment.filters["iso"] = iso_when
+    environment.filters["when_text"] = when_text
     # one path segment (a watchlist named "a/b" stays one), and one query value
     environment.filters["part"] = lambda value: quote(str(value), safe="")
     environment.filters["query"] = lambda value: quote_plus(str(value))
