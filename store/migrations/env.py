@@ -3,6 +3,7 @@
 from alembic import context
 
 from store.models import Base
+from store.search import in_the_models
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -17,6 +18,7 @@ context.configure(
     connection=connection,
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    include_name=in_the_models,  # autogenerate would drop the search index, made in SQL
 )
 with context.begin_transaction():
     context.run_migrations()
