@@ -20,6 +20,7 @@ from scheduler.logs import setup_logging
 from scheduler.send_command import add_send
 from scheduler.stage_commands import add_articles, add_crawl, add_cycle, add_digest, add_match
 from scheduler.subscriber_command import add_subscriber
+from scheduler.web_command import add_web
 from store.clock import Clock, system_clock
 from store.db import Database, DatabaseUnavailable, display_url, driver_message
 
@@ -159,7 +160,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         description="Runs until SIGTERM/SIGINT (the running step finishes; exit 0). SIGHUP "
         "reloads the config (a bad one is logged and the old one kept). One service per "
         "database: a second one exits 2 naming the first; one that loses the lock to another "
-        "(checked every NEWSWATCH_LOCK_CHECK_SECONDS, 15) exits 1.",
+        "(checked every NEWSWATCH_LOCK_CHECK_SECONDS, 15) exits 1. It also serves the web app "
+        "on [web] listen (empty: off; see `newswatch web`).",
     )
     sub.set_defaults(run=cmd_run)
 
@@ -221,6 +223,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_send,
     add_cycle,
     _add_run,
+    add_web,
     _add_status,
     add_subscriber,
     add_demo,

@@ -77,6 +77,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     command = _this_command()
     print(f"\nexplore: {command} --config {config_file} articles --watchlist syria")
     print(f"         {command} --config {config_file} status")
+    print("\nthe web app on the demo's database (archive, search, feeds, the digest's links):")
+    print(f"  {command} --config {config_file} web")
+    print(f"  then open {config.web.link_base}/")
     ok = all(o.ok for o in outcomes) and seed is not None and built and not report.failed
     return EXIT_OK if ok else EXIT_FAILURE
 

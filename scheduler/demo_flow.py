@@ -56,7 +56,7 @@ def config_toml(config: AppConfig) -> str:
     """The config as TOML, so the demo's database can be explored with the other commands."""
     lines: list[str] = []
     data = config.model_dump(mode="json", exclude_defaults=False)
-    for table in ("storage", "crawl", "mail"):
+    for table in ("storage", "crawl", "mail", "web"):
         lines.append(f"[{table}]")
         lines += [
             f"{key} = {_toml(value)}" for key, value in data[table].items() if value is not None

@@ -13,6 +13,10 @@ job store, so a digest missed during downtime is built once on start. SIGHUP rel
 running crawl to stop, and exit 0. The service lock (one service per database) is checked
 every NEWSWATCH_LOCK_CHECK_SECONDS (15): found gone it is taken back, and a service that lost it
 to another stops at once and exits 1.
+
+The web app (``[web] listen``; empty: off) is served beside the jobs by uvicorn in a thread
+(web/server.py): started before the first job (a port in use: exit 1), stopped after the last,
+given the reloaded config on SIGHUP (moved when ``listen`` changed).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -40,14 +44,18 @@ from alerts.schedules import Schedule
 from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
-from scheduler.exits import EXIT_FAILURE
+from scheduler.exits import EXIT_FAILURE, CommandError
 from scheduler.lock import service_lock
 from scheduler.lock_keeper import LockKeeper, check_every
 from scheduler.schedule_trigger import ScheduleTrigger
+from scheduler.web_command import check_web, web_app
 from store.clock import Clock, system_clock
 from store.db import Database, display_url
 from store.models import CrawlRun, CrawlStatus
 from store.prune import prune
+
+if TYPE_CHECKING:
+    from web.server import WebServer
 
 log = logging.getLogger("newswatch.service")
 SEND_EVERY = timedelta(minutes=1)
@@ -80,17 +88,20 @@ class Service:
         self.stopping = threading.Event()
         self._busy = threading.Lock()  # held while a job runs
         self._crawl: subprocess.Popen | None = None
+        self._web: WebServer | None = None
 
     # ------------------------------------------------------------------ life cycle
 
     def run(self) -> int:
         check_templates(self.config)
+        check_web(self.config)
         every = check_every()
         lock = service_lock(self.db, self.clock)
         lock.acquire()  # AlreadyRunning propagates: exit 2 with the holder named
         self._keeper = keeper = LockKeeper(lock, every, self._lost_lock)
         try:
             self._close_abandoned_crawls()
+            self._start_web()  # a port in use: one line, exit 1, before any job ran
             self._install_signals()
             # a stop asked for before the scheduler ran shuts it down as soon as it starts
             self.scheduler.add_listener(lambda _: self._shutdown(), EVENT_SCHEDULER_STARTED)
@@ -105,11 +116,13 @@ class Service:
             self._run_scheduler()  # blocks until shutdown
             with self._busy:  # the running step finishes before we exit
                 pass
+            self._stop_web()
             if keeper.lost_to is not None:
                 return EXIT_FAILURE  # systemd: failed, with the "lost the service lock" line
             log.info("newswatch service stopped")
             return 0
         finally:
+            self._stop_web()
             keeper.stop()
             lock.release()
             self.db.close()
@@ -183,6 +196,7 @@ class Service:
             # the file the service runs on must be there (not the built-in defaults instead)
             config = load_config(self.config_file, required=self.config_file is not None)
             check_templates(config)
+            check_web(config)
         except ConfigError as error:
             log.error("config reload failed, keeping the running config: %s", error)
             return
@@ -191,7 +205,52 @@ class Service:
             config = config.model_copy(update={"storage": self.config.storage})
         self.config = config
         self.schedule_jobs(first_run=False)
+        self._reload_web()
         log.info("config reloaded from %s", self.config_file)
+
+    # ------------------------------------------------------------------ the web app
+
+    def _start_web(self) -> None:
+        from web.server import ListenError, WebServer
+
+        if not self.config.web.enabled:
+            log.info("web app off (web.listen is empty)")
+            return
+        server = WebServer(web_app(self.config, self.db, self.clock), self.config.web)
+        try:
+            self._web = server.start()
+        except ListenError as error:
+            raise CommandError(str(error)) from None
+
+    def _stop_web(self) -> None:
+        web, self._web = self._web, None
+        if web is not None:
+            web.stop()
+            log.info("web app stopped")
+
+    def _reload_web(self) -> None:
+        """The same address: the running server gets an app on the new config (its socket
+        stays open); another address (or none): the server is moved (or stopped). A move that
+        fails is logged and the old address served again."""
+        from web.server import ListenError
+
+        web = self._web
+        if web is not None and web.web.listen == self.config.web.listen:
+            web.web = self.config.web
+            web.replace_app(web_app(self.config, self.db, self.clock))
+            return
+        old = web.web if web is not None else None
+        if old is not None:
+            log.info("web.listen changed: moving the web app to %r", self.config.web.listen)
+        self._stop_web()
+        try:
+            self._start_web()
+        except CommandError as error:
+            log.error("web app not moved: %s", error)
+            if old is not None:
+                self.config = self.config.model_copy(update={"web": old})
+                with contextlib.suppress(CommandError, ListenError):
+                    self._start_web()
 
     # ------------------------------------------------------------------ jobs
 

@@ -165,7 +165,10 @@ def config_text(
     *,
     every: str = "3s",
     subscribers: list[tuple[str, str]] | None = None,
+    web_listen: str = "",
 ) -> str:
+    """A service config on the demo site; the web app off unless ``web_listen`` is given
+    (services in one test must not fight over the default port)."""
     subscribers = subscribers if subscribers is not None else [("a@example.org", "immediate")]
     people = "".join(
         f'\n[[subscribers]]\nemail = "{address}"\nwatchlists = ["syria"]\n'
@@ -195,6 +198,9 @@ match_case = ["IS"]
 {people}
 [mail]
 smtp_url = "smtp://127.0.0.1:{smtp_port}"
+
+[web]
+listen = "{web_listen}"
 """
 
 

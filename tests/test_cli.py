@@ -275,6 +275,10 @@ def test_demo_crawls_matches_and_delivers_a_digest_into_a_maildir(capsys, tmp_pa
     assert message["To"] == "analyst@example.org"
     assert message["Subject"] in out
     assert str(folder / "mail") in out
+    # it ends with the one command that serves the web app on the demo's database, and its URL
+    *_, serve, url = out.rstrip().splitlines()
+    assert serve.split()[1:] == ["--config", str(folder / "newswatch.toml"), "web"]
+    assert url.strip() == "then open http://127.0.0.1:8080/"
 
 
 def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path) -> None:
