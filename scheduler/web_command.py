@@ -79,9 +79,11 @@ def check_web(config: AppConfig) -> None:
 
 def web_context(config: AppConfig, db: Database, clock: Clock) -> WebContext:
     def status() -> dict[str, Any]:
+        from scheduler.health import health_problems
         from scheduler.status_queries import collect_status
 
-        return collect_status(config, db, clock()).to_json()
+        report = collect_status(config, db, clock())
+        return {**report.to_json(), "problems": health_problems(report)}
 
     token = config.web.token.get_secret_value() if config.web.token else None
     return WebContext(

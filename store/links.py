@@ -10,6 +10,8 @@ not expire: an unsubscribe link in a months-old digest must still work (RFC 8058
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from urllib.parse import quote
@@ -58,8 +60,14 @@ class Links:
 
     def __init__(self, base_url: str, key: str) -> None:
         self.base_url = base_url.rstrip("/")
+        self._key = key.encode()
         self._subscribers = URLSafeSerializer(key, salt=_SUBSCRIBER_SALT)
         self._feeds = URLSafeSerializer(key, salt=_FEED_SALT)
+
+    def derived_key(self, purpose: str) -> str:
+        """A key of its own for ``purpose`` (the web's form tokens, its login cookie), derived
+        from the instance's key by HMAC-SHA256: one secret to keep, none reused across uses."""
+        return hmac.new(self._key, f"newswatch.{purpose}".encode(), hashlib.sha256).hexdigest()
 
     def subscriber_token(self, email: str) -> str:
         return self._subscribers.dumps({"e": email})

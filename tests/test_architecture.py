@@ -15,14 +15,17 @@ import crawler.dw
 from store import dw_ids
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("crawler", "store", "alerts", "scheduler", "demo")
+STAGES = ("crawler", "store", "alerts", "scheduler", "demo", "web")
 ALLOWED = {
     "store": set(),
     "crawler": {"store"},
     "alerts": {"store"},
     "demo": {"crawler", "store"},
-    "scheduler": {"crawler", "alerts", "store", "demo"},
+    "web": {"alerts", "store"},
+    "scheduler": {"crawler", "alerts", "store", "demo", "web"},
 }
+# what the web app may take from alerts: the typed config and what a subscriber may choose
+WEB_TAKES_FROM_ALERTS = {"alerts.config", "alerts.watchlists", "alerts.schedules"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -48,6 +51,16 @@ def test_a_stage_imports_only_the_stages_below_it(stage: str) -> None:
         if bad:
             wrong[str(path.relative_to(ROOT))] = sorted(bad)
     assert wrong == {}
+
+
+def test_the_web_app_takes_from_alerts_only_its_config_and_schedule_parsing() -> None:
+    taken = {
+        name
+        for path in (ROOT / "web").rglob("*.py")
+        for name in imported_modules(path)
+        if name.split(".")[0] == "alerts"
+    }
+    assert taken <= WEB_TAKES_FROM_ALERTS
 
 
 def test_dw_ids_and_time_zone_are_imported_from_store_dw_ids_alone() -> None:

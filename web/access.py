@@ -27,7 +27,6 @@ from fastapi import Request
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from web.context import WebContext
-from web.security import derived_key
 
 LOGIN_COOKIE = "newswatch_operator"
 LOGIN_MAX_AGE = 30 * 24 * 3600
@@ -50,7 +49,7 @@ class Access:
     def __init__(self, context: WebContext) -> None:
         self.context = context
         self._cookies = URLSafeTimedSerializer(
-            derived_key(context.links, "login"), salt="newswatch.login"
+            context.links.derived_key("web.login"), salt="newswatch.login"
         )
 
     @property

@@ -57,14 +57,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def derived_key(links: Links, purpose: str) -> str:
-    """A key for ``purpose`` made from the link-signing key: the signature of a subscriber
-    token for a label that is no email address (so no mail ever carried it), hashed. Without
-    the instance's key nobody can compute it."""
-    signed = links.subscriber_token(f"\x00newswatch.web.{purpose}")
-    return hashlib.sha256(signed.encode()).hexdigest()
-
-
 def _fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:24]
 
@@ -79,7 +71,7 @@ class FormTokens:
                 return int(clock().timestamp())
 
         self._serializer = URLSafeTimedSerializer(
-            derived_key(links, "forms"), salt="newswatch.preferences-form", signer=ClockSigner
+            links.derived_key("web.forms"), salt="newswatch.preferences-form", signer=ClockSigner
         )
 
     def make(self, link_token: str) -> str:
