@@ -1,15 +1,18 @@
 """Signed links: a subscriber's own pages (unsubscribe, preferences) and a watchlist's feed.
 
-A token says whose link it is and is signed with the instance's secret key (itsdangerous, HMAC
-with SHA-1 over a salted key derivation): the digest builder makes them, the web app reads them
-back, and an altered or forged one is `InvalidLink`. The key comes from ``$NEWSWATCH_SECRET_KEY``
-or, when that is unset, is generated once and kept in the database (``app_secrets``), so every
-process of one instance signs alike and nothing secret is in a file in git. Subscriber tokens do
-not expire: an unsubscribe link in a months-old digest must still work (RFC 8058).
+A token carries the subscriber's opaque id (an HMAC of their address, so the URL shows no
+address) signed with the instance's secret key (itsdangerous: HMAC over a salted key
+derivation): the digest builder makes them, the web app reads them back and finds the configured
+subscriber with that id; an altered or forged one is `InvalidLink`. The key comes from
+``$NEWSWATCH_SECRET_KEY`` or, when that is unset, is generated once and kept in the database
+(``app_secrets``), so every process of one instance signs alike and nothing secret is in a file
+in git. Subscriber tokens do not expire: an unsubscribe link in a months-old digest must still
+work (RFC 8058).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -69,22 +72,27 @@ class Links:
         from the instance's key by HMAC-SHA256: one secret to keep, none reused across uses."""
         return hmac.new(self._key, f"newswatch.{purpose}".encode(), hashlib.sha256).hexdigest()
 
-    def subscriber_token(self, email: str) -> str:
-        return self._subscribers.dumps({"e": email})
+    def subscriber_id(self, email: str) -> str:
+        """The subscriber's opaque id in their links: an HMAC of the address (128 bits), so a
+        link shows no address to whoever sees the URL (a proxy's log, a shoulder)."""
+        digest = hmac.new(self._key, f"newswatch.subscriber:{email}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode()
 
-    def subscriber_of(self, token: str) -> str:
-        """The email a subscriber token was made for; `InvalidLink` if this instance did not
-        sign it."""
+    def subscriber_token(self, email: str) -> str:
+        return self._subscribers.dumps(self.subscriber_id(email))
+
+    def subscriber_id_of(self, token: str) -> str:
+        """The subscriber id a token carries (match it with `subscriber_id`); `InvalidLink` if
+        this instance did not sign it."""
         try:
             value = self._subscribers.loads(token)
         except BadData:
             raise InvalidLink(
                 "this link is not valid (altered, or not from this newswatch)"
             ) from None
-        email = value.get("e") if isinstance(value, dict) else None
-        if not isinstance(email, str):
+        if not isinstance(value, str):
             raise InvalidLink("this link is not valid")
-        return email
+        return value
 
     def unsubscribe_url(self, email: str) -> str:
         return f"{self.base_url}/unsubscribe/{self.subscriber_token(email)}"

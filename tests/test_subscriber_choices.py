@@ -4,6 +4,7 @@ undoes a choice; `status` shows them. Real parts: SQLite and PostgreSQL, aiosmtp
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -201,9 +202,14 @@ def test_a_digest_over_smtp_carries_both_unsubscribe_headers_and_the_footer_link
     assert "reply with" not in text
     # the link's token is this subscriber's, for the web app that shares the key
     token = re.search(r"/unsubscribe/(\S+)>", message["List-Unsubscribe"])[1]
-    assert Links("https://elsewhere.example", "the instance's key").subscriber_of(token) == ANALYST
+    same_key = Links("https://elsewhere.example", "the instance's key")
+    assert same_key.subscriber_id_of(token) == same_key.subscriber_id(ANALYST)
+    assert same_key.subscriber_id(EDITOR) != same_key.subscriber_id(ANALYST)
+    # the URL shows no address, not even encoded
+    payload = token.split(".")[0]
+    assert b"analyst" not in base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     with pytest.raises(InvalidLink):
-        Links("https://newswatch.example.org", "another key").subscriber_of(token)
+        Links("https://newswatch.example.org", "another key").subscriber_id_of(token)
     with db.session() as session:
         assert session.scalar(select(OutboxMessage.unsubscribe_url)) == unsubscribe_url
 

@@ -53,11 +53,15 @@ CONFIRMATIONS = {
 
 def routes(context: WebContext, forms: FormTokens) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    configured = {subscriber.email: subscriber for subscriber in context.subscribers}
+    # by the opaque id their links carry
+    configured = {
+        context.links.subscriber_id(subscriber.email): subscriber
+        for subscriber in context.subscribers
+    }
 
     def subscriber_of(token: str) -> SubscriberConfig:
         try:
-            email = context.links.subscriber_of(token)
+            subscriber_id = context.links.subscriber_id_of(token)
         except InvalidLink:
             raise PageError(
                 400,
@@ -65,7 +69,7 @@ def routes(context: WebContext, forms: FormTokens) -> APIRouter:
                 "This link was altered or does not come from this newswatch: nothing was "
                 "changed. Use the link in your latest digest.",
             ) from None
-        subscriber = configured.get(email)
+        subscriber = configured.get(subscriber_id)
         if subscriber is None:
             raise PageError(
                 404,
