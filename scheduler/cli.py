@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from scheduler.config import ConfigError, check_templates, config_path, load_config
 from scheduler.demo_command import add_demo
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+from scheduler.explain_command import add_explain
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
 from scheduler.send_command import add_send
@@ -216,6 +217,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_init,
     _add_check,
     _add_parse,
+    add_explain,
     add_crawl,
     add_articles,
     add_match,

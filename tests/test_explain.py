@@ -1,0 +1,209 @@
+"""`newswatch explain` as a user runs it: on real DW pages, demo pages and plain text; its JSON
+shape; its one-line errors and exit statuses. No database is involved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from demo.articles import demo_articles
+from demo.site import DemoSite
+from scheduler.cli import main
+from store.clock import fixed_clock
+from tests.test_cli import NOW
+
+SAMPLE_PAGES = [
+    "article-de-2023-a-64976342-old-layout.html",
+    "article-de-2023-a-65106525-old-layout.html",
+    "article-de-2024-a-68117411-new-layout.html",
+    "article-en-2020-a-52060881-old-layout.html",
+    "article-fr-2011-a-6533123-old-layout.html",
+    "video-de-2018-av-42986168-old-layout.html",
+    "video-de-2021-av-56780778-old-layout.html",
+]
+WATCHLIST_KEYS = ["name", "matched", "terms", "fields", "snippet", "hits"]
+HIT_KEYS = ["term", "form", "how", "field"]
+CONFIG = """
+[[watchlists]]
+name = "syria"
+terms = ["Raqqa", "Daesh", "Islamic State"]
+match_case = ["IS"]
+
+[[watchlists]]
+name = "amazon"
+terms = ["Brasilien*", "Regenwald"]
+exclude = ["Fußball"]
+
+[[watchlists]]
+name = "habeck-nuclear"
+terms = ["Habeck"]
+require = ["Atomkraft"]
+
+[[watchlists]]
+name = "english-habeck"
+terms = ["Habeck"]
+languages = ["en"]
+"""
+HABECK_PAGE = "article-de-2023-a-64976342-old-layout.html"  # Habeck in Brazil, rainforest
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args), clock=fixed_clock(NOW))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "newswatch.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+def explain_json(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> list[dict]:
+    code, out, err = run(capsys, "--config", str(config), "explain", *args, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert list(document) == ["watchlists"]
+    for watchlist in document["watchlists"]:
+        assert list(watchlist) == WATCHLIST_KEYS
+        for hit in watchlist["hits"]:
+            assert list(hit) == HIT_KEYS
+            assert hit["how"] in ("exact", "inflection", "place")
+    return document["watchlists"]
+
+
+@pytest.mark.parametrize("name", SAMPLE_PAGES)
+def test_explain_json_has_one_entry_per_watchlist_for_each_real_page(
+    dw_samples, capsys, config, name
+) -> None:
+    watchlists = explain_json(capsys, config, str(dw_samples / name))
+    assert [w["name"] for w in watchlists] == [
+        "syria",
+        "amazon",
+        "habeck-nuclear",
+        "english-habeck",
+    ]
+    for watchlist in watchlists:
+        if not watchlist["matched"]:
+            assert (watchlist["terms"], watchlist["fields"], watchlist["snippet"]) == ({}, [], None)
+            assert watchlist["hits"] == []
+
+
+def test_explain_says_which_terms_hit_a_real_page_where_and_why_others_did_not(
+    dw_samples, capsys, config
+) -> None:
+    code, out, err = run(capsys, "--config", str(config), "explain", str(dw_samples / HABECK_PAGE))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "4OdJW (de, article): Habeck will besseren Schutz für Brasiliens Regenwald"
+    assert "syria: no match (no term found in title, teaser, body)" in lines
+    assert "amazon: matches" in lines
+    assert "  snippet  Habeck will besseren Schutz für [Brasilien]s [Regenwald]" in lines
+    assert "habeck-nuclear: no match (terms Habeck found, but require Atomkraft not)" in lines
+    assert "english-habeck: no match (only for articles in en; this one is in de)" in lines
+    assert any(line.strip().startswith("Regenwald (exact) in title") for line in lines)
+
+
+def test_explain_json_of_a_real_page_gives_terms_fields_snippet_and_hits(
+    dw_samples, capsys, config
+) -> None:
+    watchlists = explain_json(
+        capsys, config, str(dw_samples / HABECK_PAGE), "--watchlist", "amazon"
+    )
+    assert len(watchlists) == 1
+    amazon = watchlists[0]
+    assert amazon["matched"] is True
+    assert list(amazon["terms"]) == ["Brasilien*", "Regenwald"]
+    assert amazon["fields"] == ["title", "teaser", "body"]
+    assert amazon["snippet"] == "Habeck will besseren Schutz für [Brasilien]s [Regenwald]"
+    assert {"term": "Regenwald", "form": "Regenwald", "how": "exact", "field": "title"} in amazon[
+        "hits"
+    ]
+
+
+def test_explain_works_on_every_demo_page(capsys, tmp_path, config) -> None:
+    site = DemoSite(demo_articles(NOW))
+    matched = {}
+    for article in site.articles:
+        page = tmp_path / f"{article.short_id}.html"
+        page.write_bytes(site.page(article))
+        syria = explain_json(capsys, config, str(page), "--watchlist", "syria")[0]
+        matched[article.short_id] = syria["matched"]
+    assert matched["1HDPC"] is True  # the seed article: France and 'IS'
+    assert matched["4fYgE"] is False  # "ISS crew returns": ISS is not IS
+
+
+def test_explain_of_a_russian_text_file_finds_the_term_as_written(capsys, tmp_path) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text('[[watchlists]]\nname = "syria"\nterms = ["Ракка"]\n', encoding="utf-8")
+    text = tmp_path / "ru.txt"
+    text.write_text("Город Ракка на севере Сирии.\n", encoding="utf-8")
+    watchlists = explain_json(capsys, config, "--text-file", str(text), "--language", "ru")
+    assert watchlists == [
+        {
+            "name": "syria",
+            "matched": True,
+            "terms": {"Ракка": 1},
+            "fields": ["body"],
+            "snippet": "Город [Ракка] на севере Сирии.",
+            "hits": [{"term": "Ракка", "form": "Ракка", "how": "exact", "field": "body"}],
+        }
+    ]
+
+
+def test_explain_of_an_arabic_text_file_in_text_form(capsys, tmp_path) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text('[[watchlists]]\nname = "iraq"\nterms = ["الموصل"]\n', encoding="utf-8")
+    text = tmp_path / "ar.txt"
+    text.write_text("معارك في الموصل شمال العراق", encoding="utf-8")
+    code, out, err = run(
+        capsys, "--config", str(config), "explain", "--text-file", str(text), "--language", "ar"
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{text} (ar, 5 words)",
+        "iraq: matches",
+        "  terms    الموصل ×1",
+        "  hits     الموصل (exact) in body",
+        "  fields   body",
+        "  snippet  معارك في [الموصل] شمال العراق",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["explain", "{tmp}/nope.html"], 2, "nope.html"),
+        (["explain", "--text-file", "{tmp}/nope.txt", "--language", "ru"], 2, "nope.txt"),
+        (["explain", "{tmp}/other.html"], 1, "not a DW content page"),
+        (["explain", "{sample}", "--watchlist", "nope"], 2, "no watchlist named 'nope'"),
+        (["explain", "--text-file", "{tmp}/ru.txt", "--language", "russian"], 2, "'russian'"),
+        (["explain", "--text-file", "{tmp}/ru.txt"], 2, "--text-file needs --language"),
+        (["explain", "{sample}", "--text-file", "{tmp}/ru.txt"], 2, "not both"),
+        (["explain"], 2, "needs a FILE_OR_URL or --text-file"),
+        (["explain", "--text-file", "{tmp}/latin1.txt", "--language", "de"], 2, "not UTF-8"),
+    ],
+)
+def test_explain_errors_are_one_line_with_the_cli_exit_status(
+    dw_samples, capsys, tmp_path, config, args, code, says
+) -> None:
+    (tmp_path / "other.html").write_text("<html><head><title>Hi</title></head><body>x</body>")
+    (tmp_path / "ru.txt").write_text("Ракка", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("Größe".encode("latin-1"))
+    sample = str(dw_samples / HABECK_PAGE)
+    argv = [arg.format(tmp=tmp_path, sample=sample) for arg in args]
+    got, out, err = run(capsys, "--config", str(config), *argv)
+    assert (got, out) == (code, "")
+    assert says in err and err.count("\n") == 1 and err.startswith("newswatch: ")
+
+
+def test_explain_help_says_what_it_prints(capsys) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["explain", "--help"])
+    out = capsys.readouterr().out
+    assert exit.value.code == 0
+    for words in ("--text-file", "--language", "--watchlist", "--json", "inflection", "place"):
+        assert words in out
