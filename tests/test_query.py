@@ -1,0 +1,421 @@
+"""Watchlist queries as an analyst writes them: what they parse into, where a mistake is reported,
+and that deciding an article agrees with a slow evaluator written independently here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.query import (
+    And,
+    Lang,
+    Near,
+    Not,
+    Occurrence,
+    Or,
+    Phrase,
+    Query,
+    QuerySyntaxError,
+    Term,
+    evaluate,
+    format_query,
+    leaves,
+    list_form_query,
+    parse_query,
+)
+from alerts.query_ast import Field, Leaf
+from alerts.query_parser import parse_query as parse_syntax
+
+# --- parsing every construct ------------------------------------------------------------------
+
+
+def test_the_issue_examples_parse_into_the_tree_an_analyst_means() -> None:
+    assert parse_query("(Raqqa OR Rakka) AND (attack OR Anschlag) -football") == And(
+        (
+            Or((Term("Raqqa"), Term("Rakka"))),
+            Or((Term("attack"), Term("Anschlag"))),
+            Not(Term("football")),
+        )
+    )
+    assert parse_query('"Islamic State" NEAR/5 Raqqa') == Near(
+        Phrase("Islamic State"), Term("Raqqa"), 5
+    )
+    assert parse_query("title:Raqqa lang:de") == And((Term("Raqqa", field="title"), Lang("de")))
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ("Raqqa", Term("Raqqa")),
+        ("terror*", Term("terror", prefix=True)),
+        ("=IS", Term("IS", exact=True)),
+        ("=terror*", Term("terror", prefix=True, exact=True)),
+        ('"Islamic State"', Phrase("Islamic State")),
+        ('"Islamic Sta*"', Phrase("Islamic Sta", prefix=True)),
+        ('="Islamic State"', Phrase("Islamic State", exact=True)),
+        ("Ar-Raqqa", Term("Ar-Raqqa")),
+        ("Rakka'da", Term("Rakka'da")),
+        ("ANDROID", Term("ANDROID")),
+        ("NEARBY", Term("NEARBY")),
+        ("a and b or c", And((Term("a"), Term("and"), Term("b"), Term("or"), Term("c")))),
+        ("a AND b", And((Term("a"), Term("b")))),
+        ("a b", And((Term("a"), Term("b")))),
+        ("a OR b", Or((Term("a"), Term("b")))),
+        ("NOT a", Not(Term("a"))),
+        ("-a", Not(Term("a"))),
+        ("a NOT b", And((Term("a"), Not(Term("b"))))),
+        ("-(a OR b)", Not(Or((Term("a"), Term("b"))))),
+        ("a NEAR/0 b", Near(Term("a"), Term("b"), 0)),
+        ('(a OR "b c") NEAR/3 d', Near(Or((Term("a"), Phrase("b c"))), Term("d"), 3)),
+        ("teaser:a", Term("a", field="teaser")),
+        ("body:a", Term("a", field="body")),
+        ("topics:Syria", Term("Syria", field="topics")),
+        ("Title:a", Term("a", field="title")),
+        ('title:"a b"', Phrase("a b", field="title")),
+        ("title:=IS", Term("IS", exact=True, field="title")),
+        ("title: a", Term("a", field="title")),
+        ("title:(a OR b)", Or((Term("a", field="title"), Term("b", field="title")))),
+        ("title:(a OR body:b)", Or((Term("a", field="title"), Term("b", field="body")))),
+        ("lang:de", Lang("de")),
+        ("lang:de-AT", Lang("de-at")),
+        ("lang:pt_BR", Lang("pt-br")),
+        ("a\n  OR b", Or((Term("a"), Term("b")))),
+    ],
+)
+def test_each_construct_parses(text: str, tree: Query) -> None:
+    assert parse_syntax(text) == tree
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        # NOT binds tighter than AND, AND (written or implied) tighter than OR
+        ("a OR b AND c", Or((Term("a"), And((Term("b"), Term("c")))))),
+        ("a OR b c", Or((Term("a"), And((Term("b"), Term("c")))))),
+        ("a b OR c", Or((And((Term("a"), Term("b"))), Term("c")))),
+        ("NOT a AND b", And((Not(Term("a")), Term("b")))),
+        ("NOT a OR b", Or((Not(Term("a")), Term("b")))),
+        ("-a b OR c -d", Or((And((Not(Term("a")), Term("b"))), And((Term("c"), Not(Term("d"))))))),
+        ("(a OR b) c", And((Or((Term("a"), Term("b"))), Term("c")))),
+        # NEAR binds tightest
+        ("a NEAR/2 b c", And((Near(Term("a"), Term("b"), 2), Term("c")))),
+        ("-a NEAR/2 b", Not(Near(Term("a"), Term("b"), 2))),
+        ("a OR b NEAR/2 c", Or((Term("a"), Near(Term("b"), Term("c"), 2)))),
+        # one And / Or however bracketed
+        ("a AND (b AND c)", And((Term("a"), Term("b"), Term("c")))),
+        ("(a OR b) OR c", Or((Term("a"), Term("b"), Term("c")))),
+        ("((a))", Term("a")),
+    ],
+)
+def test_precedence_is_not_then_and_then_or(text: str, tree: Query) -> None:
+    assert parse_syntax(text) == tree
+
+
+# --- errors: one line, the column, what was expected ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "says"),
+    [
+        ("", 1, "the query is empty"),
+        ("   ", 1, "the query is empty"),
+        ("(Raqqa OR Rakka", 1, "'(' is never closed"),
+        ("a AND (b OR (c)", 7, "'(' is never closed"),
+        ("Raqqa)", 6, "')' closes no '('"),
+        ("Raqqa AND", 10, "expected a word, a \"phrase\" or '(', found the end"),
+        ("AND Raqqa", 1, "found 'AND'"),
+        ("Raqqa OR OR Rakka", 10, "found 'OR'"),
+        ("a NEAR/x b", 3, "NEAR needs a number of words, as in NEAR/5"),
+        ("a NEAR b", 3, "NEAR needs a number of words"),
+        ("a NEAR/5", 9, "found the end"),
+        ("a NEAR/3 b NEAR/2 c", 12, "NEAR/n joins two sides"),
+        ("(a AND b) NEAR/3 c", 1, "each side of NEAR/n is a word"),
+        ("a NEAR/3 -b", 10, "found '-'"),
+        ("()", 2, "found ')'"),
+        ('"Islamic State', 1, "'\"' is never closed"),
+        ('a ""', 3, "has no letter or digit"),
+        ("te*rror", 3, "'*' may only end a word"),
+        ('"Isl*amic State"', 5, "'*' may only end a word"),
+        ("tittle:Raqqa", 1, "unknown field 'tittle:'"),
+        ("10:30", 1, "unknown field '10:'"),
+        ("lang:123", 1, "lang: needs a language code"),
+        ("title:lang:de", 7, "found 'lang:de'"),
+        ("a - b", 3, "'-' must touch what it excludes"),
+        ("= IS", 1, "'=' must touch its word"),
+        ("-football", 1, "matches articles that contain none of its words"),
+        ("lang:de", 1, "matches articles that contain none of its words"),
+        ("Raqqa OR -football", 1, "matches articles that contain none of its words"),
+    ],
+)
+def test_a_mistake_is_one_line_naming_the_column(text: str, column: int, says: str) -> None:
+    with pytest.raises(QuerySyntaxError) as raised:
+        parse_query(text)
+    message = str(raised.value)
+    assert raised.value.column == column
+    assert message.startswith(f"column {column}: ")
+    assert says in message
+    assert "\n" not in message
+
+
+def test_a_query_that_needs_a_word_besides_its_negations_is_accepted() -> None:
+    assert parse_query("Raqqa -football lang:de") == And(
+        (Term("Raqqa"), Not(Term("football")), Lang("de"))
+    )
+    assert parse_query("NOT lang:en Raqqa") == And((Not(Lang("en")), Term("Raqqa")))
+
+
+# --- leaves -----------------------------------------------------------------------------------
+
+
+def test_leaves_are_every_word_and_phrase_once_in_written_order() -> None:
+    query = parse_query(
+        '(Raqqa OR Rakka) NEAR/5 "Islamic State" -raqqa title:Raqqa =IS is Ar-Raqqa "Ar Raqqa"'
+    )
+    assert leaves(query) == [
+        Term("Raqqa"),
+        Term("Rakka"),
+        Phrase("Islamic State"),
+        Term("Raqqa", field="title"),
+        Term("IS", exact=True),
+        Term("is"),
+        Term("Ar-Raqqa"),
+        Phrase("Ar Raqqa"),
+    ]
+    assert leaves(parse_query("Raqqa lang:de")) == [Term("Raqqa")]
+
+
+# --- evaluation, by hand ----------------------------------------------------------------------
+
+
+def test_near_counts_the_words_between_either_order_in_one_field() -> None:
+    query = parse_query('"Islamic State" NEAR/2 Raqqa')
+    phrase = [Occurrence("body", 0, 2)]  # "Islamic State" are words 0 and 1
+    assert evaluate(query, {0: phrase, 1: [Occurrence("body", 4)]}, None)  # 2 between
+    assert not evaluate(query, {0: phrase, 1: [Occurrence("body", 5)]}, None)  # 3 between
+    assert evaluate(query, {0: [Occurrence("body", 3, 2)], 1: [Occurrence("body", 0)]}, None)
+    assert not evaluate(query, {0: phrase, 1: [Occurrence("title", 2)]}, None)
+
+
+def test_fields_and_languages_decide_as_written() -> None:
+    query = parse_query("title:Raqqa lang:de")
+    assert evaluate(query, {0: [Occurrence("title", 3)]}, "de")
+    assert evaluate(query, {0: [Occurrence("title", 3)]}, "de-AT")
+    assert not evaluate(query, {0: [Occurrence("title", 3)]}, "den")
+    assert not evaluate(query, {0: [Occurrence("title", 3)]}, None)
+    assert not evaluate(query, {0: [Occurrence("body", 3)]}, "de")
+    unrestricted = parse_query("Raqqa")
+    assert not evaluate(unrestricted, {0: [Occurrence("topics", 0)]}, "de", ["title", "body"])
+    assert evaluate(unrestricted, {0: [Occurrence("topics", 0)]}, "de")
+
+
+# --- Hypothesis: a slow reference evaluator over texts --------------------------------------
+
+FIELDS: list[Field] = ["title", "teaser", "body"]
+WORDS = ["Raqqa", "raqqa", "Rakka", "attack", "Islamic", "State", "state", "football", "IS", "is"]
+TERM_TEXTS = ["Raqqa", "rakka", "attack", "Islamic", "state", "football", "IS", "is", "Ra", "Isl"]
+PHRASE_TEXTS = ["Islamic State", "state attack", "Raqqa attack", "is Raqqa", "IS IS"]
+LANGUAGES = [None, "de", "en", "de-AT", "fr"]
+
+fields_or_none = st.none() | st.sampled_from(FIELDS)
+terms = st.builds(Term, st.sampled_from(TERM_TEXTS), st.booleans(), st.booleans(), fields_or_none)
+phrases = st.builds(
+    Phrase, st.sampled_from(PHRASE_TEXTS), st.booleans(), st.booleans(), fields_or_none
+)
+leaf_nodes: st.SearchStrategy[Leaf] = terms | phrases
+near_sides: st.SearchStrategy[Query] = leaf_nodes | st.lists(
+    leaf_nodes, min_size=2, max_size=3
+).map(lambda items: Or(tuple(items)))
+nears = st.builds(Near, near_sides, near_sides, st.integers(0, 3))
+langs = st.builds(Lang, st.sampled_from(["de", "en", "de-at"]))
+
+
+def _canonical(kind: type[And] | type[Or], items: list[Query]) -> Query:
+    """n-ary and flat, as the parser builds them."""
+    flat: list[Query] = []
+    for item in items:
+        flat.extend(item.items if isinstance(item, kind) else (item,))
+    return kind(tuple(flat))
+
+
+queries: st.SearchStrategy[Query] = st.recursive(
+    leaf_nodes | nears | langs,
+    lambda children: (
+        st.lists(children, min_size=2, max_size=3).map(lambda items: _canonical(And, items))
+        | st.lists(children, min_size=2, max_size=3).map(lambda items: _canonical(Or, items))
+        | st.builds(Not, children)
+    ),
+    max_leaves=8,
+)
+texts = st.lists(st.sampled_from(WORDS), max_size=8).map(" ".join)
+articles = st.fixed_dictionaries({field: texts for field in FIELDS})
+
+
+def reference_spans(leaf: Leaf, text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans where a leaf stands in a text of single-spaced words, by a
+    regular expression: whole words, the case only for exact ones, the last word a prefix."""
+    words = leaf.text.split()
+    pattern = r"\s".join(re.escape(word) for word in words)
+    tail = r"\S*" if leaf.prefix else ""
+    pattern = rf"(?<!\S)(?=({pattern}{tail})(?!\S))"
+    flags = 0 if leaf.exact else re.IGNORECASE
+    return [(found.start(1), found.end(1)) for found in re.finditer(pattern, text, flags)]
+
+
+def reference(
+    query: Query,
+    article: dict[str, str],
+    language: str | None,
+    fields: list[Field] | None,
+) -> bool:
+    def spans(side: Query) -> list[tuple[str, int, int]]:
+        items = side.items if isinstance(side, Or) else (side,)
+        found = []
+        for leaf in items:
+            assert isinstance(leaf, Term | Phrase)
+            searched = [leaf.field] if leaf.field else (fields or FIELDS)
+            for field in searched:
+                found += [(field, *span) for span in reference_spans(leaf, article[field])]
+        return found
+
+    if isinstance(query, Term | Phrase):
+        return bool(spans(query))
+    if isinstance(query, And):
+        return all(reference(item, article, language, fields) for item in query.items)
+    if isinstance(query, Or):
+        return any(reference(item, article, language, fields) for item in query.items)
+    if isinstance(query, Not):
+        return not reference(query.item, article, language, fields)
+    if isinstance(query, Lang):
+        code = (language or "").lower()
+        return language is not None and (code == query.code or code.startswith(query.code + "-"))
+    for field_a, start_a, end_a in spans(query.left):
+        for field_b, start_b, end_b in spans(query.right):
+            if field_a != field_b or (start_a < end_b and start_b < end_a):
+                continue
+            text = article[field_a]
+            gap = text[min(end_a, end_b) : max(start_a, start_b)]
+            if len(gap.split()) <= query.distance:
+                return True
+    return False
+
+
+def occurrences_by_tokens(
+    found: list[Leaf], article: dict[str, str]
+) -> dict[int, list[Occurrence]]:
+    """What the matcher hands over, here by comparing token lists."""
+    occurrences: dict[int, list[Occurrence]] = {}
+    for index, leaf in enumerate(found):
+        wanted = leaf.text.split()
+        for field in FIELDS:
+            tokens = article[field].split()
+            for position in range(len(tokens) - len(wanted) + 1):
+                window = tokens[position : position + len(wanted)]
+                if not leaf.exact:
+                    window, wanted_now = [t.lower() for t in window], [w.lower() for w in wanted]
+                else:
+                    wanted_now = wanted
+                last_ok = (
+                    window[-1].startswith(wanted_now[-1])
+                    if leaf.prefix
+                    else window[-1] == wanted_now[-1]
+                )
+                if window[:-1] == wanted_now[:-1] and last_ok:
+                    occurrences.setdefault(index, []).append(
+                        Occurrence(field, position, len(wanted))
+                    )
+    return occurrences
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    queries,
+    articles,
+    st.sampled_from(LANGUAGES),
+    st.none() | st.lists(st.sampled_from(FIELDS), min_size=1, unique=True),
+)
+def test_evaluation_agrees_with_a_slow_reference(
+    query: Query, article: dict[str, str], language: str | None, fields: list[Field] | None
+) -> None:
+    occurrences = occurrences_by_tokens(leaves(query), article)
+    assert evaluate(query, occurrences, language, fields) == reference(
+        query, article, language, fields
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(queries)
+def test_a_written_out_query_reads_back_the_same(query: Query) -> None:
+    assert parse_syntax(format_query(query)) == query
+
+
+# --- the list form means the same as its query ------------------------------------------------
+
+word_lists = st.lists(st.sampled_from([*TERM_TEXTS, "Ra*", "Islamic State", "state att*"]))
+
+
+def list_form_reference(
+    article: dict[str, str],
+    terms: list[str],
+    match_case: list[str],
+    require: list[str],
+    exclude: list[str],
+) -> bool:
+    """The list form's own rules, over the regular expressions above."""
+
+    def occurs(written: str, exact: bool) -> bool:
+        text = written.removesuffix("*")
+        leaf = Term(text, written.endswith("*"), exact)
+        return any(reference_spans(leaf, article[field]) for field in FIELDS)
+
+    anything = any(occurs(t, False) for t in terms) or any(occurs(t, True) for t in match_case)
+    return (
+        anything
+        and all(occurs(term, False) for term in require)
+        and not any(occurs(term, False) for term in exclude)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(articles, word_lists, word_lists, word_lists, word_lists)
+def test_the_list_form_and_its_query_agree(
+    article: dict[str, str],
+    terms: list[str],
+    match_case: list[str],
+    require: list[str],
+    exclude: list[str],
+) -> None:
+    if not terms and not match_case:
+        with pytest.raises(ValueError, match="needs at least one of terms, match_case"):
+            list_form_query(terms, match_case, require, exclude)
+        return
+    query = list_form_query(terms, match_case, require, exclude)
+    occurrences = occurrences_by_tokens(leaves(query), article)
+    assert evaluate(query, occurrences, "en") == list_form_reference(
+        article, terms, match_case, require, exclude
+    )
+    assert parse_query(format_query(query)) == query
+
+
+def test_the_list_form_as_a_query() -> None:
+    query = list_form_query(["Raqqa", "Islamic State", "terror*"], ["IS"], ["Syria"], ["football"])
+    assert query == And(
+        (
+            Or(
+                (
+                    Term("Raqqa"),
+                    Phrase("Islamic State"),
+                    Term("terror", prefix=True),
+                    Term("IS", exact=True),
+                )
+            ),
+            Term("Syria"),
+            Not(Term("football")),
+        )
+    )
+    assert format_query(query) == (
+        '(Raqqa OR "Islamic State" OR terror* OR =IS) AND Syria AND -football'
+    )
+    assert list_form_query(["=Raqqa"]) == Term("Raqqa", exact=True)
