@@ -20,14 +20,17 @@ from alerts.query import (
     Query,
     QuerySyntaxError,
     Term,
+    compile_query,
     evaluate,
     format_query,
     leaves,
     list_form_query,
     parse_query,
+    positive_leaves,
 )
 from alerts.query_ast import Field, Leaf
 from alerts.query_parser import parse_query as parse_syntax
+from alerts.word_positions import WordPositions
 
 # --- parsing every construct ------------------------------------------------------------------
 
@@ -419,3 +422,39 @@ def test_the_list_form_as_a_query() -> None:
         '(Raqqa OR "Islamic State" OR terror* OR =IS) AND Syria AND -football'
     )
     assert list_form_query(["=Raqqa"]) == Term("Raqqa", exact=True)
+
+
+def test_a_match_is_explained_by_the_words_outside_its_negations() -> None:
+    query = parse_query("Raqqa -football NOT -(Mosul OR Kirkuk) title:Raqqa")
+    assert [leaf.text for leaf in leaves(query)] == [
+        "Raqqa",
+        "football",
+        "Mosul",
+        "Kirkuk",
+        "Raqqa",
+    ]
+    assert positive_leaves(query) == {0, 2, 3, 4}
+    compiled = compile_query(query)
+    assert compiled.named_fields == {"title"}
+    assert not compiled.needs_positions
+    assert compile_query(parse_query("a NEAR/2 b")).needs_positions
+
+
+# --- word positions -----------------------------------------------------------------------
+
+
+def test_word_positions_count_words_as_the_folded_text_has_them() -> None:
+    text = "Die Kämpfer des „Islamischen Staates“ in Rakka, 伊斯兰国 Ter\xadror"
+    positions = WordPositions(text)
+
+    def at(part: str) -> tuple[int, int]:
+        start = text.index(part)
+        return positions.locate(start, start + len(part))
+
+    assert at("Die") == (0, 1)
+    assert at("Kämpfer") == (1, 1)
+    assert at("Islamischen Staates") == (3, 2)  # the quote separates, it is no word
+    assert at("Rakka") == (6, 1)
+    assert at("伊斯兰国") == (7, 4)  # every CJK character is a word
+    assert at("Ter\xadror") == (11, 1)  # a soft hyphen does not split a word
+    assert len(positions) == 12
