@@ -1,25 +1,30 @@
 """Watchlists compiled into one matcher: `Matcher(watchlists).match(article)` -> hits with snippets.
 
-Every term of every watchlist goes into one Aho-Corasick automaton over the folded text (see
-`alerts.textnorm`): each field is folded once and scanned once for all watchlists. Keys carry a
-space on each side that must be a word boundary and the text is scanned as " " + text + " ",
-so every occurrence the automaton reports is already a whole-word hit (`alerts.word_automaton`).
-Plain match_case words go into a second automaton over the original text. Only the occurrences
-found are then sorted out per watchlist: phrases' separators, exact case, `require`, `exclude`,
-`fields`, `languages`. Text in a script without spaces (CJK) is scanned with unpadded keys and a
-boundary check. The term syntax is `alerts.watchlists`'.
+Every key of every term (`alerts.match_keys`: the term as written, the other names of the place
+it names) goes into one Aho-Corasick automaton over the folded text (see `alerts.textnorm`):
+each field is folded once and scanned once for all watchlists. Keys carry a space on each side
+that must be a word boundary and the text is scanned as " " + text + " ", so every occurrence the
+automaton reports is already a whole-word hit (`alerts.word_automaton`). Plain match_case words go
+into a second automaton over the original text. In a language with a stemmer
+(`alerts.inflections`), each field is also turned once into its stem stream
+(`alerts.stemmed_text`) and scanned by that language's automaton of stemmed keys: inflected forms
+hit on top of the exact ones. Only the occurrences found are then sorted out per watchlist:
+repeats of one place in the text by several keys of a term (the exact one wins), phrases'
+separators, exact case, `require`, `exclude`, `fields`, `languages`. Text in a script without
+spaces (CJK) is scanned with unpadded keys and a boundary check. The term syntax is
+`alerts.watchlists'`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import ahocorasick
-
+from alerts.match_keys import HOW_RANK, How, Key, KeyTable
 from alerts.snippets import Snippet, render_snippet, snippet_window, strongest_hit
+from alerts.stemmed_text import stemmed
 from alerts.textnorm import (
     NormalisedText,
     has_continuous_script,
@@ -27,26 +32,13 @@ from alerts.textnorm import (
     preserve_case,
     word_gaps,
 )
-from alerts.watchlists import (
-    FIELD_ORDER,
-    ROLES,
-    Field,
-    ParsedTerm,
-    WatchlistConfig,
-    language_code,
-)
-from alerts.word_automaton import (
-    Occurrence,
-    TermIds,
-    build_automaton,
-    build_padded_automaton,
-    scan,
-    scan_padded,
-)
+from alerts.watchlists import FIELD_ORDER, ROLES, Field, WatchlistConfig, language_code
+from alerts.word_automaton import Occurrence, scan, scan_padded
 
-__all__ = ["ArticleText", "Matcher", "WatchlistHit"]
+__all__ = ["ArticleText", "How", "Matcher", "TermHit", "WatchlistHit"]
 
 TOPIC_SEPARATOR = " · "  # not whitespace: a phrase never runs from one topic into the next
+HITS_PER_TERM = 3  # TermHits kept per term: its first occurrences
 
 
 @dataclass(frozen=True)
@@ -64,72 +56,59 @@ class ArticleText:
 
 
 @dataclass(frozen=True)
+class TermHit:
+    """One occurrence of a term, as `newswatch explain` tells it: "Ракки ← Raqqa (place)"."""
+
+    term: str  # as configured
+    form: str  # the text as it stands in the article
+    how: How  # "exact", "inflection" (a stem of the term), "place" (another name of the place)
+    field: str
+
+
+@dataclass(frozen=True)
 class WatchlistHit:
     watchlist: str
     terms: dict[str, int]  # configured term (as written in config) -> count
     fields: list[str]  # in order title, teaser, body, topics
     snippet: Snippet
-
-
-@dataclass(frozen=True)
-class _Term:
-    watchlist: int
-    role: str
-    written: str
-    verify_case: str | None  # match_case phrases found folded: the case the text must have
-    verify_gaps: list[str] | None  # phrases, terms with punctuation: what separates their words
+    hits: list[TermHit] = field(default_factory=list)  # the first few occurrences of each term
 
 
 class _Found(NamedTuple):
     field: Field
     text: NormalisedText
     term: int
-    start: int
+    how: How
+    start: int  # in the original text
     end: int
-    in_original: bool  # offsets into text.original, else into text.text (the folded text)
 
 
 class Matcher:
-    """All watchlists compiled once: one automaton over the folded text for every term, and one
-    over the original text for match_case words (phrases of match_case go with the folded ones
-    and are checked for case)."""
+    """All watchlists compiled once: one automaton over the folded text for every key, one over
+    the original text for match_case words (phrases of match_case go with the folded ones and
+    are checked for case), and per article language one over the stem stream."""
 
     def __init__(self, watchlists: Sequence[WatchlistConfig]):
         self._watchlists = list(watchlists)
         _reject_repeated_names(self._watchlists)
-        self._terms: list[_Term] = []
-        self._folded_keys: list[tuple[str, bool, int]] = []  # (key, prefix, term id)
-        exact = self._index_terms()
-        self._folded = build_padded_automaton(self._folded_keys)
-        self._folded_plain: ahocorasick.Automaton | None = None  # built for the first CJK text
-        self._exact = build_automaton(exact)
+        self._table = KeyTable(self._watchlists)
+        self._terms = self._table.terms
+        self._keys = self._table.keys
         self._required = [{written for written, _ in w.parsed("require")} for w in self._watchlists]
         self._listening_by_language: dict[str | None, dict[Field, frozenset[int]]] = {}
-
-    def _index_terms(self) -> TermIds:
-        """Number the terms; folded ones go to self._folded_keys, exact ones are returned."""
-        exact: TermIds = {}
-        for index, watchlist in enumerate(self._watchlists):
-            for role, written, parsed in _terms_of(watchlist):
-                term_id = len(self._terms)
-                if parsed.exact_case is not None and _is_plain_word(written, parsed.exact_case):
-                    self._terms.append(_Term(index, role, written, None, None))
-                    exact.setdefault(parsed.exact_case, ([], []))[parsed.prefix].append(term_id)
-                else:
-                    gaps = (
-                        word_gaps(written.strip().removesuffix("*")) if " " in parsed.key else None
-                    )
-                    self._terms.append(_Term(index, role, written, parsed.exact_case, gaps))
-                    self._folded_keys.append((parsed.key, parsed.prefix, term_id))
-        return exact
 
     def match(self, article: ArticleText) -> list[WatchlistHit]:
         """The watchlists `article` matches, in configuration order, each explained."""
         found: dict[int, list[_Found]] = {}
-        for field, listening in self._listening(article.language).items():
-            text = article.field_text(field)
+        language = language_code(article.language).split("-", 1)[0] if article.language else ""
+        stem_automaton = self._table.stemmed(language) if language else None
+        for field_name, listening in self._listening(article.language).items():
+            text = article.field_text(field_name)
             if text:
-                self._collect(field, normalise(text), listening, found)
+                normalised = normalise(text)
+                self._collect(field_name, normalised, listening, found)
+                if stem_automaton is not None:
+                    self._collect_stems(field_name, normalised, language, listening, found)
         hits = (self._explain(index, found[index]) for index in sorted(found))
         return [hit for hit in hits if hit is not None]
 
@@ -154,98 +133,141 @@ class Matcher:
         listening: frozenset[int],
         found: dict[int, list[_Found]],
     ) -> None:
-        scans = [(self._scan_folded(text.text), False)]
-        if self._exact is not None:
-            scans.append((scan(self._exact, text.original), True))
-        terms = self._terms
-        for hits, in_original in scans:
-            for term_id, start, end in hits:
-                term = terms[term_id]
-                if term.watchlist not in listening:
-                    continue
-                if (term.verify_case or term.verify_gaps) and not _written_as(
-                    text, start, end, term
-                ):
-                    continue
-                occurrence = _Found(field, text, term_id, start, end, in_original)
-                found.setdefault(term.watchlist, []).append(occurrence)
+        keys, terms = self._keys, self._terms
+        for key_id, start, end in self._scan_folded(text.text):
+            key = keys[key_id]
+            watchlist = terms[key.term].watchlist
+            if watchlist not in listening:
+                continue
+            if (key.verify_case or key.verify_gaps) and not _written_as(text, start, end, key):
+                continue
+            first, last = text.original_span(start, end)
+            occurrence = _Found(field, text, key.term, key.how, first, last)
+            found.setdefault(watchlist, []).append(occurrence)
+        if self._table.exact is not None:
+            for key_id, start, end in scan(self._table.exact, text.original):
+                key = keys[key_id]
+                watchlist = terms[key.term].watchlist
+                if watchlist in listening:
+                    occurrence = _Found(field, text, key.term, "exact", start, end)
+                    found.setdefault(watchlist, []).append(occurrence)
+
+    def _collect_stems(
+        self,
+        field: Field,
+        text: NormalisedText,
+        language: str,
+        listening: frozenset[int],
+        found: dict[int, list[_Found]],
+    ) -> None:
+        """Occurrences of stemmed keys in the stem stream of the field."""
+        automaton = self._table.stemmed(language)
+        stream = stemmed(text.original, language)
+        if automaton is None or stream is None:
+            return
+        keys, terms = self._keys, self._terms
+        for key_id, start, end in scan_padded(automaton, stream.text):
+            key = keys[key_id]
+            watchlist = terms[key.term].watchlist
+            if watchlist in listening:
+                first, last = stream.original_span(start, end)
+                how: How = "inflection" if key.how == "exact" else "place"
+                found.setdefault(watchlist, []).append(
+                    _Found(field, text, key.term, how, first, last)
+                )
 
     def _scan_folded(self, text: str) -> list[Occurrence]:
         """Occurrences in the folded text. Text in a script without spaces (CJK) has words that
         touch without a space between them: there the keys without spaces and a boundary check
         per candidate do the work."""
-        if not self._folded_keys:
+        if not self._table.folded_keys:
             return []
         if not has_continuous_script(text):
-            return scan_padded(self._folded, text)
-        if self._folded_plain is None:
-            term_ids: TermIds = {}
-            for key, prefix, term_id in self._folded_keys:
-                term_ids.setdefault(key, ([], []))[prefix].append(term_id)
-            self._folded_plain = build_automaton(term_ids)
-        return scan(self._folded_plain, text)
+            return scan_padded(self._table.folded, text)
+        plain = self._table.folded_plain()
+        return scan(plain, text) if plain is not None else []
 
     def _explain(self, index: int, found: list[_Found]) -> WatchlistHit | None:
-        watchlist = self._watchlists[index]
+        """The hit of watchlist `index`, or None when its rules say no. The rules are
+        `_passes`; the rest explains the occurrences."""
+        occurrences = _without_repeats(found)
         by_role: dict[str, list[_Found]] = {role: [] for role in ROLES}
-        for occurrence in found:
+        for occurrence in occurrences:
             by_role[self._terms[occurrence.term].role].append(occurrence)
+        if not self._passes(index, by_role):
+            return None
         positive = by_role["terms"] + by_role["match_case"]
-        if not positive or by_role["exclude"]:
-            return None
-        if self._required[index] - {self._terms[f.term].written for f in by_role["require"]}:
-            return None
         fields_hit = {occurrence.field for occurrence in positive}
         fields: list[str] = [field for field in FIELD_ORDER if field in fields_hit]
         return WatchlistHit(
-            watchlist=watchlist.name,
+            watchlist=self._watchlists[index].name,
             terms=self._term_counts(positive),
             fields=fields,
             snippet=self._snippet([o for o in positive if o.field == fields[0]]),
+            hits=self._term_hits(positive),
         )
+
+    def _passes(self, index: int, by_role: dict[str, list[_Found]]) -> bool:
+        """The list form's rules: a term or match_case term, every required term, no excluded
+        one (in the watchlist's fields, which `_listening` already saw to)."""
+        if not (by_role["terms"] or by_role["match_case"]) or by_role["exclude"]:
+            return False
+        return not self._required[index] - {self._terms[f.term].written for f in by_role["require"]}
 
     def _term_counts(self, positive: list[_Found]) -> dict[str, int]:
         """Term as written -> occurrences, in configuration order (the order of term ids)."""
-        counts: dict[int, int] = {}
-        for occurrence in positive:
-            counts[occurrence.term] = counts.get(occurrence.term, 0) + 1
+        counts = Counter(occurrence.term for occurrence in positive)
         return {self._terms[term_id].written: counts[term_id] for term_id in sorted(counts)}
 
+    def _term_hits(self, positive: list[_Found]) -> list[TermHit]:
+        """The first HITS_PER_TERM occurrences of each term (by field, then position), terms in
+        configuration order."""
+        field_rank = {field: rank for rank, field in enumerate(FIELD_ORDER)}
+        ordered = sorted(positive, key=lambda o: (o.term, field_rank[o.field], o.start))
+        hits: list[TermHit] = []
+        taken: Counter[int] = Counter()
+        for occurrence in ordered:
+            if taken[occurrence.term] < HITS_PER_TERM:
+                taken[occurrence.term] += 1
+                form = occurrence.text.original[occurrence.start : occurrence.end]
+                written = self._terms[occurrence.term].written
+                hits.append(TermHit(written, form, occurrence.how, occurrence.field))
+        return hits
+
     def _snippet(self, in_field: list[_Found]) -> Snippet:
-        """Around the strongest hit of one field. Only the anchor and the hits that may fall in
-        the window are mapped back to original offsets."""
+        """Around the strongest hit of one field, an exact one when there is one."""
         text = in_field[0].text
-        ordered = sorted(in_field, key=lambda o: o.start)
-        anchor = ordered[strongest_hit([o.start for o in ordered], [o.term for o in ordered])]
-        first, last = snippet_window(text.original, *_original_span(anchor))
-        reach = text.shift_bound  # normalised and original offsets differ by at most this
-        candidates = (o for o in ordered if first - reach <= o.start and o.end <= last + reach)
-        spans = [
-            span for span in map(_original_span, candidates) if first <= span[0] <= span[1] <= last
+        ordered = sorted(in_field, key=lambda o: (o.start, o.end))
+        exact = [o.how == "exact" for o in ordered]
+        anchor = ordered[
+            strongest_hit([o.start for o in ordered], [o.term for o in ordered], exact)
         ]
+        first, last = snippet_window(text.original, anchor.start, anchor.end)
+        spans = [(o.start, o.end) for o in ordered if first <= o.start <= o.end <= last]
         return render_snippet(text.original, first, last, spans)
 
 
-def _is_plain_word(written: str, exact_case: str) -> bool:
-    """Whether a match_case term can be looked for in the original text as written: one word
-    that NFKC and quote straightening leave alone."""
-    return " " not in exact_case and exact_case == written.strip().removesuffix("*").strip()
-
-
-def _terms_of(watchlist: WatchlistConfig) -> Iterable[tuple[str, str, ParsedTerm]]:
-    """(role, as written, parsed) of every term; a match_case term also in terms is left out,
-    since terms already finds it in every case."""
-    plain = {term.strip() for term in watchlist.terms}
-    for role in ROLES:
-        for written, parsed in watchlist.parsed(role):
-            if role != "match_case" or written.strip() not in plain:
-                yield role, written, parsed
-
-
-def _original_span(occurrence: _Found) -> tuple[int, int]:
-    if occurrence.in_original:
-        return occurrence.start, occurrence.end
-    return occurrence.text.original_span(occurrence.start, occurrence.end)
+def _without_repeats(found: list[_Found]) -> list[_Found]:
+    """One occurrence per place in the text and term: when several keys of a term hit the same
+    or overlapping words (the term exactly and by its stems, two aliases), the exact one stays,
+    else the longest. Exact occurrences all stay (a term's own overlapping occurrences count, as
+    they always did)."""
+    if all(o.how == "exact" for o in found):
+        return found
+    kept = [o for o in found if o.how == "exact"]
+    spans: dict[tuple[int, Field], list[tuple[int, int]]] = {}
+    for o in kept:
+        spans.setdefault((o.term, o.field), []).append((o.start, o.end))
+    others = sorted(
+        (o for o in found if o.how != "exact"),
+        key=lambda o: (HOW_RANK[o.how], o.start - o.end, o.start),
+    )
+    for o in others:
+        taken = spans.setdefault((o.term, o.field), [])
+        if all(o.end <= start or end <= o.start for start, end in taken):
+            taken.append((o.start, o.end))
+            kept.append(o)
+    return kept
 
 
 def _speaks(watchlist: WatchlistConfig, language: str | None) -> bool:
@@ -256,13 +278,13 @@ def _speaks(watchlist: WatchlistConfig, language: str | None) -> bool:
     return any(language == code or language.startswith(code + "-") for code in watchlist.languages)
 
 
-def _written_as(text: NormalisedText, start: int, end: int, term: _Term) -> bool:
+def _written_as(text: NormalisedText, start: int, end: int, key: Key) -> bool:
     """Whether a folded occurrence has the case (match_case phrases) and the separators between
-    words (phrases, terms with punctuation) that the term has."""
+    words (phrases, terms with punctuation) that the key has."""
     written = text.original[text.original_start(start) : text.original_end(end)]
-    if term.verify_gaps is not None and word_gaps(written) != term.verify_gaps:
+    if key.verify_gaps is not None and word_gaps(written) != key.verify_gaps:
         return False
-    return term.verify_case is None or preserve_case(written) == term.verify_case
+    return key.verify_case is None or preserve_case(written) == key.verify_case
 
 
 def _reject_repeated_names(watchlists: Sequence[WatchlistConfig]) -> None:

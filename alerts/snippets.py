@@ -60,9 +60,13 @@ class Snippet:
         return cls(data["text"], [(int(start), int(end)) for start, end in data["spans"]])
 
 
-def strongest_hit(starts: Sequence[int], terms: Sequence[Hashable]) -> int:
+def strongest_hit(
+    starts: Sequence[int], terms: Sequence[Hashable], preferred: Sequence[bool] | None = None
+) -> int:
     """Index of the hit with the most distinct terms (then the most hits) starting near it, the
-    earliest of equals. `starts` ascend; one pass, two pointers."""
+    earliest of equals; among the `preferred` hits (the exact ones) when there are any. `starts`
+    ascend; one pass, two pointers."""
+    eligible = preferred if preferred is not None and any(preferred) else None
     near: dict[Hashable, int] = {}
     low = high = 0
     best, best_score = 0, (-1, -1)
@@ -76,7 +80,7 @@ def strongest_hit(starts: Sequence[int], terms: Sequence[Hashable]) -> int:
                 del near[terms[low]]
             low += 1
         score = (len(near), high - low)
-        if score > best_score:
+        if score > best_score and (eligible is None or eligible[index]):
             best, best_score = index, score
     return best
 

@@ -2,7 +2,10 @@
 
 Folding, applied to each character: Unicode NFKC, case fold, accents and other non-spacing marks
 removed (`Frühburgunder` -> `fruhburgunder`, `РАККА` -> `ракка`), invisible format characters
-(soft hyphen, zero-width joiners, direction marks) removed, curly quotes and dashes made straight.
+(soft hyphen, zero-width joiner, direction marks) removed, curly quotes and dashes made straight,
+Arabic-script letters normalised as Lucene does (`alerts.arabic_script`: `الرقة` -> `الرقه`,
+Persian ی/ک -> ي/ك, the tatweel dropped). The zero-width non-joiner is a word break, as Lucene's
+Persian analyser reads it: Persian writes `دولت‌ها` (states) as `دولت` + ZWNJ + the plural ending.
 Every run of whitespace, line breaks included, becomes one space, so phrases match across them.
 Punctuation (quotes, hyphens, apostrophes, ...) becomes a space too, one for one, so it separates
 words; a phrase still does not match across punctuation (`Islamic, State` has two spaces).
@@ -11,15 +14,22 @@ Word boundaries follow the same rules for every script: a letter, digit, mark or
 character; anything else (space, punctuation, a hyphen) separates words. Scripts written without
 spaces (Chinese, Japanese, Thai, ...) have no word boundaries to honour: each of their characters
 counts as a word of its own, so terms in them match as substrings.
+
+One join is undone: a picture credit glued to the word before it (`in MosulImage: Reuters`, where
+a caption and its credit line lost the line break between them) gets a space before the credit
+label (Image, Bild, Foto, Photo, Фото, ...), so `Mosul` is a word again.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+
+from alerts.arabic_script import ARABIC_LETTERS
 
 _STRAIGHTENED = str.maketrans(
     {
@@ -46,6 +56,9 @@ _STRAIGHTENED = str.maketrans(
     }
 )
 _DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
+_ZWNJ = "\u200c"
+# A picture credit's label ("Image: Reuters"); glued when a letter comes right before it.
+GLUED_CREDIT = re.compile(r"(?:Image|Bild|Foto|Photo|Picture|Фото|Fotó|Imagem):")
 _WHITESPACE_RUN = re.compile(r"\s+")
 _GAP = re.compile(r"[^\w\u0300-\u036f\u0900-\u0dff]+")  # not letters, digits, marks
 ASCII_WORD_CHARS = frozenset("0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -67,25 +80,26 @@ CONTINUOUS_SCRIPTS = (
 
 
 @lru_cache(maxsize=4096)
-def _fold_keeping_punctuation(char: str) -> str:
-    if char.isspace():
+def fold_keeping_punctuation(char: str) -> str:
+    """One character folded, punctuation kept (straightened); whitespace is one space."""
+    if char.isspace() or char == _ZWNJ:
         return " "
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char).casefold())
     kept = "".join(c for c in decomposed if unicodedata.category(c) not in _DROPPED_CATEGORIES)
-    return unicodedata.normalize("NFKC", kept.translate(_STRAIGHTENED))
+    return unicodedata.normalize("NFKC", kept.translate(_STRAIGHTENED)).translate(ARABIC_LETTERS)
 
 
 def fold_char(char: str) -> str:
     """One character as the matcher sees it: "" when it is dropped, else one or more characters,
     each a word character or a space (punctuation becomes a space)."""
-    return "".join(c if is_word_char(c) else " " for c in _fold_keeping_punctuation(char))
+    return "".join(c if is_word_char(c) else " " for c in fold_keeping_punctuation(char))
 
 
 def word_gaps(text: str) -> list[str]:
     """What separates the words of `text`, folded, each whitespace run as one space: how a
     phrase or a term with punctuation is told apart from the same words otherwise joined
     (`Ar-Raqqa` from `Ar Raqqa`, `Islamic State` from `Islamic-State`)."""
-    folded = "".join(_fold_keeping_punctuation(char) for char in text).strip()
+    folded = "".join(fold_keeping_punctuation(char) for char in text).strip()
     return [_WHITESPACE_RUN.sub(" ", gap) for gap in _GAP.findall(folded)]
 
 
@@ -175,7 +189,13 @@ class _FoldTable(dict[int, str]):
 
 
 _TABLE = _FoldTable()
-for _first, _last in ((0x00, 0x24F), (0x300, 0x36F), (0x400, 0x4FF), (0x2000, 0x206F)):
+for _first, _last in (
+    (0x00, 0x24F),
+    (0x300, 0x36F),
+    (0x400, 0x4FF),
+    (0x600, 0x6FF),
+    (0x2000, 0x206F),
+):
     _TABLE.warm_up(_first, _last)
 
 
@@ -222,6 +242,50 @@ class NormalisedText:
 
 def normalise(text: str) -> NormalisedText:
     """Fold `text` for matching (see module doc); one pass of C-level work in the common case."""
+    glued = [found.start() for found in GLUED_CREDIT.finditer(text)] if ":" in text else []
+    glued = [start for start in glued if start and _is_letter(text[start - 1])]
+    if not glued:
+        return _normalise_whole(text)
+    return _joined(text, [0, *glued, len(text)])
+
+
+def _is_letter(char: str) -> bool:
+    return char.isalpha()
+
+
+def glued_credit_at(word: str) -> int | None:
+    """Where a picture credit glued to the end of `word` starts ("MosulImage:" -> 5), if any."""
+    found = GLUED_CREDIT.search(word)
+    if found is None or not found.start() or found.end() != len(word):
+        return None
+    return found.start() if _is_letter(word[found.start() - 1]) else None
+
+
+def _joined(text: str, cuts: list[int]) -> NormalisedText:
+    """`text` normalised piece by piece between `cuts`, one space inserted at each inner cut."""
+    pieces: list[str] = []
+    change_starts: list[int] = []
+    changes: list[tuple[int, int, int, int]] = []
+    length = 0
+    for number, (first, last) in enumerate(itertools.pairwise(cuts)):
+        if number:
+            pieces.append(" ")
+            change_starts.append(length)
+            changes.append((length, length + 1, first, first))
+            length += 1
+        piece = _normalise_whole(text[first:last])
+        for norm_start, norm_end, orig_start, orig_end in piece._changes:
+            change_starts.append(length + norm_start)
+            changes.append(
+                (length + norm_start, length + norm_end, first + orig_start, first + orig_end)
+            )
+        pieces.append(piece.text)
+        length += len(piece.text)
+    shift_bound = sum(abs((ne - ns) - (oe - os)) for ns, ne, os, oe in changes) + 1
+    return NormalisedText("".join(pieces), text, change_starts, changes, shift_bound)
+
+
+def _normalise_whole(text: str) -> NormalisedText:
     while True:
         version = _TABLE.version
         result = _normalise_with(text, _TABLE.irregular_pattern)

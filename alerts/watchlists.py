@@ -7,6 +7,12 @@ substrings. `match_case` terms are whole words in exactly the case written (`IS`
 `require`, `exclude` and `fields` apply to the same fields as the terms. `alerts.matcher` finds
 them in articles.
 
+On top of that, by default, terms (not match_case ones, not prefix terms) also match their
+inflected forms in the article's language (`inflections = true`, see `alerts.inflections`:
+`Ракка` hits `Ракки`) and the other names of the place they name (`places = true`, see
+`alerts.places`: `Raqqa` hits `الرقة`). A term written `=Word` matches only as written: exact
+case and accents, no inflections, no place aliases (`=IS` is the match_case `IS`).
+
 A term is checked and parsed here (`parse_term`), so a config that loads has only usable terms;
 the fingerprint changes exactly when a watchlist would match differently, which makes the match
 stage re-match the stored articles for it.
@@ -38,19 +44,30 @@ FIELD_ORDER: tuple[Field, ...] = ("title", "teaser", "body", "topics")
 ROLES = ("terms", "match_case", "require", "exclude")
 # Bump when alerts.matcher's semantics change, so stored matches are redone (part of the
 # fingerprint).
-MATCHER_VERSION = 1
+MATCHER_VERSION = 2  # 2: inflections, place aliases, Arabic-script letters, `=Word`
 
 
 @dataclass(frozen=True)
 class ParsedTerm:
     key: str  # the folded text searched for
     prefix: bool  # written with a trailing `*`
-    exact_case: str | None  # match_case terms: what the original text must equal
+    exact_case: str | None  # match_case and `=` terms: what the original text must equal
+    as_written: bool = False  # written `=Word`: no inflections, no place aliases
+
+    @property
+    def expands(self) -> bool:
+        """Whether inflections and place aliases may apply (not to match_case, `=` or prefix
+        terms: they say exactly what they want)."""
+        return self.exact_case is None and not self.prefix
 
 
 def parse_term(term: str, *, keep_case: bool = False) -> ParsedTerm:
     """Parse one configured term; ValueError says what is wrong with it."""
     text = term.strip()
+    as_written = text.startswith("=")
+    if as_written:
+        text = text[1:].strip()
+        keep_case = True
     if not text:
         raise ValueError("is empty")
     if "*" in text[:-1]:
@@ -60,7 +77,7 @@ def parse_term(term: str, *, keep_case: bool = False) -> ParsedTerm:
     key = fold(body).strip()
     if not any(is_word_char(char) for char in key):
         raise ValueError("has no letter or digit")
-    return ParsedTerm(key, prefix, preserve_case(body).strip() if keep_case else None)
+    return ParsedTerm(key, prefix, preserve_case(body).strip() if keep_case else None, as_written)
 
 
 class WatchlistConfig(BaseModel):
@@ -73,6 +90,8 @@ class WatchlistConfig(BaseModel):
     exclude: list[str] = []
     fields: list[Field] = ["title", "teaser", "body"]
     languages: list[str] = []
+    inflections: bool = True  # terms also match their inflected forms (alerts.inflections)
+    places: bool = True  # terms naming a place also match its other names (alerts.places)
 
     @field_validator("name")
     @classmethod
@@ -121,7 +140,8 @@ class WatchlistConfig(BaseModel):
 
         def canonical(role: str) -> list[str]:
             forms = {
-                (p.exact_case or p.key) + ("*" if p.prefix else "") for _, p in self.parsed(role)
+                ("=" if p.as_written else "") + (p.exact_case or p.key) + ("*" if p.prefix else "")
+                for _, p in self.parsed(role)
             }
             return sorted(forms)
 
@@ -131,6 +151,8 @@ class WatchlistConfig(BaseModel):
             **{role: canonical(role) for role in ROLES},
             "fields": sorted(set(self.fields)),
             "languages": sorted(set(self.languages)),
+            "inflections": self.inflections,
+            "places": self.places,
         }
         encoded = json.dumps(definition, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(encoded).hexdigest()

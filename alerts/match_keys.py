@@ -1,0 +1,168 @@
+"""What the matcher looks for: every term of every watchlist as keys, and the automata of them.
+
+A term has one key as written (folded, `alerts.textnorm`), one more per other name of the place
+it names (`alerts.places`, when its watchlist has `places = true`), and, per article language
+with a stemmer, the stem stream of each of those (`alerts.stemmed_text`, when the watchlist has
+`inflections = true`). Every key knows its term and how an occurrence of it is explained:
+"exact" (the term as written), "inflection" (the term's stems), "place" (an alias, as written or
+stemmed). Keys are numbered; the automata's values are key numbers, so one pass over a text
+finds every key of every term at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal, Protocol
+
+import ahocorasick
+
+from alerts.stemmed_text import stem_key
+from alerts.textnorm import fold, has_continuous_script, word_gaps
+from alerts.watchlists import ROLES, ParsedTerm, WatchlistConfig
+from alerts.word_automaton import TermIds, build_automaton, build_padded_automaton
+
+__all__ = ["How", "Key", "KeyTable", "Term"]
+
+How = Literal["exact", "inflection", "place"]
+HOW_RANK: dict[How, int] = {"exact": 0, "inflection": 1, "place": 2}
+
+
+class _Alias(Protocol):
+    @property
+    def form(self) -> str: ...
+
+
+@cache
+def _place_aliases() -> Callable[[str], Sequence[_Alias]]:
+    """alerts.places.place_aliases; none while that module (the places helper's) is absent.
+    TODO(recall): import it directly once alerts/places.py is committed."""
+    try:
+        from alerts.places import place_aliases
+    except ModuleNotFoundError:
+        return lambda term: []
+    return place_aliases
+
+
+@dataclass(frozen=True)
+class Term:
+    watchlist: int
+    role: str
+    written: str  # as configured
+
+
+@dataclass(frozen=True)
+class Key:
+    term: int
+    how: How
+    source: str  # the text this key was made from: the term's words, or an alias
+    verify_case: str | None  # match_case phrases found folded: the case the text must have
+    verify_gaps: list[str] | None  # phrases, terms with punctuation: what separates their words
+    stems: bool  # whether its stems go into the inflection automata
+
+
+class KeyTable:
+    """Terms and keys of all watchlists, and the automata over them (inflection automata are
+    built per language on first use)."""
+
+    def __init__(self, watchlists: Sequence[WatchlistConfig]):
+        self.terms: list[Term] = []
+        self.keys: list[Key] = []
+        self.folded_keys: list[tuple[str, bool, int]] = []  # (key, prefix, key id)
+        exact: TermIds = {}
+        for index, watchlist in enumerate(watchlists):
+            for role, written, parsed in _terms_of(watchlist):
+                term_id = len(self.terms)
+                self.terms.append(Term(index, role, written))
+                self._add_term(term_id, written, parsed, watchlist, exact)
+        self.folded = build_padded_automaton(self.folded_keys)
+        self.exact = build_automaton(exact)
+        self._folded_plain: ahocorasick.Automaton | None = None
+        self._stemmed: dict[str, ahocorasick.Automaton | None] = {}
+
+    def _add_term(
+        self,
+        term_id: int,
+        written: str,
+        parsed: ParsedTerm,
+        watchlist: WatchlistConfig,
+        exact: TermIds,
+    ) -> None:
+        body = _body(written)
+        if parsed.exact_case is not None and _is_plain_word(body, parsed.exact_case):
+            self.keys.append(Key(term_id, "exact", body, None, None, False))
+            exact.setdefault(parsed.exact_case, ([], []))[parsed.prefix].append(len(self.keys) - 1)
+            return
+        stems = watchlist.inflections and parsed.expands
+        self._add_folded(
+            term_id, "exact", body, parsed.key, parsed.prefix, parsed.exact_case, stems
+        )
+        if not (watchlist.places and parsed.expands):
+            return
+        seen = {parsed.key}
+        for alias in _place_aliases()(body):
+            key = fold(alias.form).strip()
+            if key and key not in seen:
+                seen.add(key)
+                self._add_folded(term_id, "place", alias.form, key, False, None, stems)
+
+    def _add_folded(
+        self,
+        term_id: int,
+        how: How,
+        source: str,
+        key: str,
+        prefix: bool,
+        verify_case: str | None,
+        stems: bool,
+    ) -> None:
+        gaps = word_gaps(source) if " " in key else None
+        self.keys.append(Key(term_id, how, source, verify_case, gaps, stems))
+        self.folded_keys.append((key, prefix, len(self.keys) - 1))
+
+    def folded_plain(self) -> ahocorasick.Automaton | None:
+        """The folded keys without padding, for text in a script without spaces (CJK)."""
+        if self._folded_plain is None:
+            term_ids: TermIds = {}
+            for key, prefix, key_id in self.folded_keys:
+                term_ids.setdefault(key, ([], []))[prefix].append(key_id)
+            self._folded_plain = build_automaton(term_ids)
+        return self._folded_plain
+
+    def stemmed(self, language: str) -> ahocorasick.Automaton | None:
+        """The inflection automaton of `language` (its primary subtag): the stem stream of every
+        key that may be inflected; None when the language has no stemmer or nothing to stem."""
+        if language not in self._stemmed:
+            keys = list(self._stem_keys(language))
+            self._stemmed[language] = build_padded_automaton(keys) if keys else None
+        return self._stemmed[language]
+
+    def _stem_keys(self, language: str) -> Iterator[tuple[str, bool, int]]:
+        for key_id, key in enumerate(self.keys):
+            if key.stems and not has_continuous_script(key.source):
+                stemmed = stem_key(key.source, language)
+                if stemmed is None:
+                    return
+                yield stemmed, False, key_id
+
+
+def _body(written: str) -> str:
+    """A term as written without its `=` and `*`."""
+    return written.strip().removeprefix("=").strip().removesuffix("*").strip()
+
+
+def _is_plain_word(body: str, exact_case: str) -> bool:
+    """Whether a match_case (or `=`) term can be looked for in the original text as written:
+    one word that NFKC and quote straightening leave alone."""
+    return " " not in exact_case and exact_case == body
+
+
+def _terms_of(watchlist: WatchlistConfig) -> Iterable[tuple[str, str, ParsedTerm]]:
+    """(role, as written, parsed) of every term; a match_case term also in terms is left out,
+    since terms already finds it in every case."""
+    plain = {term.strip() for term in watchlist.terms}
+    for role in ROLES:
+        for written, parsed in watchlist.parsed(role):
+            if role != "match_case" or written.strip() not in plain:
+                yield role, written, parsed
