@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from alerts.watchlists import ROLES, WatchlistConfig
 from scheduler.config import ConfigError, check_templates, config_path, load_config
 from scheduler.demo_command import add_demo
 from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
@@ -87,7 +88,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     for watchlist in config.watchlists:
         print(
             f"  watchlist {watchlist.name}: {len(watchlist.terms) + len(watchlist.match_case)} "
-            "terms"
+            f"terms; inflections {'on' if watchlist.inflections else 'off'}, "
+            f"places {'on' if watchlist.places else 'off'}"
+        )
+        for expansion in _place_expansions(watchlist):
+            print(f"    place {expansion}")
+    if any(watchlist.inflections for watchlist in config.watchlists):
+        from alerts.inflections import INFLECTED_LANGUAGES
+
+        print(
+            f"  inflections: for articles in {', '.join(sorted(INFLECTED_LANGUAGES))}; "
+            "in other languages terms match as written"
         )
     for subscriber in config.subscribers:
         print(
@@ -95,6 +106,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     print(f"  mail: {config.mail.smtp_url or 'maildir ' + config.mail.maildir}")
     return EXIT_OK
+
+
+def _place_expansions(watchlist: WatchlistConfig) -> list[str]:
+    """describe_expansions of each term that names a place, for a watchlist with places on
+    (`exclude`/`require` terms marked so); match_case, prefix and `=` terms do not expand."""
+    if not watchlist.places:
+        return []
+    from alerts.places import describe_expansions
+
+    lines = []
+    for role in ROLES:
+        for written, parsed in watchlist.parsed(role):
+            line = describe_expansions(written.strip()) if parsed.expands else ""
+            if line:
+                lines.append(line if role == "terms" else f"({role}) {line}")
+    return lines
 
 
 # ---------------------------------------------------------------- parse

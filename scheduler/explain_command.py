@@ -70,7 +70,6 @@ class HitView:
     form: str
     how: str  # "exact" | "inflection" | "place"
     field: str
-    count: int = 1
 
     def to_json(self) -> dict[str, str]:
         return {"term": self.term, "form": self.form, "how": self.how, "field": self.field}
@@ -110,28 +109,32 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not explanations:
         print("no watchlists configured (`newswatch init` writes a starter config)")
     for explanation in explanations:
-        print(render(explanation, article))
+        print(render(explanation, article.language))
     return EXIT_OK
 
 
-def explain(watchlists: list[WatchlistConfig], article: ArticleText) -> list[Explanation]:
-    """One explanation per watchlist, in configuration order."""
-    hits = {hit.watchlist: hit for hit in Matcher(watchlists).match(article)} if watchlists else {}
+def explain(
+    watchlists: list[WatchlistConfig], article: ArticleText, matcher: Matcher | None = None
+) -> list[Explanation]:
+    """One explanation per watchlist, in configuration order; `matcher` is the watchlists'
+    (built here when not given: pass one to explain many articles)."""
+    if matcher is None and watchlists:
+        matcher = Matcher(watchlists)
+    hits = {hit.watchlist: hit for hit in matcher.match(article)} if matcher else {}
     return [
         _matched(hits[w.name]) if w.name in hits else _not_matched(w, article) for w in watchlists
     ]
 
 
-def render(explanation: Explanation, article: ArticleText) -> str:
+def render(explanation: Explanation, language: str | None) -> str:
     """The text form: a headline per watchlist, then its terms, hits, fields and snippet."""
     if not explanation.matched:
         return f"{explanation.name}: no match ({'; '.join(explanation.why_not)})"
     terms = ", ".join(f"{term} ×{count}" for term, count in explanation.terms.items())
     lines = [f"{explanation.name}: matches", f"  terms    {terms}"]
     for number, hit in enumerate(explanation.hits):
-        count = f" ×{hit.count}" if hit.count > 1 else ""
         lead = "  hits     " if number == 0 else "           "
-        lines.append(f"{lead}{_how(hit, article.language)} in {hit.field}{count}")
+        lines.append(f"{lead}{_how(hit, language)} in {hit.field}")
     lines.append(f"  fields   {', '.join(explanation.fields)}")
     lines.append(f"  snippet  {explanation.snippet}")
     return "\n".join(lines)
@@ -141,20 +144,28 @@ def _how(hit: HitView, language: str | None) -> str:
     """`Raqqa (exact)`, `Ракки ← Raqqa (inflection)`, `الرقة ← Raqqa (place: Ar Raqqah)`."""
     shown = hit.term if fold(hit.form) == fold(hit.term) else f"{hit.form} ← {hit.term}"
     if hit.how == "place":
-        place = _place_of(hit)
+        place = _place_of(hit, language)
         return f"{shown} (place: {place})" if place else f"{shown} (place)"
     return f"{shown} ({hit.how})"
 
 
-def _place_of(hit: HitView) -> str | None:
-    """The place whose alias hit: the alias written as the hit's form, else one it contains
-    (an alias with a prefix clitic or an inflection, as `والموصل` for `الموصل`)."""
-    from alerts.places import place_aliases  # type: ignore[import-not-found]  # TODO(recall)
+def _place_of(hit: HitView, language: str | None) -> str | None:
+    """The place whose alias hit: the only place the term names, else the one with an alias
+    written as the hit's form, or as its stem in the article's language (`Ракки` for `Ракка`),
+    or contained in it (an alias with a prefix clitic, as `والموصل` for `الموصل`)."""
+    from alerts.places import place_aliases
+    from alerts.stemmed_text import stem_key
 
-    aliases = place_aliases(hit.term.removeprefix("="))
+    aliases = place_aliases(hit.term)
+    if len({alias.place for alias in aliases}) == 1:
+        return aliases[0].place
     form = fold(hit.form)
+    stem = stem_key(hit.form, language) if language else None
     for alias in aliases:
         if fold(alias.form) == form:
+            return alias.place
+    for alias in aliases:
+        if stem is not None and language and stem_key(alias.form, language) == stem:
             return alias.place
     inside = [alias for alias in aliases if fold(alias.form) in form]
     return max(inside, key=lambda alias: len(alias.form)).place if inside else None
@@ -172,16 +183,11 @@ def _matched(hit: WatchlistHit) -> Explanation:
 
 
 def _distinct_hits(hit: WatchlistHit) -> list[HitView]:
-    """The matcher's hits without repeats, counted, in the order they were found."""
-    counts: dict[tuple[str, str, str, str], int] = {}
-    term_hits = getattr(hit, "hits", None)
-    if term_hits is None:  # TODO(recall): until the matcher reports its hits
-        for term, count in hit.terms.items():
-            counts[(term, term, "exact", hit.fields[0])] = count
-    for term_hit in term_hits or []:
-        key = (term_hit.term, term_hit.form, term_hit.how, term_hit.field)
-        counts[key] = counts.get(key, 0) + 1
-    return [HitView(*key, count=count) for key, count in counts.items()]
+    """The matcher's hits (the first few of each term) without repeats, in its order."""
+    seen: dict[HitView, None] = {}
+    for term_hit in hit.hits:
+        seen.setdefault(HitView(term_hit.term, term_hit.form, term_hit.how, term_hit.field))
+    return list(seen)
 
 
 def _not_matched(watchlist: WatchlistConfig, article: ArticleText) -> Explanation:
