@@ -33,6 +33,7 @@ from functools import cache, lru_cache
 import Stemmer
 
 from alerts.arabic_script import strip_arabic_article, strip_arabic_prefix
+from alerts.textnorm import fold
 
 __all__ = ["INFLECTED_LANGUAGES", "stemmer_for"]
 
@@ -56,17 +57,20 @@ INFLECTED_LANGUAGES = frozenset({*_SNOWBALL, "uk", "ar", "ps", "ur"})
 MIN_STEM = 3
 _CACHE_SIZE = 200_000  # words per language; a day of DW in one language has far fewer
 
-# Ukrainian noun and adjective endings, longest first.
+# Ukrainian noun and adjective endings, longest first, folded as the words they end are (the
+# stemmers see folded words: ї -> і, й -> и).
 _UKRAINIAN_ENDINGS = tuple(
     sorted(
-        [
-            *("ого", "ому", "ими", "ій", "ий", "их", "им", "ої", "ою", "ею", "єю", "ую"),
-            *("юю", "ая", "яя", "ів", "їв", "ам", "ям", "ами", "ями", "ах", "ях", "ові"),
-            *("еві", "єві", "ом", "ем", "єм", "а", "я", "о", "е", "є", "и", "і", "ї", "у"),
-            *("ю", "ь", "й"),
-        ],
-        key=len,
-        reverse=True,
+        {
+            fold(ending)
+            for ending in [
+                *("ого", "ому", "ими", "ій", "ий", "их", "им", "ої", "ою", "ею", "єю", "ую"),
+                *("юю", "ая", "яя", "ів", "їв", "ам", "ям", "ами", "ями", "ах", "ях", "ові"),
+                *("еві", "єві", "ом", "ем", "єм", "а", "я", "о", "е", "є", "и", "і", "ї", "у"),
+                *("ю", "ь", "й"),
+            ]
+        },
+        key=lambda ending: (-len(ending), ending),
     )
 )
 _GERMAN_S_KEPT_AFTER = frozenset("sxzß")

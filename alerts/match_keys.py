@@ -27,6 +27,7 @@ __all__ = ["How", "Key", "KeyTable", "Term"]
 
 How = Literal["exact", "inflection", "place"]
 HOW_RANK: dict[How, int] = {"exact": 0, "inflection": 1, "place": 2}
+MIN_ALIAS_STEM = 4
 
 
 class _Alias(Protocol):
@@ -57,6 +58,7 @@ class Key:
     term: int
     how: How
     source: str  # the text this key was made from: the term's words, or an alias
+    folded: str  # what the folded text must hold (the exact automaton's key)
     verify_case: str | None  # match_case phrases found folded: the case the text must have
     verify_gaps: list[str] | None  # phrases, terms with punctuation: what separates their words
     stems: bool  # whether its stems go into the inflection automata
@@ -91,7 +93,7 @@ class KeyTable:
     ) -> None:
         body = _body(written)
         if parsed.exact_case is not None and _is_plain_word(body, parsed.exact_case):
-            self.keys.append(Key(term_id, "exact", body, None, None, False))
+            self.keys.append(Key(term_id, "exact", body, parsed.key, None, None, False))
             exact.setdefault(parsed.exact_case, ([], []))[parsed.prefix].append(len(self.keys) - 1)
             return
         stems = watchlist.inflections and parsed.expands
@@ -118,7 +120,7 @@ class KeyTable:
         stems: bool,
     ) -> None:
         gaps = word_gaps(source) if " " in key else None
-        self.keys.append(Key(term_id, how, source, verify_case, gaps, stems))
+        self.keys.append(Key(term_id, how, source, key, verify_case, gaps, stems))
         self.folded_keys.append((key, prefix, len(self.keys) - 1))
 
     def folded_plain(self) -> ahocorasick.Automaton | None:
@@ -139,12 +141,15 @@ class KeyTable:
         return self._stemmed[language]
 
     def _stem_keys(self, language: str) -> Iterator[tuple[str, bool, int]]:
+        """Stem keys of `language`. An alias's stem must keep MIN_ALIAS_STEM letters: Russian
+        "Рака" (a name of Raqqa) stems to "рак", which is cancer."""
         for key_id, key in enumerate(self.keys):
             if key.stems and not has_continuous_script(key.source):
-                stemmed = stem_key(key.source, language)
+                stemmed = stem_key(key.folded, language)
                 if stemmed is None:
                     return
-                yield stemmed, False, key_id
+                if key.how == "exact" or len(stemmed) >= MIN_ALIAS_STEM:
+                    yield stemmed, False, key_id
 
 
 def _body(written: str) -> str:

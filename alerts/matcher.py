@@ -162,7 +162,7 @@ class Matcher:
     ) -> None:
         """Occurrences of stemmed keys in the stem stream of the field."""
         automaton = self._table.stemmed(language)
-        stream = stemmed(text.original, language)
+        stream = stemmed(text, language)
         if automaton is None or stream is None:
             return
         keys, terms = self._keys, self._terms
@@ -171,6 +171,8 @@ class Matcher:
             watchlist = terms[key.term].watchlist
             if watchlist in listening:
                 first, last = stream.original_span(start, end)
+                if key.verify_gaps and word_gaps(text.original[first:last]) != key.verify_gaps:
+                    continue
                 how: How = "inflection" if key.how == "exact" else "place"
                 found.setdefault(watchlist, []).append(
                     _Found(field, text, key.term, how, first, last)

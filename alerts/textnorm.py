@@ -253,14 +253,6 @@ def _is_letter(char: str) -> bool:
     return char.isalpha()
 
 
-def glued_credit_at(word: str) -> int | None:
-    """Where a picture credit glued to the end of `word` starts ("MosulImage:" -> 5), if any."""
-    found = GLUED_CREDIT.search(word)
-    if found is None or not found.start() or found.end() != len(word):
-        return None
-    return found.start() if _is_letter(word[found.start() - 1]) else None
-
-
 def _joined(text: str, cuts: list[int]) -> NormalisedText:
     """`text` normalised piece by piece between `cuts`, one space inserted at each inner cut."""
     pieces: list[str] = []
