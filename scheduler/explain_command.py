@@ -134,13 +134,13 @@ def render(explanation: Explanation, language: str | None) -> str:
     lines = [f"{explanation.name}: matches", f"  terms    {terms}"]
     for number, hit in enumerate(explanation.hits):
         lead = "  hits     " if number == 0 else "           "
-        lines.append(f"{lead}{_how(hit, language)} in {hit.field}")
+        lines.append(f"{lead}{describe_hit(hit, language)} in {hit.field}")
     lines.append(f"  fields   {', '.join(explanation.fields)}")
     lines.append(f"  snippet  {explanation.snippet}")
     return "\n".join(lines)
 
 
-def _how(hit: HitView, language: str | None) -> str:
+def describe_hit(hit: HitView, language: str | None) -> str:
     """`Raqqa (exact)`, `Ракки ← Raqqa (inflection)`, `الرقة ← Raqqa (place: Ar Raqqah)`."""
     shown = hit.term if fold(hit.form) == fold(hit.term) else f"{hit.form} ← {hit.term}"
     if hit.how == "place":

@@ -207,3 +207,120 @@ def test_explain_help_says_what_it_prints(capsys) -> None:
     assert exit.value.code == 0
     for words in ("--text-file", "--language", "--watchlist", "--json", "inflection", "place"):
         assert words in out
+
+
+MULTILINGUAL = """
+[[watchlists]]
+name = "syria"
+terms = ["Raqqa", "Ракка", "Islamic State"]
+
+[[watchlists]]
+name = "iraq"
+terms = ["Mosul"]
+
+[[watchlists]]
+name = "syria-as-written"
+terms = ["Raqqa", "=Ракка"]
+inflections = false
+places = false
+"""
+
+
+@pytest.fixture
+def multilingual(tmp_path: Path) -> Path:
+    path = tmp_path / "multilingual.toml"
+    path.write_text(MULTILINGUAL, encoding="utf-8")
+    return path
+
+
+def test_explain_of_a_russian_text_names_the_inflected_form_and_the_place_alias(
+    capsys, tmp_path, multilingual
+) -> None:
+    text = tmp_path / "ru.txt"
+    text.write_text("Бои в районе Ракки возобновились.", encoding="utf-8")
+    watchlists = explain_json(capsys, multilingual, "--text-file", str(text), "--language", "ru")
+    syria, iraq, as_written = watchlists
+    assert syria["matched"] and syria["terms"] == {"Raqqa": 1, "Ракка": 1}
+    assert {"term": "Ракка", "form": "Ракки", "how": "inflection", "field": "body"} in syria["hits"]
+    assert {"term": "Raqqa", "form": "Ракки", "how": "place", "field": "body"} in syria["hits"]
+    assert syria["snippet"] == "Бои в районе [Ракки] возобновились."
+    assert not iraq["matched"] and not as_written["matched"]
+    code, out, _ = run(
+        capsys, "--config", str(multilingual), "explain", "--text-file", str(text),
+        "--language", "ru", "--watchlist", "syria",
+    )  # fmt: skip
+    assert code == 0
+    assert "Ракки ← Ракка (inflection) in body" in out
+    assert "Ракки ← Raqqa (place: Ar Raqqah) in body" in out
+
+
+def test_explain_of_an_arabic_text_names_the_place_of_each_alias(
+    capsys, tmp_path, multilingual
+) -> None:
+    text = tmp_path / "ar.txt"
+    text.write_text("معارك قرب الرقة، وقوات تتقدم نحو والموصل", encoding="utf-8")
+    code, out, err = run(
+        capsys, "--config", str(multilingual), "explain", "--text-file", str(text),
+        "--language", "ar",
+    )  # fmt: skip
+    assert code == 0, err
+    lines = [line.strip().removeprefix("hits").strip() for line in out.splitlines()]
+    assert "الرقة ← Raqqa (place: Ar Raqqah) in body" in lines
+    assert "الرقة ← Ракка (place: Ar Raqqah) in body" in lines
+    assert "والموصل ← Mosul (place: Mosul) in body" in lines
+    assert "snippet  معارك قرب [الرقة]، وقوات تتقدم نحو والموصل" in lines
+    assert "syria-as-written: no match (no term found in title, teaser, body)" in lines
+
+
+def test_explain_with_inflections_and_places_off_hits_only_as_written(
+    capsys, tmp_path, multilingual
+) -> None:
+    text = tmp_path / "ru.txt"
+    text.write_text("Ракка, Ракки и РАККА", encoding="utf-8")
+    watchlists = explain_json(
+        capsys, multilingual, "--text-file", str(text), "--language", "ru",
+        "--watchlist", "syria-as-written",
+    )  # fmt: skip
+    assert watchlists[0]["terms"] == {"=Ракка": 1}
+    assert watchlists[0]["hits"] == [
+        {"term": "=Ракка", "form": "Ракка", "how": "exact", "field": "body"}
+    ]
+
+
+def test_explain_on_a_real_german_page_finds_inflections_only_with_them_on(
+    dw_samples, capsys, tmp_path
+) -> None:
+    """The Brazil page writes `Regenwald`, `Regenwaldes` and `Regenwalds`."""
+    config = tmp_path / "rainforest.toml"
+    config.write_text(
+        '[[watchlists]]\nname = "on"\nterms = ["Regenwald"]\n'
+        '[[watchlists]]\nname = "off"\nterms = ["Regenwald"]\ninflections = false\n'
+        "places = false\n",
+        encoding="utf-8",
+    )
+    on, off = explain_json(capsys, config, str(dw_samples / HABECK_PAGE))
+    assert on["matched"] and off["matched"]
+    inflected = {hit["form"] for hit in on["hits"] if hit["how"] == "inflection"}
+    assert inflected and inflected <= {"Regenwaldes", "Regenwalds"}
+    assert {hit["form"] for hit in off["hits"]} == {"Regenwald"}
+    assert on["terms"]["Regenwald"] > off["terms"]["Regenwald"]
+
+
+def test_check_lists_place_expansions_and_the_languages_with_inflections(
+    capsys, multilingual
+) -> None:
+    code, out, err = run(capsys, "--config", str(multilingual), "check")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "  watchlist syria: 3 terms; inflections on, places on" in lines
+    assert "  watchlist syria-as-written: 2 terms; inflections off, places off" in lines
+    raqqa = next(line for line in lines if line.startswith("    place Raqqa → "))
+    assert "Ракка" in raqqa and "(Ar Raqqah, GeoNames" in raqqa
+    assert any(line.startswith("    place Mosul → ") for line in lines)
+    assert not any("Islamic State →" in line for line in lines)  # names no place
+    places_of_exact = lines[lines.index("  watchlist syria-as-written: 2 terms; inflections off, "
+                                        "places off") + 1]  # fmt: skip
+    assert not places_of_exact.startswith("    place")
+    inflections = next(line for line in lines if line.startswith("  inflections: "))
+    for language in ("ar", "de", "ru", "tr", "uk"):
+        assert f" {language}," in inflections or f" {language};" in inflections
