@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from demo import DemoServer
 from demo.articles import demo_articles
 from demo.site import DemoSite
 from scheduler.cli import main
@@ -324,3 +325,14 @@ def test_check_lists_place_expansions_and_the_languages_with_inflections(
     inflections = next(line for line in lines if line.startswith("  inflections: "))
     for language in ("ar", "de", "ru", "tr", "uk"):
         assert f" {language}," in inflections or f" {language};" in inflections
+
+
+def test_explain_of_a_url_fetches_the_page(capsys, multilingual) -> None:
+    """The Russian demo article about Raqqa, fetched from the demo site on loopback."""
+    articles = demo_articles(NOW)
+    raqqa = next(article for article in articles if article.short_id == "4fdsk")
+    with DemoServer(articles) as server:
+        url = server.url(raqqa.canonical_path)
+        watchlists = explain_json(capsys, multilingual, url, "--watchlist", "syria")
+    assert watchlists[0]["matched"] is True
+    assert watchlists[0]["snippet"].startswith("Сирия: в районе [Ракки]")
