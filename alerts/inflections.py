@@ -28,14 +28,14 @@ Stems shorter than three letters are not used (the word stands as it is): Russia
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, lru_cache
+from functools import cache
 
 import Stemmer
 
 from alerts.arabic_script import strip_arabic_article, strip_arabic_prefix
 from alerts.textnorm import fold
 
-__all__ = ["INFLECTED_LANGUAGES", "stemmer_for"]
+__all__ = ["INFLECTED_LANGUAGES", "WordStemmer", "stemmer_for"]
 
 _SNOWBALL = {
     "de": "german",
@@ -76,8 +76,37 @@ _UKRAINIAN_ENDINGS = tuple(
 _GERMAN_S_KEPT_AFTER = frozenset("sxzß")
 
 
-def stemmer_for(language: str | None) -> Callable[[str], str] | None:
-    """word (folded) -> stem for `language`, cached; None where matching stays exact."""
+class WordStemmer:
+    """One language's stemmer with a cache of word -> stem: a plain dict, read for a whole text
+    in one `map` (a lookup per word costs less than any call), the words it lacks stemmed in
+    one batch (Snowball's `stemWords`, in C); emptied when it holds _CACHE_SIZE words."""
+
+    def __init__(self, stem_many: Callable[[list[str]], list[str]]):
+        self._stem_many = stem_many
+        self._cache: dict[str, str] = {"": ""}
+
+    def __call__(self, word: str) -> str:
+        return self.stems([word])[0]
+
+    def stems(self, words: list[str]) -> list[str]:
+        cache = self._cache
+        try:
+            return list(map(cache.__getitem__, words))
+        except KeyError:
+            pass
+        found = list(map(cache.get, words))
+        if len(cache) > _CACHE_SIZE:
+            cache.clear()
+            cache[""] = ""
+        missing = list({word for word, stem in zip(words, found, strict=True) if stem is None})
+        for word, stem in zip(missing, self._stem_many(missing), strict=True):
+            cache[word] = stem if len(stem) >= MIN_STEM else word
+        return [cache[word] for word in words]
+
+
+def stemmer_for(language: str | None) -> WordStemmer | None:
+    """The cached stemmer of `language` (folded words in, stems out); None where matching
+    stays exact."""
     if not language:
         return None
     code = language.split("-", 1)[0]
@@ -85,43 +114,43 @@ def stemmer_for(language: str | None) -> Callable[[str], str] | None:
 
 
 @cache
-def _stemmer(code: str) -> Callable[[str], str]:
-    stem = _raw_stemmer(code)
-
-    @lru_cache(maxsize=_CACHE_SIZE)
-    def cached(word: str) -> str:
-        stemmed = stem(word)
-        return stemmed if len(stemmed) >= MIN_STEM else word
-
-    return cached
+def _stemmer(code: str) -> WordStemmer:
+    return WordStemmer(_raw_stemmer(code))
 
 
-def _raw_stemmer(code: str) -> Callable[[str], str]:
+def _one_by_one(stem: Callable[[str], str]) -> Callable[[list[str]], list[str]]:
+    return lambda words: list(map(stem, words))
+
+
+def _raw_stemmer(code: str) -> Callable[[list[str]], list[str]]:
     if code == "uk":
-        return _ukrainian
+        return _one_by_one(_ukrainian)
     if code == "ar":
-        return strip_arabic_prefix
+        return _one_by_one(strip_arabic_prefix)
     if code in ("ps", "ur"):
-        return strip_arabic_article
-    snowball: Callable[[str], str] = Stemmer.Stemmer(_SNOWBALL[code]).stemWord
+        return _one_by_one(strip_arabic_article)
+    algorithm = Stemmer.Stemmer(_SNOWBALL[code])
+    algorithm.maxCacheSize = 0  # WordStemmer keeps the cache, and a faster one
+    snowball: Callable[[list[str]], list[str]] = algorithm.stemWords
     if code == "de":
-        return lambda word: _german(snowball, word)
+        return lambda words: _german(snowball, words)
     if code == "fa":
-        return lambda word: snowball(strip_arabic_article(word))
+        return lambda words: snowball(list(map(strip_arabic_article, words)))
     return snowball
 
 
-def _german(snowball: Callable[[str], str], word: str) -> str:
+def _german(snowball: Callable[[list[str]], list[str]], words: list[str]) -> list[str]:
     """Snowball's German, and the genitive `s` of names it keeps: `Rakkas` -> `rakka`."""
-    stemmed = snowball(word)
-    if (
-        stemmed == word
-        and len(word) >= 5
-        and word.endswith("s")
-        and word[-2] not in _GERMAN_S_KEPT_AFTER
-    ):
-        return snowball(word[:-1])
-    return stemmed
+    stems = snowball(words)
+    for index, (word, stem) in enumerate(zip(words, stems, strict=True)):
+        if (
+            stem == word
+            and len(word) >= 5
+            and word.endswith("s")
+            and word[-2] not in _GERMAN_S_KEPT_AFTER
+        ):
+            stems[index] = snowball([word[:-1]])[0]
+    return stems
 
 
 def _ukrainian(word: str) -> str:

@@ -23,7 +23,7 @@ from alerts.textnorm import fold, has_continuous_script, word_gaps
 from alerts.watchlists import ROLES, ParsedTerm, WatchlistConfig
 from alerts.word_automaton import TermIds, build_automaton, build_padded_automaton
 
-__all__ = ["How", "Key", "KeyTable", "Term"]
+__all__ = ["How", "Key", "KeyTable", "LanguageKeys", "Term"]
 
 How = Literal["exact", "inflection", "place"]
 HOW_RANK: dict[How, int] = {"exact": 0, "inflection": 1, "place": 2}
@@ -64,6 +64,18 @@ class Key:
     stems: bool  # whether its stems go into the inflection automata
 
 
+@dataclass(frozen=True)
+class LanguageKeys:
+    """One inflected language's automata. `stems` holds the stem key of every key that may be
+    inflected: in the stem stream of a text it finds those keys both as written (the words are
+    the key's own) and inflected, so `folded_rest`, over the folded text, needs only the other
+    keys. `unchanged`: the keys that are their own stem key."""
+
+    stems: ahocorasick.Automaton
+    folded_rest: ahocorasick.Automaton | None
+    unchanged: frozenset[int]
+
+
 class KeyTable:
     """Terms and keys of all watchlists, and the automata over them (inflection automata are
     built per language on first use)."""
@@ -81,7 +93,7 @@ class KeyTable:
         self.folded = build_padded_automaton(self.folded_keys)
         self.exact = build_automaton(exact)
         self._folded_plain: ahocorasick.Automaton | None = None
-        self._stemmed: dict[str, ahocorasick.Automaton | None] = {}
+        self._languages: dict[str, LanguageKeys | None] = {}
 
     def _add_term(
         self,
@@ -132,13 +144,23 @@ class KeyTable:
             self._folded_plain = build_automaton(term_ids)
         return self._folded_plain
 
-    def stemmed(self, language: str) -> ahocorasick.Automaton | None:
-        """The inflection automaton of `language` (its primary subtag): the stem stream of every
-        key that may be inflected; None when the language has no stemmer or nothing to stem."""
-        if language not in self._stemmed:
+    def language(self, language: str) -> LanguageKeys | None:
+        """The automata of `language` (its primary subtag) when it has a stemmer and some key
+        may be inflected, built on first use."""
+        if language not in self._languages:
             keys = list(self._stem_keys(language))
-            self._stemmed[language] = build_padded_automaton(keys) if keys else None
-        return self._stemmed[language]
+            self._languages[language] = None
+            if keys:
+                covered = frozenset(key_id for _, _, key_id in keys)
+                rest = [key for key in self.folded_keys if key[2] not in covered]
+                self._languages[language] = LanguageKeys(
+                    build_padded_automaton(keys),
+                    build_padded_automaton(rest) if rest else None,
+                    frozenset(
+                        key_id for stem, _, key_id in keys if stem == self.keys[key_id].folded
+                    ),
+                )
+        return self._languages[language]
 
     def _stem_keys(self, language: str) -> Iterator[tuple[str, bool, int]]:
         """Stem keys of `language`. An alias's stem must keep MIN_ALIAS_STEM letters: Russian

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from alerts.match_keys import HOW_RANK, How, Key, KeyTable
+from alerts.match_keys import HOW_RANK, How, Key, KeyTable, LanguageKeys
 from alerts.snippets import Snippet, render_snippet, snippet_window, strongest_hit
 from alerts.stemmed_text import stemmed
 from alerts.textnorm import (
@@ -101,14 +101,18 @@ class Matcher:
         """The watchlists `article` matches, in configuration order, each explained."""
         found: dict[int, list[_Found]] = {}
         language = language_code(article.language).split("-", 1)[0] if article.language else ""
-        stem_automaton = self._table.stemmed(language) if language else None
+        inflected = self._table.language(language) if language else None
         for field_name, listening in self._listening(article.language).items():
             text = article.field_text(field_name)
             if text:
                 normalised = normalise(text)
-                self._collect(field_name, normalised, listening, found)
-                if stem_automaton is not None:
-                    self._collect_stems(field_name, normalised, language, listening, found)
+                continuous = has_continuous_script(normalised.text)
+                rest = inflected if inflected is not None and not continuous else None
+                self._collect(field_name, normalised, listening, found, rest)
+                if inflected is not None:
+                    self._collect_stems(
+                        field_name, normalised, language, inflected, continuous, listening, found
+                    )
         hits = (self._explain(index, found[index]) for index in sorted(found))
         return [hit for hit in hits if hit is not None]
 
@@ -132,9 +136,12 @@ class Matcher:
         text: NormalisedText,
         listening: frozenset[int],
         found: dict[int, list[_Found]],
+        inflected: LanguageKeys | None,
     ) -> None:
+        """Occurrences of the keys as written; with `inflected`, only of the keys its stem
+        automaton does not hold (`_collect_stems` finds the others as written too)."""
         keys, terms = self._keys, self._terms
-        for key_id, start, end in self._scan_folded(text.text):
+        for key_id, start, end in self._scan_folded(text.text, inflected):
             key = keys[key_id]
             watchlist = terms[key.term].watchlist
             if watchlist not in listening:
@@ -157,33 +164,42 @@ class Matcher:
         field: Field,
         text: NormalisedText,
         language: str,
+        inflected: LanguageKeys,
+        continuous: bool,
         listening: frozenset[int],
         found: dict[int, list[_Found]],
     ) -> None:
-        """Occurrences of stemmed keys in the stem stream of the field."""
-        automaton = self._table.stemmed(language)
+        """Occurrences of stemmed keys in the stem stream of the field: as written where the
+        words are the key's own, else inflected. In text with CJK, `_collect` has scanned every
+        key as written, so only the inflected occurrences count here."""
         stream = stemmed(text, language)
-        if automaton is None or stream is None:
+        if stream is None:
             return
         keys, terms = self._keys, self._terms
-        for key_id, start, end in scan_padded(automaton, stream.text):
+        for key_id, start, end in scan_padded(inflected.stems, stream.text):
             key = keys[key_id]
             watchlist = terms[key.term].watchlist
-            if watchlist in listening:
-                first, last = stream.original_span(start, end)
-                if key.verify_gaps and word_gaps(text.original[first:last]) != key.verify_gaps:
-                    continue
-                how: How = "inflection" if key.how == "exact" else "place"
-                found.setdefault(watchlist, []).append(
-                    _Found(field, text, key.term, how, first, last)
-                )
+            if watchlist not in listening:
+                continue
+            words = stream.word_range(start, end)
+            as_written = stream.spells(key.folded, *words)
+            if as_written and continuous:
+                continue
+            first, last = stream.original_span(*words)
+            if key.verify_gaps and word_gaps(text.original[first:last]) != key.verify_gaps:
+                continue
+            how: How = key.how if as_written else "inflection" if key.how == "exact" else "place"
+            found.setdefault(watchlist, []).append(_Found(field, text, key.term, how, first, last))
 
-    def _scan_folded(self, text: str) -> list[Occurrence]:
-        """Occurrences in the folded text. Text in a script without spaces (CJK) has words that
-        touch without a space between them: there the keys without spaces and a boundary check
-        per candidate do the work."""
+    def _scan_folded(self, text: str, inflected: LanguageKeys | None) -> list[Occurrence]:
+        """Occurrences in the folded text (of the keys `inflected` leaves, if given). Text in a
+        script without spaces (CJK) has words that touch without a space between them: there
+        the keys without spaces and a boundary check per candidate do the work."""
         if not self._table.folded_keys:
             return []
+        if inflected is not None:
+            rest = inflected.folded_rest
+            return scan_padded(rest, text) if rest is not None else []
         if not has_continuous_script(text):
             return scan_padded(self._table.folded, text)
         plain = self._table.folded_plain()

@@ -19,7 +19,6 @@ is a word break, so `Rakka` is a word of its own and hits exactly.
 from __future__ import annotations
 
 import itertools
-from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from alerts.inflections import stemmer_for
@@ -37,19 +36,25 @@ class StemmedText:
     words: list[str]
     keys: list[str]
     folded: NormalisedText
-    _starts: tuple[list[int], list[int]] | None = field(default=None, repr=False)
+    _word_ends: list[int] | None = field(default=None, repr=False)
 
-    def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """Original offsets of the whole words an occurrence at [start, end) of `text` covers."""
-        if self._starts is None:
-            self._starts = (
-                list(itertools.accumulate((len(key) + 1 for key in self.keys), initial=0)),
-                list(itertools.accumulate((len(word) + 1 for word in self.words), initial=0)),
-            )
-        stream, folded = self._starts
-        first = bisect_right(stream, start) - 1
-        last = bisect_right(stream, end - 1) - 1
-        return self.folded.original_span(folded[first], folded[last] + len(self.words[last]))
+    def word_range(self, start: int, end: int) -> tuple[int, int]:
+        """Indices of the first and last word an occurrence at [start, end) of `text` covers:
+        word i starts after i spaces."""
+        return self.text.count(" ", 0, start), self.text.count(" ", 0, end)
+
+    def spells(self, folded_key: str, first: int, last: int) -> bool:
+        """Whether words first..last are `folded_key` itself (found as written, not inflected)."""
+        return " ".join(self.words[first : last + 1]) == folded_key
+
+    def original_span(self, first: int, last: int) -> tuple[int, int]:
+        """Original offsets of words first..last; the folded offsets come from the words'
+        lengths (summed once per text, in C)."""
+        if self._word_ends is None:
+            self._word_ends = list(itertools.accumulate(map(len, self.words)))
+        ends = self._word_ends
+        folded_start = ends[first] - len(self.words[first]) + first
+        return self.folded.original_span(folded_start, ends[last] + last)
 
 
 def stemmed(text: NormalisedText, language: str) -> StemmedText | None:
@@ -58,7 +63,7 @@ def stemmed(text: NormalisedText, language: str) -> StemmedText | None:
     if stem is None:
         return None
     words = text.text.split(" ")
-    keys = list(map(stem, words))
+    keys = stem.stems(words)
     return StemmedText(" ".join(keys), words, keys, text)
 
 
@@ -68,4 +73,4 @@ def stem_key(folded_key: str, language: str) -> str | None:
     stem = stemmer_for(language)
     if stem is None:
         return None
-    return " ".join(map(stem, folded_key.split(" "))).strip() or None
+    return " ".join(stem.stems(folded_key.split(" "))).strip() or None

@@ -272,3 +272,14 @@ def test_fingerprint_changes_with_inflections_places_and_equals() -> None:
     assert base.fingerprint() != base.model_copy(update={"inflections": False}).fingerprint()
     assert base.fingerprint() != base.model_copy(update={"places": False}).fingerprint()
     assert base.fingerprint() != WatchlistConfig(name="w", terms=["=Raqqa"]).fingerprint()
+
+
+def test_text_with_chinese_in_an_inflected_language_counts_each_occurrence_once() -> None:
+    hit = hit_of("Rakka (拉卡) und Rakkas Altstadt", "de", terms=["Rakka", "拉卡"])
+    assert hit is not None
+    assert hit.terms == {"Rakka": 2, "拉卡": 1}
+    assert {(h.form, h.how) for h in hit.hits} == {
+        ("Rakka", "exact"),
+        ("Rakkas", "inflection"),
+        ("拉卡", "exact"),
+    }
