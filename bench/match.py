@@ -6,7 +6,7 @@ then the same with inflections and place names on.
 Articles are generated (deterministic seed): a ~600-word body in paragraphs, a title, a teaser and
 topics. Most are English, mixing common words, a large made-up vocabulary (Zipf-distributed),
 names (some accented, some hyphenated), acronyms, curly quotes and dashes, as DW English text has;
-a share are German, Russian and Arabic (`LANGUAGE_SHARE`), each with its own function words and a
+a share are German, Russian and Arabic (`LANGUAGE_SHARES`), each with its own function words and a
 made-up vocabulary in its script with that language's endings (and Arabic's attached prefixes),
 so the stemmer of each language has real work. Every article also names real places from
 `PLACES` in its language's forms (Rakka, Ракке, بالرقة, ...). Terms are drawn from the same names
@@ -65,7 +65,7 @@ MODES = (("", False, False), ("-inflections", True, False), ("-places", False, T
 BOTH = ("-inflections-places", True, True)
 SCRIPTS = ("de", "ru", "ar")  # languages with a made-up vocabulary of their own
 MODE_TERM_COUNTS = (10, 10_000)  # term counts run in every mode
-LANGUAGE_SHARE = (("en", 0.55), ("de", 0.15), ("ru", 0.15), ("ar", 0.15))
+LANGUAGES, LANGUAGE_SHARES = ("en", "de", "ru", "ar"), (0.55, 0.15, 0.15, 0.15)
 PLACE_CHANCE = 0.04  # per sentence: a real place in the article's language
 FUNCTION_WORDS = {
     "en": _words_of(
@@ -237,8 +237,7 @@ class ArticleWriter:
         return " ".join(sentences)
 
     def article(self) -> ArticleText:
-        languages, shares = zip(*LANGUAGE_SHARE, strict=True)
-        self.language = self.rng.choices(languages, weights=shares)[0]
+        self.language = self.rng.choices(LANGUAGES, weights=LANGUAGE_SHARES)[0]
         body = "\n\n".join(self.paragraph(self.rng.randint(40, 80)) for _ in range(10))
         topics = self.rng.sample(self.corpus.names[:200], 3)
         return ArticleText(self.sentence(8), self.paragraph(25), body, topics, self.language)

@@ -38,7 +38,7 @@ from alerts.watchlists import WatchlistConfig
 from crawler.dw_page import PageError, parse_page
 from demo.articles import demo_articles
 from scheduler.demo_flow import STARTER_WATCHLIST
-from scheduler.explain_command import Explanation, HitView, describe_hit, explain
+from scheduler.explain_command import Explanation, explain, hit_lines
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)  # the demo's articles are dated just before
 MULTILINGUAL = [
@@ -179,8 +179,10 @@ RELEVANT = {
     },
     "namesakes": set(),
 }
-COUNTS = ("articles", "relevant", "matched_off", "matched_on", "right_off", "right_on")
-COUNTS += ("gained", "lost", "more_hits")
+COUNTS = (
+    *("articles", "relevant", "matched_off", "matched_on", "right_off", "right_on"),
+    *("gained", "lost", "more_hits"),
+)
 
 
 @dataclass
@@ -266,16 +268,7 @@ def compare(
 def _hits(explanation: Explanation, language: str | None) -> list[str]:
     """The distinct hits, those not found as written first, each with the fields it is in:
     `Ракки ← Raqqa (place: Ar Raqqah) in title, body`."""
-    fields: dict[tuple[str, str, str], list[str]] = {}
-    first: dict[tuple[str, str, str], HitView] = {}
-    for hit in sorted(explanation.hits, key=lambda hit: hit.how == "exact"):
-        key = (hit.term, hit.form.casefold(), hit.how)
-        first.setdefault(key, hit)
-        if hit.field not in fields.setdefault(key, []):
-            fields[key].append(hit.field)
-    return [
-        f"{describe_hit(hit, language)} in {', '.join(fields[key])}" for key, hit in first.items()
-    ]
+    return hit_lines(sorted(explanation.hits, key=lambda hit: hit.how == "exact"), language)
 
 
 CHANGE_KINDS = (

@@ -132,12 +132,26 @@ def render(explanation: Explanation, language: str | None) -> str:
         return f"{explanation.name}: no match ({'; '.join(explanation.why_not)})"
     terms = ", ".join(f"{term} ×{count}" for term, count in explanation.terms.items())
     lines = [f"{explanation.name}: matches", f"  terms    {terms}"]
-    for number, hit in enumerate(explanation.hits):
-        lead = "  hits     " if number == 0 else "           "
-        lines.append(f"{lead}{describe_hit(hit, language)} in {hit.field}")
+    for number, line in enumerate(hit_lines(explanation.hits, language)):
+        lines.append(("  hits     " if number == 0 else "           ") + line)
     lines.append(f"  fields   {', '.join(explanation.fields)}")
     lines.append(f"  snippet  {explanation.snippet}")
     return "\n".join(lines)
+
+
+def hit_lines(hits: list[HitView], language: str | None) -> list[str]:
+    """One line per form of a term and how it hit, with the fields it hit in:
+    `Libanon ← Lebanon (place: Lebanon) in title, teaser, body`."""
+    fields: dict[tuple[str, str, str], list[str]] = {}
+    first: dict[tuple[str, str, str], HitView] = {}
+    for hit in hits:
+        key = (hit.term, hit.form, hit.how)
+        first.setdefault(key, hit)
+        if hit.field not in fields.setdefault(key, []):
+            fields[key].append(hit.field)
+    return [
+        f"{describe_hit(hit, language)} in {', '.join(fields[key])}" for key, hit in first.items()
+    ]
 
 
 def describe_hit(hit: HitView, language: str | None) -> str:
