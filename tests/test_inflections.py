@@ -4,6 +4,8 @@ the precision that must survive them. Forms are DW's own; the matcher is used di
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.matcher import ArticleText, Matcher, TermHit, WatchlistHit
 from alerts.watchlists import WatchlistConfig
@@ -283,3 +285,32 @@ def test_text_with_chinese_in_an_inflected_language_counts_each_occurrence_once(
         ("Rakkas", "inflection"),
         ("拉卡", "exact"),
     }
+
+
+# --- inflections only add to what exact matching finds ----------------------------------------
+
+GERMAN_WORDS = ["Rakka", "Rakkas", "Staat", "Staates", "Staaten", "islamisch", "Islamischen", "IS"]
+SEPARATORS = [" ", "  ", ", ", "-", "\n", "'", " „", "“ "]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(GERMAN_WORDS + SEPARATORS), max_size=25),
+    st.lists(
+        st.lists(st.sampled_from(GERMAN_WORDS), min_size=1, max_size=2).map(" ".join),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    ),
+)
+def test_inflections_keep_every_exact_hit(pieces: list[str], terms: list[str]) -> None:
+    text = "".join(pieces)
+
+    def counts(language: str, inflections: bool) -> dict[str, int]:
+        hit = hit_of(text, language, terms=terms, inflections=inflections, places=False)
+        return hit.terms if hit else {}
+
+    exact = counts("en", True)
+    assert counts("de", False) == exact
+    inflected = counts("de", True)
+    assert all(inflected.get(term, 0) >= count for term, count in exact.items())
