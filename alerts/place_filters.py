@@ -292,8 +292,8 @@ def skeleton(name: str) -> str:
 
 
 # Endings of Latin (and Latinised Greek) names, and letters of old Cyrillic spelling: names
-# of history books ("Mausilium", "Berytus", "Odessos", "Charcovia", "Дамаскъ"), not of news.
-_OLD_LATIN_ENDINGS = ("um", "us", "os", "on", "ae", "ia")
+# of history books ("Mausilium", "Berytus", "Odessos", "Gazae", "Дамаскъ"), not of news.
+_OLD_LATIN_ENDINGS = ("um", "us", "os", "on", "ae")
 _OLD_CYRILLIC = frozenset("ѣѫѧꙑѥѳѵꙗѯѱѡ")
 
 

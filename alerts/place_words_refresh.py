@@ -28,6 +28,7 @@ without a dictionary there (Amharic, Bengali, Chinese, Hausa, Pashto, Urdu) are 
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -116,15 +117,19 @@ def collisions(
 
 
 def _frozenset(name: str, words: set[str]) -> str:
-    lines = "".join(f"        {word!r},\n" for word in sorted(words))
+    lines = "".join(f"        {json.dumps(word, ensure_ascii=False)},\n" for word in sorted(words))
     return f"{name}: frozenset[str] = frozenset(\n    {{\n{lines}    }}\n)\n"
 
 
 def write(words: set[str], proper: set[str]) -> None:
+    """The module's text, as `ruff format` leaves it."""
+    sets = {
+        "COMMON_WORDS": words - proper,
+        "CAPITALISED_ONLY": words & proper,
+        "OTHER_NAMES": (proper - words) & small_place_names(),
+    }
     text = HEADER.format(languages=", ".join(LANGUAGES))
-    text += "\n" + _frozenset("COMMON_WORDS", words - proper)
-    text += "\n" + _frozenset("CAPITALISED_ONLY", words & proper)
-    text += "\n" + _frozenset("OTHER_NAMES", (proper - words) & small_place_names())
+    text += "\n".join(_frozenset(name, names) for name, names in sets.items())
     TARGET.write_text(text, encoding="utf-8")
 
 

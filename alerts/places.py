@@ -18,9 +18,9 @@ Which places a term names: those whose main name folds (alerts.textnorm.fold) to
 when none does, those with an accepted alias that does ("Raqqa" is an alias of "Ar Raqqah").
 Of several, the ones at least `NAMESAKE_SHARE` as large as the largest: "Paris" is the French
 capital, not Paris in Texas; "Tripoli" is both the Libyan and the Lebanese city (their aliases
-both), as the word itself is in a text. A term that is also a common word in a DW language
-("Nice", "Police") names a place only when that place has `COMMON_WORD_POPULATION` people or
-more; one that is both a word and a proper noun ("Split") only when written with a capital.
+both), as the word itself is in a text. A term written in lower case that is only a word in a DW
+language's dictionary ("bath", "mina", "salt") names a place only when that place has
+`COMMON_WORD_POPULATION` people or more; written with a capital ("Bath") it names the city.
 
 Everything is loaded once, on first use (about a second; see tests/test_places.py for the
 figures), and each place's aliases are computed once.
@@ -112,6 +112,7 @@ class Place:
     population: int
     names: tuple[str, ...]  # other names that pass the shape filters, as written, in order
     from_cldr: bool = False
+    country: str = ""  # ISO 3166 code: the country itself, or the city's
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,10 @@ def _index() -> _Index:
     for iso, country in sorted(cache.get_countries().items()):
         cldr = [Locale.parse(locale).territories.get(iso, "") for locale in DW_LOCALES]
         names = [part for name in cldr for part in name.split(", ") if part]
-        places.append(_place(f"country:{iso}", country["name"], country["population"], names))
+        places.append(_place(f"country:{iso}", country["name"], country["population"], names, iso))
     for geonameid, city in sorted(cache.get_cities().items(), key=lambda item: int(item[0])):
-        places.append(
-            _place(f"city:{geonameid}", city["name"], city["population"], city["alternatenames"])
-        )
+        key, others = f"city:{geonameid}", city["alternatenames"]
+        places.append(_place(key, city["name"], city["population"], others, city["countrycode"]))
     by_main: defaultdict[str, list[int]] = defaultdict(list)
     by_name: defaultdict[str, list[int]] = defaultdict(list)
     for number, place in enumerate(places):
@@ -147,7 +147,7 @@ def _index() -> _Index:
     )
 
 
-def _place(key: str, name: str, population: int, others: list[str]) -> Place:
+def _place(key: str, name: str, population: int, others: list[str], country: str) -> Place:
     """A place with its other names that pass the shape filters (the cheap ones, for all)."""
     seen: set[str] = {name}
     kept: list[str] = []
@@ -156,7 +156,8 @@ def _place(key: str, name: str, population: int, others: list[str]) -> Place:
         if other not in seen and acceptable_shape(other, curated=key.startswith("country:")):
             seen.add(other)
             kept.append(other)
-    return Place(key, name, int(population or 0), tuple(kept), key.startswith("country:"))
+    cldr = key.startswith("country:")
+    return Place(key, name, int(population or 0), tuple(kept), cldr, country)
 
 
 def places_named(term: str) -> list[Place]:
@@ -166,11 +167,11 @@ def places_named(term: str) -> list[Place]:
 
 
 def _numbers_named_by(term: str) -> tuple[int, ...]:
-    """As `_numbers_named`; a term that is also a word ("split") names a smaller place only when
-    written with a capital ("Split")."""
+    """As `_numbers_named`; a term written in lower case that is only a word of a DW language
+    ("bath") names no place smaller than COMMON_WORD_POPULATION."""
     folded = fold(term).strip()
     numbers = _numbers_named(folded)
-    if numbers and folded in CAPITALISED_ONLY and not term.strip()[:1].isupper():
+    if numbers and term.strip()[:1].islower() and folded in COMMON_WORDS:
         largest = _index().places[numbers[0]].population
         return numbers if largest >= COMMON_WORD_POPULATION else ()
     return numbers
@@ -188,8 +189,6 @@ def _numbers_named(folded: str) -> tuple[int, ...]:
     if not found:
         return ()
     largest = index.places[found[0]].population
-    if largest < COMMON_WORD_POPULATION and folded in COMMON_WORDS:
-        return ()
     return tuple(n for n in found if index.places[n].population >= largest * NAMESAKE_SHARE)
 
 
@@ -263,14 +262,27 @@ def _order(alias: PlaceAlias) -> tuple[int, str, str]:
 
 
 def describe_expansions(term: str, limit: int = 8) -> str:
-    """One line for `newswatch check`: "Raqqa → Rakka, Ракка, الرقة, … (Ar Raqqah, GeoNames)";
-    "" when the term names no place."""
-    aliases = place_aliases(term)
+    """One line for `newswatch check`: "Raqqa → Rakka, Ракка, الرقة, … (+12) (Ar Raqqah, GeoNames)",
+    the forms shown taken script by script so that each script appears early; "" when the term
+    names no place."""
     places = places_named(term)
     if not places:
         return ""
-    shown = ", ".join(alias.form for alias in aliases[:limit]) or "no other names"
+    aliases = place_aliases(term)
+    shown = [alias.form for alias in _script_by_script(aliases)[:limit]]
     more = f", … (+{len(aliases) - limit})" if len(aliases) > limit else ""
     sources = "GeoNames + CLDR" if any(place.from_cldr for place in places) else "GeoNames"
-    named = "; ".join(place.name for place in places)
-    return f"{term} → {shown}{more} ({named}, {sources})"
+    named = "; ".join(
+        place.name if len(places) == 1 else f"{place.name} ({place.country})" for place in places
+    )
+    return f"{term} → {', '.join(shown) or 'no other names'}{more} ({named}, {sources})"
+
+
+def _script_by_script(aliases: list[PlaceAlias]) -> list[PlaceAlias]:
+    """The first alias of each script, then the second of each, ... (aliases come by script)."""
+    by_script: dict[int, list[PlaceAlias]] = {}
+    for alias in aliases:
+        by_script.setdefault(_order(alias)[0], []).append(alias)
+    columns = list(by_script.values())
+    depth = max((len(column) for column in columns), default=0)
+    return [column[row] for row in range(depth) for column in columns if row < len(column)]
