@@ -341,10 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = sample_corpus(Path(folder)) if folder and Path(folder).is_dir() else []
     lines: list[dict[str, object]] = []
     if not options.json_only:
+        pages = sum(article.id.startswith("page ") for article in samples)
         where = (
-            f"{len(samples)} real DW samples from {folder}"
+            f"{len(samples)} real DW texts from {folder} ({pages} pages, "
+            f"{len(samples) - pages} feed items)"
             if samples
-            else ("no real samples (set NEWSWATCH_DW_SAMPLES)")
+            else "no real samples (set NEWSWATCH_DW_SAMPLES)"
         )
         print(
             f"recall bench: {len(articles)} demo articles and {where}; each watchlist set with "
