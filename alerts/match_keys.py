@@ -11,39 +11,25 @@ finds every key of every term at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Literal, Protocol
+from typing import Literal
 
 import ahocorasick
 
+from alerts.places import place_aliases
 from alerts.stemmed_text import stem_key
-from alerts.textnorm import fold, has_continuous_script, word_gaps
+from alerts.textnorm import fold, has_continuous_script, preserve_case, word_gaps
 from alerts.watchlists import ROLES, ParsedTerm, WatchlistConfig
 from alerts.word_automaton import TermIds, build_automaton, build_padded_automaton
 
-__all__ = ["How", "Key", "KeyTable", "LanguageKeys", "Term"]
+__all__ = ["How", "Key", "KeyTable", "LanguageKeys", "Term", "capitals_of"]
 
 How = Literal["exact", "inflection", "place"]
 HOW_RANK: dict[How, int] = {"exact": 0, "inflection": 1, "place": 2}
 MIN_ALIAS_STEM = 4
-
-
-class _Alias(Protocol):
-    @property
-    def form(self) -> str: ...
-
-
-@cache
-def _place_aliases() -> Callable[[str], Sequence[_Alias]]:
-    """alerts.places.place_aliases; none while that module (the places helper's) is absent.
-    TODO(recall): import it directly once alerts/places.py is committed."""
-    try:
-        from alerts.places import place_aliases
-    except ModuleNotFoundError:
-        return lambda term: []
-    return place_aliases
+_WORDS = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -62,6 +48,19 @@ class Key:
     verify_case: str | None  # match_case phrases found folded: the case the text must have
     verify_gaps: list[str] | None  # phrases, terms with punctuation: what separates their words
     stems: bool  # whether its stems go into the inflection automata
+
+    @property
+    def capitals(self) -> list[bool] | None:
+        """For an alias that is a place only with its capital ("Газа", not "газа"): which of
+        its words begin with one, which an inflected occurrence must repeat ("Газы")."""
+        if self.how != "place" or self.verify_case is None:
+            return None
+        return capitals_of(self.verify_case)
+
+
+def capitals_of(text: str) -> list[bool]:
+    """Whether each word of `text` begins with a capital letter."""
+    return [word[0].isupper() for word in _WORDS.findall(preserve_case(text))]
 
 
 @dataclass(frozen=True)
@@ -115,11 +114,12 @@ class KeyTable:
         if not (watchlist.places and parsed.expands):
             return
         seen = {parsed.key}
-        for alias in _place_aliases()(body):
+        for alias in place_aliases(body):
             key = fold(alias.form).strip()
             if key and key not in seen:
                 seen.add(key)
-                self._add_folded(term_id, "place", alias.form, key, False, None, stems)
+                case = preserve_case(alias.form).strip() if alias.match_case else None
+                self._add_folded(term_id, "place", alias.form, key, False, case, stems)
 
     def _add_folded(
         self,

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from alerts.match_keys import HOW_RANK, How, Key, KeyTable, LanguageKeys
+from alerts.match_keys import HOW_RANK, How, Key, KeyTable, LanguageKeys, capitals_of
 from alerts.snippets import Snippet, render_snippet, snippet_window, strongest_hit
 from alerts.stemmed_text import stemmed
 from alerts.textnorm import (
@@ -186,7 +186,10 @@ class Matcher:
             if as_written and continuous:
                 continue
             first, last = stream.original_span(*words)
-            if key.verify_gaps and word_gaps(text.original[first:last]) != key.verify_gaps:
+            written = text.original[first:last]
+            if key.verify_gaps and word_gaps(written) != key.verify_gaps:
+                continue
+            if key.verify_case is not None and not _has_capitals(written, key):
                 continue
             how: How = key.how if as_written else "inflection" if key.how == "exact" else "place"
             found.setdefault(watchlist, []).append(_Found(field, text, key.term, how, first, last))
@@ -303,6 +306,15 @@ def _written_as(text: NormalisedText, start: int, end: int, key: Key) -> bool:
     if key.verify_gaps is not None and word_gaps(written) != key.verify_gaps:
         return False
     return key.verify_case is None or preserve_case(written) == key.verify_case
+
+
+def _has_capitals(written: str, key: Key) -> bool:
+    """Whether a stem occurrence of a case-checked alias keeps its capitals: as written, its
+    words begin in the case the alias's do (the rest of each word is inflected)."""
+    capitals = key.capitals
+    if capitals is None:
+        return preserve_case(written) == key.verify_case
+    return capitals_of(written) == capitals
 
 
 def _reject_repeated_names(watchlists: Sequence[WatchlistConfig]) -> None:

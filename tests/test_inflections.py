@@ -314,3 +314,10 @@ def test_inflections_keep_every_exact_hit(pieces: list[str], terms: list[str]) -
     assert counts("de", False) == exact
     inflected = counts("de", True)
     assert all(inflected.get(term, 0) >= count for term, count in exact.items())
+
+
+def test_an_alias_that_is_also_a_word_hits_only_with_its_capital() -> None:
+    """alerts.places marks "Газа" (Gaza) match_case: "газа" is Russian for "of gas"."""
+    assert hits_of("в секторе Газа", "ru", terms=["Gaza"]) == {("Gaza", "Газа", "place")}
+    assert hit_of("утечка газа", "ru", terms=["Gaza"]) is None
+    assert hit_of("УТЕЧКА ГАЗА", "ru", terms=["Gaza"]) is None
