@@ -19,9 +19,10 @@ from typing import Literal
 import ahocorasick
 
 from alerts.places import place_aliases
+from alerts.query import Leaf, format_query, leaves, list_leaf, term_spelling
 from alerts.stemmed_text import stem_key
 from alerts.textnorm import fold, has_continuous_script, preserve_case, word_gaps
-from alerts.watchlists import ROLES, ParsedTerm, WatchlistConfig
+from alerts.watchlists import ROLES, ParsedTerm, WatchlistConfig, parse_term
 from alerts.word_automaton import TermIds, build_automaton, build_padded_automaton
 
 __all__ = ["How", "Key", "KeyTable", "LanguageKeys", "Term", "capitals_of"]
@@ -35,8 +36,9 @@ _WORDS = re.compile(r"[^\W_]+")
 @dataclass(frozen=True)
 class Term:
     watchlist: int
-    role: str
-    written: str  # as configured
+    role: str  # a list's name, or "query" for a word of a watchlist's query
+    written: str  # as configured (a query's word as the query writes it: `title:"Islamic State"`)
+    leaf: Leaf  # what it is in the watchlist's rules (`WatchlistConfig.rules`)
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,11 @@ class KeyTable:
         self.folded_keys: list[tuple[str, bool, int]] = []  # (key, prefix, key id)
         exact: TermIds = {}
         for index, watchlist in enumerate(watchlists):
-            for role, written, parsed in _terms_of(watchlist):
+            for role, written, spelled, leaf in _terms_of(watchlist):
                 term_id = len(self.terms)
-                self.terms.append(Term(index, role, written))
-                self._add_term(term_id, written, parsed, watchlist, exact)
+                self.terms.append(Term(index, role, written, leaf))
+                parsed = parse_term(spelled, keep_case=role == "match_case")
+                self._add_term(term_id, spelled, parsed, watchlist, exact)
         self.folded = build_padded_automaton(self.folded_keys)
         self.exact = build_automaton(exact)
         self._folded_plain: ahocorasick.Automaton | None = None
@@ -185,11 +188,16 @@ def _is_plain_word(body: str, exact_case: str) -> bool:
     return " " not in exact_case and exact_case == body
 
 
-def _terms_of(watchlist: WatchlistConfig) -> Iterable[tuple[str, str, ParsedTerm]]:
-    """(role, as written, parsed) of every term; a match_case term also in terms is left out,
-    since terms already finds it in every case."""
+def _terms_of(watchlist: WatchlistConfig) -> Iterable[tuple[str, str, str, Leaf]]:
+    """(role, as written, spelled as a list term, its leaf) of every term; a match_case term
+    also in terms is left out, since terms already finds it in every case. A query's words are
+    terms of the role "query"."""
+    if watchlist.query.strip():
+        for leaf in leaves(watchlist.rules()):
+            yield "query", format_query(leaf), term_spelling(leaf), leaf
+        return
     plain = {term.strip() for term in watchlist.terms}
     for role in ROLES:
-        for written, parsed in watchlist.parsed(role):
+        for written, _ in watchlist.parsed(role):
             if role != "match_case" or written.strip() not in plain:
-                yield role, written, parsed
+                yield role, written, written, list_leaf(written, exact=role == "match_case")

@@ -10,9 +10,10 @@ into a second automaton over the original text. In a language with a stemmer
 (`alerts.stemmed_text`) and scanned by that language's automaton of stemmed keys: inflected forms
 hit on top of the exact ones. Only the occurrences found are then sorted out per watchlist:
 repeats of one place in the text by several keys of a term (the exact one wins), phrases'
-separators, exact case, `require`, `exclude`, `fields`, `languages`. Text in a script without
-spaces (CJK) is scanned with unpadded keys and a boundary check. The term syntax is
-`alerts.watchlists'`.
+separators, exact case, `fields`, `languages`, and then each watchlist's rules: its query, or
+the query its lists (`terms`, `match_case`, `require`, `exclude`) mean (`alerts.match_rules`).
+Text in a script without spaces (CJK) is scanned with unpadded keys and a boundary check. The
+term syntax is `alerts.watchlists'`, the query syntax `alerts.query`'s.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from alerts.match_keys import HOW_RANK, How, Key, KeyTable, LanguageKeys, capitals_of
+from alerts.match_rules import FieldPositions, MatchRules
 from alerts.snippets import Snippet, render_snippet, snippet_window, strongest_hit
 from alerts.stemmed_text import stemmed
 from alerts.textnorm import (
@@ -32,7 +34,7 @@ from alerts.textnorm import (
     preserve_case,
     word_gaps,
 )
-from alerts.watchlists import FIELD_ORDER, ROLES, Field, WatchlistConfig, language_code
+from alerts.watchlists import FIELD_ORDER, Field, WatchlistConfig, language_code
 from alerts.word_automaton import Occurrence, scan, scan_padded
 
 __all__ = ["ArticleText", "How", "Matcher", "TermHit", "WatchlistHit"]
@@ -94,7 +96,7 @@ class Matcher:
         self._table = KeyTable(self._watchlists)
         self._terms = self._table.terms
         self._keys = self._table.keys
-        self._required = [{written for written, _ in w.parsed("require")} for w in self._watchlists]
+        self._rules = MatchRules(self._watchlists, self._terms)
         self._listening_by_language: dict[str | None, dict[Field, frozenset[int]]] = {}
 
     def match(self, article: ArticleText) -> list[WatchlistHit]:
@@ -113,7 +115,11 @@ class Matcher:
                     self._collect_stems(
                         field_name, normalised, language, inflected, continuous, listening, found
                     )
-        hits = (self._explain(index, found[index]) for index in sorted(found))
+        positions: FieldPositions = {}
+        hits = (
+            self._explain(index, found[index], article.language, positions)
+            for index in sorted(found)
+        )
         return [hit for hit in hits if hit is not None]
 
     def _listening(self, language: str | None) -> dict[Field, frozenset[int]]:
@@ -122,7 +128,7 @@ class Matcher:
             code = language_code(language) if language else None
             active = {i for i, watchlist in enumerate(self._watchlists) if _speaks(watchlist, code)}
             by_field = {
-                field: frozenset(i for i in active if field in self._watchlists[i].fields)
+                field: frozenset(i for i in active if field in self._rules.scanned[i])
                 for field in FIELD_ORDER
             }
             self._listening_by_language[language] = {
@@ -208,16 +214,15 @@ class Matcher:
         plain = self._table.folded_plain()
         return scan(plain, text) if plain is not None else []
 
-    def _explain(self, index: int, found: list[_Found]) -> WatchlistHit | None:
-        """The hit of watchlist `index`, or None when its rules say no. The rules are
-        `_passes`; the rest explains the occurrences."""
-        occurrences = _without_repeats(found)
-        by_role: dict[str, list[_Found]] = {role: [] for role in ROLES}
-        for occurrence in occurrences:
-            by_role[self._terms[occurrence.term].role].append(occurrence)
-        if not self._passes(index, by_role):
+    def _explain(
+        self, index: int, found: list[_Found], language: str | None, positions: FieldPositions
+    ) -> WatchlistHit | None:
+        """The hit of watchlist `index`, or None when its rules say no (`MatchRules.decide`);
+        the rest explains the occurrences of its terms (not those of require, exclude or
+        a query's words under NOT)."""
+        positive = self._rules.decide(index, _without_repeats(found), language, positions)
+        if positive is None:
             return None
-        positive = by_role["terms"] + by_role["match_case"]
         fields_hit = {occurrence.field for occurrence in positive}
         fields: list[str] = [field for field in FIELD_ORDER if field in fields_hit]
         return WatchlistHit(
@@ -227,13 +232,6 @@ class Matcher:
             snippet=self._snippet([o for o in positive if o.field == fields[0]]),
             hits=self._term_hits(positive),
         )
-
-    def _passes(self, index: int, by_role: dict[str, list[_Found]]) -> bool:
-        """The list form's rules: a term or match_case term, every required term, no excluded
-        one (in the watchlist's fields, which `_listening` already saw to)."""
-        if not (by_role["terms"] or by_role["match_case"]) or by_role["exclude"]:
-            return False
-        return not self._required[index] - {self._terms[f.term].written for f in by_role["require"]}
 
     def _term_counts(self, positive: list[_Found]) -> dict[str, int]:
         """Term as written -> occurrences, in configuration order (the order of term ids)."""

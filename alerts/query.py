@@ -65,8 +65,10 @@ __all__ = [
     "leaves",
     "list_form_query",
     "list_leaf",
+    "matches_without_hits",
     "parse_query",
     "positive_leaves",
+    "term_spelling",
 ]
 
 
@@ -133,6 +135,12 @@ def list_leaf(written: str, *, exact: bool) -> Leaf:
     if any(char.isspace() for char in text):
         return Phrase(text, prefix, exact)
     return Term(text, prefix, exact)
+
+
+def term_spelling(leaf: Leaf) -> str:
+    """A leaf written as a list-form term (`=IS`, `terror*`, `Islamic State`), for
+    `alerts.watchlists.parse_term`: the matcher looks for it as it looks for a term."""
+    return f"{'=' if leaf.exact else ''}{leaf.text}{'*' if leaf.prefix else ''}"
 
 
 def format_query(query: Query) -> str:

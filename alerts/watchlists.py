@@ -13,9 +13,14 @@ inflected forms in the article's language (`inflections = true`, see `alerts.inf
 `alerts.places`: `Raqqa` hits `الرقة`). A term written `=Word` matches only as written: exact
 case and accents, no inflections, no place aliases (`=IS` is the match_case `IS`).
 
-A term is checked and parsed here (`parse_term`), so a config that loads has only usable terms;
-the fingerprint changes exactly when a watchlist would match differently, which makes the match
-stage re-match the stored articles for it.
+Instead of the lists a watchlist may give one `query` (`alerts.query`: `(Raqqa OR Rakka) AND
+attack -football`, `"Islamic State" NEAR/5 Raqqa`, `title:Raqqa lang:de`); its words are terms
+as above. The lists mean the query `list_form_query` makes of them, and `rules()` is that query
+either way, so the matcher decides both forms alike.
+
+A term is checked and parsed here (`parse_term`), a query read here (`parse_query`), so a config
+that loads has only usable terms and queries; the fingerprint changes exactly when a watchlist
+would match differently, which makes the match stage re-match the stored articles for it.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from alerts.query import Field, Query, QuerySyntaxError, format_query, list_form_query, parse_query
 from alerts.textnorm import fold, is_word_char, preserve_case
 
 __all__ = [
@@ -39,7 +45,6 @@ __all__ = [
     "parse_term",
 ]
 
-Field = Literal["title", "teaser", "body", "topics"]
 FIELD_ORDER: tuple[Field, ...] = ("title", "teaser", "body", "topics")
 ROLES = ("terms", "match_case", "require", "exclude")
 # Bump when alerts.matcher's semantics change, so stored matches are redone (part of the
@@ -92,6 +97,7 @@ class WatchlistConfig(BaseModel):
     languages: list[str] = []
     inflections: bool = True  # terms also match their inflected forms (alerts.inflections)
     places: bool = True  # terms naming a place also match its other names (alerts.places)
+    query: str = ""  # instead of the lists: `(Raqqa OR Rakka) -football` (alerts.query)
 
     @field_validator("name")
     @classmethod
@@ -118,11 +124,38 @@ class WatchlistConfig(BaseModel):
                     raise ValueError(
                         f"watchlist {self.name!r}: {role} term {term!r} {error}"
                     ) from None
-        if not self.terms and not self.match_case:
-            raise ValueError(f"watchlist {self.name!r}: needs at least one of terms, match_case")
+        if self.query.strip():
+            self._query_is_usable()
+        elif not self.terms and not self.match_case:
+            raise ValueError(
+                f"watchlist {self.name!r}: needs a query or at least one of terms, match_case"
+            )
         if not self.fields:
             raise ValueError(f"watchlist {self.name!r}: fields is empty, nothing could match")
         return self
+
+    def _query_is_usable(self) -> None:
+        if self.terms or self.match_case:
+            raise ValueError(
+                f"watchlist {self.name!r}: give either a query or terms/match_case, not both"
+            )
+        if self.require or self.exclude:
+            raise ValueError(
+                f"watchlist {self.name!r}: require and exclude go with terms; in a query write "
+                "AND word, -word"
+            )
+        try:
+            _query_of(self.query)
+        except QuerySyntaxError as error:
+            raise ValueError(f"watchlist {self.name!r}: query {error}") from None
+
+    def rules(self) -> Query:
+        """What the watchlist matches, as a query: its `query`, or the one its lists mean."""
+        if self.query.strip():
+            return _query_of(self.query)
+        return _lists_query(
+            tuple(self.terms), tuple(self.match_case), tuple(self.require), tuple(self.exclude)
+        )
 
     def parsed(self, role: str) -> list[tuple[str, ParsedTerm]]:
         """(term as written, parsed) for one role, without repeats of an equivalent term."""
@@ -154,8 +187,25 @@ class WatchlistConfig(BaseModel):
             "inflections": self.inflections,
             "places": self.places,
         }
+        if self.query.strip():  # written out anew: spacing and brackets that change nothing
+            definition["query"] = format_query(_query_of(self.query))
         encoded = json.dumps(definition, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(encoded).hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _query_of(text: str) -> Query:
+    return parse_query(text)
+
+
+@lru_cache(maxsize=256)
+def _lists_query(
+    terms: tuple[str, ...],
+    match_case: tuple[str, ...],
+    require: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> Query:
+    return list_form_query(terms, match_case, require, exclude)
 
 
 def language_code(language: str) -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from alerts.matcher import ArticleText, Matcher, WatchlistHit
 from alerts.query import (
     And,
     Lang,
@@ -25,11 +26,13 @@ from alerts.query import (
     format_query,
     leaves,
     list_form_query,
+    matches_without_hits,
     parse_query,
     positive_leaves,
 )
 from alerts.query_ast import Field, Leaf
 from alerts.query_parser import parse_query as parse_syntax
+from alerts.watchlists import WatchlistConfig
 from alerts.word_positions import WordPositions
 
 # --- parsing every construct ------------------------------------------------------------------
@@ -257,12 +260,13 @@ articles = st.fixed_dictionaries({field: texts for field in FIELDS})
 
 
 def reference_spans(leaf: Leaf, text: str) -> list[tuple[int, int]]:
-    """(start, end) character spans where a leaf stands in a text of single-spaced words, by a
-    regular expression: whole words, the case only for exact ones, the last word a prefix."""
+    """(start, end) character spans where a leaf stands in a text, by a regular expression:
+    whole words, whitespace only between a phrase's words, the case only for exact ones, the
+    last word a prefix."""
     words = leaf.text.split()
-    pattern = r"\s".join(re.escape(word) for word in words)
-    tail = r"\S*" if leaf.prefix else ""
-    pattern = rf"(?<!\S)(?=({pattern}{tail})(?!\S))"
+    pattern = r"\s+".join(re.escape(word) for word in words)
+    tail = r"\w*" if leaf.prefix else ""
+    pattern = rf"(?<!\w)(?=({pattern}{tail})(?!\w))"
     flags = 0 if leaf.exact else re.IGNORECASE
     return [(found.start(1), found.end(1)) for found in re.finditer(pattern, text, flags)]
 
@@ -300,7 +304,7 @@ def reference(
                 continue
             text = article[field_a]
             gap = text[min(end_a, end_b) : max(start_a, start_b)]
-            if len(gap.split()) <= query.distance:
+            if len(re.findall(r"\w+", gap)) <= query.distance:
                 return True
     return False
 
@@ -458,3 +462,129 @@ def test_word_positions_count_words_as_the_folded_text_has_them() -> None:
     assert at("伊斯兰国") == (7, 4)  # every CJK character is a word
     assert at("Ter\xadror") == (11, 1)  # a soft hyphen does not split a word
     assert len(positions) == 12
+
+
+# --- phase 2: queries in watchlists, decided by the matcher ----------------------------------
+
+
+def query_hit(query: str, **article_fields: object) -> WatchlistHit | None:
+    watchlist = WatchlistConfig(name="q", query=query, inflections=False, places=False)
+    hits = Matcher([watchlist]).match(an_article(**article_fields))
+    return hits[0] if hits else None
+
+
+def an_article(
+    title: str = "",
+    teaser: str = "",
+    body: str = "",
+    topics: tuple[str, ...] = (),
+    language: str | None = "en",
+) -> ArticleText:
+    return ArticleText(title, teaser, body, list(topics), language)
+
+
+def test_the_issue_queries_match_the_articles_an_analyst_expects() -> None:
+    query = "(Raqqa OR Rakka) AND (attack OR Anschlag) -football"
+    hit = query_hit(query, body="Ein Anschlag in Rakka.", language="de")
+    assert hit is not None
+    assert hit.terms == {"Rakka": 1, "Anschlag": 1}
+    assert query_hit(query, body="An attack in Raqqa after the football match.") is None
+    assert query_hit(query, body="Raqqa was calm.") is None
+
+    near = '"Islamic State" NEAR/5 Raqqa'
+    assert query_hit(near, body="Islamic State fighters were driven out of Raqqa.")
+    assert query_hit(near, body="Raqqa, once held by the Islamic State.")
+    assert not query_hit(near, body="The Islamic State lost ground; months later, far away, Raqqa.")
+    assert not query_hit(near, title="Islamic State", body="Raqqa")
+
+    title_de = "title:Raqqa lang:de"
+    assert query_hit(title_de, title="Raqqa nach dem Krieg", language="de")
+    assert not query_hit(title_de, title="Raqqa after the war", language="en")
+    assert not query_hit(title_de, body="Raqqa nach dem Krieg", language="de")
+
+
+def test_a_field_named_in_the_query_is_searched_even_if_fields_leaves_it_out() -> None:
+    assert query_hit("topics:Syria Raqqa", body="Raqqa", topics=("Syria",))
+    assert not query_hit("Syria Raqqa", body="Raqqa", topics=("Syria",))
+
+
+def test_exact_words_keep_their_case() -> None:
+    assert query_hit("=IS Raqqa", body="IS fighters left Raqqa")
+    assert not query_hit("=IS Raqqa", body="Raqqa is quiet")
+
+
+def test_a_bad_query_stops_the_config_naming_the_watchlist_and_the_column() -> None:
+    with pytest.raises(ValueError, match=r"watchlist 'syria': query column 10: expected a word"):
+        WatchlistConfig(name="syria", query="Raqqa AND")
+    with pytest.raises(
+        ValueError, match="watchlist 'syria': query column 1: '\\(' is never closed"
+    ):
+        WatchlistConfig(name="syria", query="(Raqqa OR Rakka")
+    with pytest.raises(ValueError, match="either a query or terms/match_case"):
+        WatchlistConfig(name="syria", query="Raqqa", terms=["Rakka"])
+    with pytest.raises(ValueError, match="require and exclude go with terms"):
+        WatchlistConfig(name="syria", query="Raqqa", exclude=["football"])
+    with pytest.raises(ValueError, match="needs a query or at least one of terms, match_case"):
+        WatchlistConfig(name="syria")
+
+
+def test_the_fingerprint_follows_what_the_query_means() -> None:
+    def fingerprint(query: str) -> str:
+        return WatchlistConfig(name="w", query=query).fingerprint()
+
+    assert fingerprint("a AND (b AND c)") == fingerprint("a b   c")
+    assert fingerprint("a b c") != fingerprint("a b OR c")
+    assert fingerprint("Raqqa") != WatchlistConfig(name="w", terms=["Raqqa"]).fingerprint()
+
+
+articles_with_language = st.tuples(articles, st.sampled_from(LANGUAGES))
+punctuated = st.lists(
+    st.tuples(st.sampled_from(WORDS), st.sampled_from([" ", ", ", " - ", "\n", ". "]))
+)
+punctuated_articles = st.fixed_dictionaries(
+    {field: punctuated.map(lambda parts: "".join(w + sep for w, sep in parts)) for field in FIELDS}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(articles_with_language, word_lists, word_lists, word_lists, word_lists)
+def test_a_list_form_watchlist_and_its_query_form_match_the_same_articles(
+    article_language: tuple[dict[str, str], str | None],
+    terms: list[str],
+    match_case: list[str],
+    require: list[str],
+    exclude: list[str],
+) -> None:
+    if not terms and not match_case:
+        return
+    article, language = article_language
+    lists = WatchlistConfig(
+        name="lists", terms=terms, match_case=match_case, require=require, exclude=exclude
+    )
+    query = format_query(list_form_query(terms, match_case, require, exclude))
+    queried = WatchlistConfig(name="query", query=query)
+    text = an_article(**article, language=language)
+    by_lists, by_query = Matcher([lists]).match(text), Matcher([queried]).match(text)
+    assert bool(by_lists) == bool(by_query)
+    if by_lists:
+        assert by_lists[0].fields == by_query[0].fields
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    queries,
+    st.tuples(articles | punctuated_articles, st.sampled_from(LANGUAGES)),
+    st.lists(st.sampled_from(FIELDS), min_size=1, unique=True),
+)
+def test_the_matcher_agrees_with_the_slow_reference_on_random_queries(
+    query: Query,
+    article_language: tuple[dict[str, str], str | None],
+    fields: list[Field],
+) -> None:
+    assume(not matches_without_hits(query))
+    article, language = article_language
+    watchlist = WatchlistConfig(
+        name="q", query=format_query(query), fields=fields, inflections=False, places=False
+    )
+    matched = bool(Matcher([watchlist]).match(an_article(**article, language=language)))
+    assert matched == reference(query, article, language, fields)
