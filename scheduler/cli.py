@@ -86,9 +86,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     for source in config.sources:
         print(f"  source {source.name}: {len(source.start_urls())} start URLs")
     for watchlist in config.watchlists:
+        what = (
+            f"query {watchlist.query.strip()!r}"
+            if watchlist.query.strip()
+            else f"{len(watchlist.terms) + len(watchlist.match_case)} terms"
+        )
         print(
-            f"  watchlist {watchlist.name}: {len(watchlist.terms) + len(watchlist.match_case)} "
-            f"terms; inflections {'on' if watchlist.inflections else 'off'}, "
+            f"  watchlist {watchlist.name}: {what}; inflections "
+            f"{'on' if watchlist.inflections else 'off'}, "
             f"places {'on' if watchlist.places else 'off'}"
         )
         for expansion in _place_expansions(watchlist):
@@ -115,6 +120,15 @@ def _place_expansions(watchlist: WatchlistConfig) -> list[str]:
         return []
     from alerts.places import describe_expansions
 
+    if watchlist.query.strip():  # its words and phrases, but prefix* and =Word ones
+        from alerts.query_eval import leaves
+
+        found = (describe_expansions(leaf.text) for leaf in leaves(watchlist.rules()))
+        return [
+            line
+            for line, leaf in zip(found, leaves(watchlist.rules()), strict=True)
+            if line and not (leaf.prefix or leaf.exact)
+        ]
     lines = []
     for role in ROLES:
         for written, parsed in watchlist.parsed(role):

@@ -336,3 +336,39 @@ def test_explain_of_a_url_fetches_the_page(capsys, multilingual) -> None:
         watchlists = explain_json(capsys, multilingual, url, "--watchlist", "syria")
     assert watchlists[0]["matched"] is True
     assert watchlists[0]["snippet"].startswith("Сирия: в районе [Ракки]")
+
+
+QUERIES = """
+[[watchlists]]
+name = "raqqa-attacks"
+query = '(Raqqa OR Rakka) AND (Anschlag OR attack) -football'
+
+[[watchlists]]
+name = "mosul"
+query = 'Mosul'
+"""
+
+
+def test_explain_and_check_with_query_watchlists(capsys, tmp_path) -> None:
+    config = tmp_path / "queries.toml"
+    config.write_text(QUERIES, encoding="utf-8")
+    text = tmp_path / "de.txt"
+    text.write_text("Anschlag in Rakka: mindestens sieben Tote", encoding="utf-8")
+    code, out, err = run(
+        capsys, "--config", str(config), "explain", "--text-file", str(text), "--language", "de"
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "raqqa-attacks: matches" in lines
+    assert "  snippet  [Anschlag] in [Rakka]: mindestens sieben Tote" in lines
+    assert "mosul: no match (the query does not match)" in lines
+    code, out, err = run(capsys, "--config", str(config), "check")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert (
+        "  watchlist raqqa-attacks: query '(Raqqa OR Rakka) AND (Anschlag OR attack) -football'; "
+        "inflections on, places on"
+    ) in lines
+    assert any(line.startswith("    place Raqqa → ") for line in lines)
+    assert any(line.startswith("    place Mosul → ") for line in lines)
+    assert not any(line.startswith("    place Anschlag") for line in lines)
