@@ -87,10 +87,9 @@ class KeyTable:
         self.folded_keys: list[tuple[str, bool, int]] = []  # (key, prefix, key id)
         exact: TermIds = {}
         for index, watchlist in enumerate(watchlists):
-            for role, written, spelled, leaf in _terms_of(watchlist):
+            for role, written, spelled, parsed, leaf in _terms_of(watchlist):
                 term_id = len(self.terms)
                 self.terms.append(Term(index, role, written, leaf))
-                parsed = parse_term(spelled, keep_case=role == "match_case")
                 self._add_term(term_id, spelled, parsed, watchlist, exact)
         self.folded = build_padded_automaton(self.folded_keys)
         self.exact = build_automaton(exact)
@@ -188,16 +187,18 @@ def _is_plain_word(body: str, exact_case: str) -> bool:
     return " " not in exact_case and exact_case == body
 
 
-def _terms_of(watchlist: WatchlistConfig) -> Iterable[tuple[str, str, str, Leaf]]:
-    """(role, as written, spelled as a list term, its leaf) of every term; a match_case term
+def _terms_of(watchlist: WatchlistConfig) -> Iterable[tuple[str, str, str, ParsedTerm, Leaf]]:
+    """(role, as written, spelled as a list term, parsed, its leaf) of every term; a match_case term
     also in terms is left out, since terms already finds it in every case. A query's words are
     terms of the role "query"."""
     if watchlist.query.strip():
         for leaf in leaves(watchlist.rules()):
-            yield "query", format_query(leaf), term_spelling(leaf), leaf
+            spelled = term_spelling(leaf)
+            yield "query", format_query(leaf), spelled, parse_term(spelled), leaf
         return
     plain = {term.strip() for term in watchlist.terms}
     for role in ROLES:
-        for written, _ in watchlist.parsed(role):
+        for written, parsed in watchlist.parsed(role):
             if role != "match_case" or written.strip() not in plain:
-                yield role, written, written, list_leaf(written, exact=role == "match_case")
+                leaf = list_leaf(written, exact=role == "match_case")
+                yield role, written, written, parsed, leaf

@@ -30,9 +30,11 @@ __all__ = [
 Occurrences = Mapping[int, Sequence[Occurrence]]
 
 
+@lru_cache(maxsize=65536)
 def leaf_key(leaf: Leaf) -> tuple[object, ...]:
     """Leaves with equal keys are looked for alike (`Raqqa`, `raqqa`, `"Raqqa"`); separators are
-    part of it, since `Ar-Raqqa` is not `"Ar Raqqa"`, and so is the case of exact ones."""
+    part of it, since `Ar-Raqqa` is not `"Ar Raqqa"`, and so is the case of exact ones. Cached:
+    the matcher asks for every term's key several times when it compiles."""
     text = preserve_case(leaf.text).strip()
     return (
         fold(text).strip(),
@@ -157,8 +159,7 @@ def _compile(query: Query, index: dict[tuple[object, ...], int]) -> _Test:
         tests = [_compile(item, index) for item in query.items]
         return lambda context: all(test(context) for test in tests)
     if isinstance(query, Or):
-        tests = [_compile(item, index) for item in query.items]
-        return lambda context: any(test(context) for test in tests)
+        return _compile_or(query, index)
     if isinstance(query, Not):
         test = _compile(query.item, index)
         return lambda context: not test(context)
@@ -168,6 +169,39 @@ def _compile(query: Query, index: dict[tuple[object, ...], int]) -> _Test:
         return lambda context: _near(left(context), right(context), distance)
     code = query.code
     return lambda context: _speaks(context.language, code)
+
+
+def _compile_or(query: Or, index: dict[tuple[object, ...], int]) -> _Test:
+    """Any of the items. Its leaves are looked up from the side of the occurrences, which are
+    few, so a list form's Or of 10,000 terms costs what its hits cost, not 10,000 tests."""
+    leaf_fields: dict[int, list[Field | None]] = {}
+    others: list[_Test] = []
+    for item in query.items:
+        if isinstance(item, Term | Phrase):
+            leaf_fields.setdefault(index[leaf_key(item)], []).append(item.field)
+        else:
+            others.append(_compile(item, index))
+
+    def test(context: _Context) -> bool:
+        occurrences = context.occurrences
+        for number in occurrences if len(occurrences) < len(leaf_fields) else leaf_fields:
+            fields = leaf_fields.get(number)
+            if fields and any(
+                _counts(occurrence, field, context)
+                for occurrence in occurrences.get(number, ())
+                for field in fields
+            ):
+                return True
+        return any(other(context) for other in others)
+
+    return test
+
+
+def _counts(occurrence: Occurrence, field: Field | None, context: _Context) -> bool:
+    """Whether an occurrence counts for a leaf written with `field` (None: the watchlist's)."""
+    if field is None:
+        return context.fields is None or occurrence.field in context.fields
+    return occurrence.field == field
 
 
 def _compile_side(
@@ -184,10 +218,7 @@ def _compile_side(
         counted: list[Occurrence] = []
         for number, field in wanted:
             for occurrence in context.occurrences.get(number, ()):
-                if field is None:
-                    if context.fields is None or occurrence.field in context.fields:
-                        counted.append(occurrence)
-                elif occurrence.field == field:
+                if _counts(occurrence, field, context):
                     counted.append(occurrence)
         return counted
 
