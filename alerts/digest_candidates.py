@@ -6,7 +6,7 @@ those newswatch found only after it (a crawl outage, a slow feed) if DW publishe
 the last week. Matches a failed message gave back (`alerts.outbox`) are held whatever their age,
 marked late. A match already given to the subscriber, and not given back, is never a candidate.
 
-The JSON of a Match row (terms, snippet) becomes typed values here, where it is loaded.
+The JSON of a Match row (terms, fields, snippet) becomes typed values here, where it is loaded.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class Candidate:
     article_id: int
     article: CandidateArticle
     late: bool = False  # given back by a message that failed: due in an earlier digest
+    fields: tuple[str, ...] = ()  # where the terms hit: "title", "teaser", "body", "topics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ def undelivered_matches(
         Match.id,
         Match.watchlist,
         Match.terms,
+        Match.fields,
         Match.snippet,
         Match.article_id,
         Article.short_id,
@@ -173,11 +175,13 @@ def _candidates(session: Session, query: Select[Any]) -> list[Candidate]:
             Snippet.from_dict(snippet) if snippet else None,
             article_id,
             CandidateArticle(short, title, teaser, language, published_at, first_seen, when),
+            fields=tuple(fields or ()),
         )
         for (
             match_id,
             watchlist,
             terms,
+            fields,
             snippet,
             article_id,
             short,

@@ -1,10 +1,12 @@
-"""Rendering a digest: subject, text and HTML from Jinja2 templates.
+"""Rendering a digest: subject, text and HTML from Jinja2 templates for email, and a short
+Markdown digest for chat and push channels (`DigestRenderer.render_markdown`).
 
 The bundled templates live in ``alerts/templates``; ``[mail] templates = DIR`` overrides any of
 them by name. Templates run in a sandbox with a time limit (alerts.sandbox); HTML is
 autoescaped (scraped text is untrusted), undefined names are errors, and the CSS is inlined
 (css-inline) so mail clients that drop <style> still show the layout. The text part's
-``wordwrap`` is Jinja's own filter.
+``wordwrap`` is Jinja's own filter. digest.md gets its text Markdown-escaped already
+(`alerts.channel_render.markdown_text`) and is cut by whole entries to a channel's limit.
 
 One idea, with what it needs around it: the digest as the templates see it (`Digest`, `Group`,
 `Entry`), the renderer and its size caps, and the sample digests `check` renders every template
@@ -14,6 +16,7 @@ with them; apart, each module would need the other."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,10 +31,11 @@ from jinja2 import (
     select_autoescape,
 )
 
+from alerts.channel_render import markdown_link_target, markdown_text
 from alerts.mime import header_text
 from alerts.sandbox import FolderLoader, Sandbox, TemplateProblem, describe, render_capped
 
-TEMPLATES = ("subject.txt", "digest.txt", "digest.html")
+TEMPLATES = ("subject.txt", "digest.txt", "digest.html", "digest.md")
 # Gmail clips an HTML part past 102 KB; stay below with room for headers
 HTML_BUDGET = 100_000
 MAX_FULL_ENTRIES = 50
@@ -85,8 +89,31 @@ class Digest:
 @dataclass(frozen=True)
 class Rendered:
     subject: str
-    text: str
-    html: str
+    text: str  # the text part; for a channel, its Markdown
+    html: str  # "" for a channel
+
+
+@dataclass(frozen=True)
+class MarkdownEntry:
+    """An entry as digest.md gets it: its text Markdown-escaped, its URL a link target."""
+
+    title: str
+    url: str
+    language: str
+    published: str
+    watchlists: list[str]
+    terms: list[str]
+
+
+@dataclass(frozen=True)
+class MarkdownGroup:
+    """A watchlist as digest.md gets it: the entries that fit, and how many did not."""
+
+    name: str  # Markdown-escaped
+    count: int  # this watchlist's articles in the digest
+    entries: list[MarkdownEntry]  # shown
+    more: int  # left out: count - shown
+    archive_url: str | None  # its page in the web archive, a link target; None without one
 
 
 class DigestRenderer:
@@ -107,7 +134,7 @@ class DigestRenderer:
             keep_trailing_newline=True,
             auto_reload=False,  # templates are read once per renderer
         )
-        self.env.plain_types = frozenset({Entry, Group})
+        self.env.plain_types = frozenset({Entry, Group, MarkdownEntry, MarkdownGroup})
 
     def render(self, digest: Digest) -> Rendered:
         """Subject, text and HTML; the newest entries in full up to what keeps the HTML under
@@ -125,8 +152,78 @@ class DigestRenderer:
                 else:
                     listed = listed * 2 // 3
 
-    def _render(self, digest: Digest) -> Rendered:
+    def render_markdown(
+        self,
+        digest: Digest,
+        *,
+        fits: Callable[[str], bool],
+        max_articles: int,
+        archive_url: Callable[[str], str] | None,
+    ) -> Rendered:
+        """The title (subject.txt) and a short Markdown body (digest.md) for a chat or push
+        channel: the count per watchlist, up to ``max_articles`` entries (the digest's first,
+        groups in order) with their link and hit terms, and per watchlist how many more
+        there are, linked to ``archive_url(name)`` when given. Whole entries are left out
+        until ``fits(title + "\\n" + body)``; when even the body without entries does not
+        fit, that body is returned all the same. Same sandbox and deadline as `render`."""
+        most = max(0, min(max_articles, sum(len(group.entries) for group in digest.groups)))
+        with self.env.deadline():
+            subject = self._subject(self._context(digest))
+            shown = self._markdown_groups(digest, most, archive_url)
+
+            def body(count: int) -> str:
+                return self._markdown(digest, subject, _first(shown, count))
+
+            text = body(most)
+            if most == 0 or fits(subject + "\n" + text):
+                return Rendered(subject, text, "")
+            low, high, text = 0, most, body(0)
+            if fits(subject + "\n" + text):
+                # the most entries that fit: `low` fits, `high` does not
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    attempt = body(middle)
+                    if fits(subject + "\n" + attempt):
+                        low, text = middle, attempt
+                    else:
+                        high = middle
+            return Rendered(subject, text, "")
+
+    def _markdown_groups(
+        self, digest: Digest, most: int, archive_url: Callable[[str], str] | None
+    ) -> list[MarkdownGroup]:
+        """The digest's groups with their first ``most`` entries (groups in order) made."""
+        groups, left = [], most
+        for group in digest.groups:
+            entries = [_markdown_entry(entry) for entry in group.entries[:left]]
+            left -= len(entries)
+            link = markdown_link_target(archive_url(group.name)) if archive_url else None
+            groups.append(MarkdownGroup(markdown_text(group.name), group.count, entries, 0, link))
+        return groups
+
+    def _markdown(self, digest: Digest, subject: str, groups: list[MarkdownGroup]) -> str:
+        def link(url: str | None) -> str | None:
+            return markdown_link_target(url) if url else None
+
         context = {
+            "subject": markdown_text(subject),
+            "recipient": markdown_text(digest.recipient),
+            "timezone": markdown_text(digest.timezone),
+            "groups": groups,
+            "total": digest.total,
+            "more": sum(group.more for group in groups),
+            "late": digest.late,
+            "unsubscribe_address": markdown_text(digest.unsubscribe_address),
+            "manage_url": link(digest.manage_url),
+            "unsubscribe_url": link(digest.unsubscribe_url),
+        }
+        try:
+            return _tidy_text(render_capped(self.env, "digest.md", context))
+        except TemplateError as error:
+            raise TemplateProblem(describe(error)) from None
+
+    def _context(self, digest: Digest) -> dict[str, object]:
+        return {
             "recipient": digest.recipient,
             "timezone": digest.timezone,
             "groups": digest.groups,
@@ -138,9 +235,18 @@ class DigestRenderer:
             "manage_url": digest.manage_url,
             "unsubscribe_url": digest.unsubscribe_url,
         }
+
+    def _subject(self, context: dict[str, object]) -> str:
         try:
-            subject = header_text(render_capped(self.env, "subject.txt", context))
-            context["subject"] = subject
+            return header_text(render_capped(self.env, "subject.txt", context))
+        except TemplateError as error:
+            raise TemplateProblem(describe(error)) from None
+
+    def _render(self, digest: Digest) -> Rendered:
+        context = self._context(digest)
+        subject = self._subject(context)
+        context["subject"] = subject
+        try:
             text = render_capped(self.env, "digest.txt", context)
             html = render_capped(self.env, "digest.html", context)
         except TemplateError as error:  # one that does not compile, or is refused
@@ -159,6 +265,31 @@ class DigestRenderer:
                 raise TemplateProblem(describe(error)) from None
         for digest in sample_digests():
             self.render(digest)
+            for fits, archive_url in ((_fits_a_chat, _sample_archive_url), (_fits_much, None)):
+                self.render_markdown(
+                    digest, fits=fits, max_articles=SAMPLE_MAX_ARTICLES, archive_url=archive_url
+                )
+
+
+def _markdown_entry(entry: Entry) -> MarkdownEntry:
+    return MarkdownEntry(
+        title=markdown_text(entry.title),
+        url=markdown_link_target(entry.url),
+        language=markdown_text(entry.language),
+        published=markdown_text(entry.published),
+        watchlists=[markdown_text(name) for name in entry.watchlists],
+        terms=[markdown_text(term) for term in entry.terms],
+    )
+
+
+def _first(groups: list[MarkdownGroup], count: int) -> list[MarkdownGroup]:
+    """The groups with only the first ``count`` of their made entries (groups in order)."""
+    kept = []
+    for group in groups:
+        entries = group.entries[:count]
+        count -= len(entries)
+        kept.append(replace(group, entries=entries, more=group.count - len(entries)))
+    return kept
 
 
 def _tidy_text(text: str) -> str:
@@ -202,6 +333,22 @@ def sample_entry(
         watchlists=list(watchlists),
         terms=[hit],
     )
+
+
+# `check` renders digest.md of every sample for a small chat limit and for a large one
+SAMPLE_MAX_ARTICLES = 50
+
+
+def _fits_a_chat(text: str) -> bool:
+    return len(text) <= 2000
+
+
+def _fits_much(text: str) -> bool:
+    return len(text) <= 100_000
+
+
+def _sample_archive_url(watchlist: str) -> str:
+    return f"https://newswatch.example.org/watchlists/{watchlist}"
 
 
 # a subscriber's links as `store.links` makes them: a signed token of about a hundred characters
