@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from alerts.address import SenderAddress, parse_address
+from alerts.channels import parse_channel
 from alerts.schedules import Schedule, parse_schedule
 from store.durations import DAY, HOUR, bounded_duration
 
@@ -46,18 +47,51 @@ ScheduleField = Annotated[
 
 
 class SubscriberConfig(BaseModel):
+    """Who gets which watchlists, when, and where: by email, through channels (chat, push,
+    webhooks: `alerts.channels`), or both. ``key`` names them everywhere (states, deliveries,
+    choices, `status`): their address, or, with no email, their ``name``."""
+
     model_config = ConfigDict(extra="forbid")
 
-    email: str
+    email: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    channels: list[str] = []  # Apprise URLs and webhook+https:// URLs, ${VAR} for secrets
     watchlists: list[str] = Field(min_length=1)
     schedule: ScheduleField = Field(default="daily 07:00", validate_default=True)  # in timezone
     timezone: str = "UTC"
 
+    @property
+    def key(self) -> str:
+        """The subscriber's identity in the database and in messages: the email address, or
+        the name of a subscriber reached through channels only."""
+        key = self.email or self.name
+        assert key is not None  # the model validator makes sure
+        return key
+
     @field_validator("email")
     @classmethod
-    def _address(cls, value: str) -> str:
-        if not _EMAIL.match(value):
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
             raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and (value != value.strip() or "@" in value or "/" in value):
+            raise ValueError(f"{value!r}: a name has no '@', no '/' and no spaces around it")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for index, url in enumerate(value):
+            try:
+                parse_channel(url)
+            except ValueError as error:
+                raise ValueError(f"channels[{index}]: {error}") from None
+        if len(set(value)) != len(value):
+            raise ValueError("a channel appears twice")
         return value
 
     @field_validator("timezone")
@@ -68,6 +102,17 @@ class SubscriberConfig(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
         return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> SubscriberConfig:
+        if self.email is None and not self.channels:
+            raise ValueError("a subscriber needs an email, channels, or both")
+        if self.email is None and self.name is None:
+            raise ValueError(
+                "a subscriber without an email needs a name (how `status`, the logs and "
+                "`notify-test` call them)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _schedule_in_timezone(self) -> SubscriberConfig:
@@ -120,3 +165,31 @@ class MailConfig(BaseModel):
         if re.match(r"^[^:]+://[^@/]*:[^@/]*@", value):
             raise ValueError(f"put no password in smtp_url; set {cls.ENV_PASSWORD} instead")
         return value
+
+
+class ChannelsConfig(BaseModel):
+    """How digests go out through chat, push and webhook channels (`alerts.channel_delivery`).
+    Retries follow the outbox's backoff, as for mail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: CommandTimeout = Field(
+        default=30.0, description="connecting to a channel's service, and waiting for its answer"
+    )
+    max_articles: int = Field(
+        default=10, ge=1, le=100, description="articles listed in a chat or push message"
+    )
+    uncertain_retries: int = Field(
+        default=1, ge=0, le=5, description="sends again after the service's answer was lost"
+    )
+    give_up_after: GiveUpAfter = Field(
+        default=1 * DAY,
+        ge=HOUR,
+        description="a message still not accepted this long after it was queued fails",
+    )
+    concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="channel messages sent at once (one slow service does not hold up the others)",
+    )

@@ -1,10 +1,12 @@
-"""Building digests: each due subscriber's undelivered matches become one outbox message.
+"""Building digests: each due subscriber's undelivered matches become one digest: an outbox
+row for their email and one for each of their channels (chat, push, webhooks).
 
-The OutboxMessage, its Delivery rows and the subscriber's state are written in one
-transaction, so a crash leaves either a complete digest waiting to be sent or nothing at all;
-the unique (subscriber, match) of the Delivery rows not returned means no match is ever put in
-two messages. A message that failed for good gives its matches back (`alerts.outbox`): they go
-into the subscriber's next digest whatever their age, which says they are late.
+The OutboxMessage rows (sharing one ``digest_id``), its Delivery rows and the subscriber's
+state are written in one transaction, so a crash leaves either a complete digest waiting to be
+sent or nothing at all; the unique (subscriber, match) of the Delivery rows not returned means
+no match is ever put in two digests. A digest none of whose rows could go (each failed for
+good) gives its matches back (`alerts.outbox`): they go into the subscriber's next digest
+whatever their age, which says they are late.
 
 A digest whose templates fail to render (TemplateProblem) is not built: the subscriber's state
 stays, so their matches wait, undelivered, for the next build, and the other subscribers'
@@ -34,12 +36,15 @@ from datetime import datetime
 from email.utils import make_msgid
 from hashlib import sha256
 from typing import cast
+from uuid import uuid4
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alerts.config import MailConfig, SubscriberConfig
+from alerts.channel_render import webhook_document
+from alerts.channels import parse_channel
+from alerts.config import ChannelsConfig, MailConfig, SubscriberConfig
 from alerts.digest_candidates import Candidate, DueSubscriber, chunks, undelivered_matches
 from alerts.digest_view import EntryCache, digest_view
 from alerts.render import Digest, DigestRenderer, Rendered
@@ -55,10 +60,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BuiltDigest:
-    recipient: str
+    recipient: str  # the subscriber's key
     subject: str
     articles: int
-    outbox_id: int
+    outbox_id: int  # the digest's first row (its email, if any)
+    channels: int = 0  # its rows for channels
 
 
 class Digests(list[BuiltDigest]):
@@ -77,6 +83,9 @@ class _Unrenderable:
         self.problem = problem
 
     def render(self, digest: Digest) -> Rendered:
+        raise self.problem
+
+    def render_markdown(self, digest: Digest, **_: object) -> Rendered:
         raise self.problem
 
 
@@ -115,6 +124,7 @@ def build_digests(
     force: bool = False,
     renderer: DigestRenderer | None = None,
     links: Links | None = None,
+    channels: ChannelsConfig | None = None,
 ) -> Digests:
     """A digest for every subscriber who is due at ``now`` (or every one, with ``force``), as
     their choices make them; ``links``: the signed addresses of their pages (None: no web app,
@@ -129,44 +139,42 @@ def build_digests(
         using = renderer or DigestRenderer(mail.templates or None)
     except TemplateProblem as problem:  # the folder went away: no digest renders
         using = _Unrenderable(problem)
-    sender = mail.sender.addr_spec
+    # the same article in many digests: entries are shared
+    build = _Build(mail, channels or ChannelsConfig(), mail.sender.addr_spec, using, {}, links)
     built = Digests()
     failing = _not_rendered_recipients(db)
-    entries: EntryCache = {}  # the same article in many digests
     # a subscriber listed twice is built again after the first, from what that one wrote
     rounds: list[dict[str, SubscriberConfig]] = []
     for subscriber in subscribers:
         for batch in rounds:
-            if subscriber.email not in batch:
-                batch[subscriber.email] = subscriber
+            if subscriber.key not in batch:
+                batch[subscriber.key] = subscriber
                 break
         else:
-            rounds.append({subscriber.email: subscriber})
+            rounds.append({subscriber.key: subscriber})
     for batch in rounds:
         with db.session() as session:
             due, held = _due_subscribers(session, list(batch.values()), now, force)
-            mailed = [each for each in due if each.subscriber.email not in held]
+            mailed = [each for each in due if each.subscriber.key not in held]
             matches = undelivered_matches(session, mailed, now)
         for each in due:
-            email = each.subscriber.email
-            mine = matches.get(email, [])  # held back: none, and the schedule moves on
+            key = each.subscriber.key
+            mine = matches.get(key, [])  # held back: none, and the schedule moves on
             try:
-                digest = _build_one(
-                    db, each, mine, mail, sender, using, entries, now, email in failing, links
-                )
+                digest = _build_one(build, db, each, mine, now, key in failing)
             except (IntegrityError, _Raced):  # another builder took these: they are sent once
-                log.warning("digest for %s was built concurrently; skipped", email)
+                log.warning("digest for %s was built concurrently; skipped", key)
                 continue
             except TemplateProblem as problem:
                 log.error(
                     "digest for %s not built: %s; its %d matches wait for the next digest",
-                    email,
+                    key,
                     problem,
                     len(mine),
                 )
-                _record_not_rendered(db, email, str(problem), now)
-                failing.add(email)
-                built.not_rendered[email] = str(problem)
+                _record_not_rendered(db, key, str(problem), now)
+                failing.add(key)
+                built.not_rendered[key] = str(problem)
                 continue
             if digest is not None:
                 built.append(digest)
@@ -222,7 +230,7 @@ def _due_subscribers(
     ``now`` (all, with ``force``), as their choices make them, with their state as read; and
     the emails of those held back, who paused, unsubscribed or left every watchlist (due, so
     that their schedule moves on, but mailed nothing)."""
-    emails = [subscriber.email for subscriber in subscribers]
+    emails = [subscriber.key for subscriber in subscribers]
     states: dict[str, datetime | None] = {}
     choices: dict[str, Choices] = {}
     for chunk in chunks(emails):
@@ -236,71 +244,67 @@ def _due_subscribers(
     due: list[DueSubscriber] = []
     held: set[str] = set()
     for configured in subscribers:
-        effective = with_choices(configured, choices.get(configured.email))
-        subscriber, last = effective.subscriber, states.get(configured.email)
+        effective = with_choices(configured, choices.get(configured.key))
+        subscriber, last = effective.subscriber, states.get(configured.key)
         if force or subscriber.schedule.is_due(now, last):
-            due.append(DueSubscriber(subscriber, subscriber.email in states, last))
+            due.append(DueSubscriber(subscriber, subscriber.key in states, last))
             if not effective.mailed or effective.paused(now):
-                held.add(subscriber.email)
+                held.add(subscriber.key)
     return due, held
 
 
+@dataclass(frozen=True)
+class _Build:
+    """What every digest of a build is made with."""
+
+    mail: MailConfig
+    channels: ChannelsConfig
+    sender: str
+    renderer: DigestRenderer | _Unrenderable
+    entries: EntryCache
+    links: Links | None
+
+
 def _build_one(
+    build: _Build,
     db: Database,
     due: DueSubscriber,
     matches: list[Candidate],
-    mail: MailConfig,
-    sender: str,
-    renderer: DigestRenderer | _Unrenderable,
-    entries: EntryCache,
     now: datetime,
     was_not_rendered: bool = False,
-    links: Links | None = None,
 ) -> BuiltDigest | None:
     """Raises TemplateProblem, having written nothing, when the digest does not render."""
-    subscriber = due.subscriber
-    rendered = digest = None
-    unsubscribe_url = links.unsubscribe_url(subscriber.email) if links else None
-    if matches:  # no empty digests; the schedule still moves on
-        manage_url = links.preferences_url(subscriber.email) if links else None
-        digest = digest_view(
-            subscriber,
-            matches,
-            sender,
-            entries,
-            manage_url=manage_url,
-            unsubscribe_url=unsubscribe_url,
-        )
-        rendered = renderer.render(digest)
+    subscriber, links = due.subscriber, build.links
+    unsubscribe_url = links.unsubscribe_url(subscriber.key) if links else None
+    if not matches:  # no empty digests; the schedule still moves on
+        with db.session() as session:
+            _record_state(session.connection(), due, now)
+            session.commit()
+        return None
+    manage_url = links.preferences_url(subscriber.key) if links else None
+    digest = digest_view(
+        subscriber,
+        matches,
+        build.sender,
+        build.entries,
+        manage_url=manage_url,
+        unsubscribe_url=unsubscribe_url,
+    )
+    digest_id = uuid4().hex
+    rows = _outbox_rows(build, subscriber, digest, matches, digest_id, unsubscribe_url, now)
     with db.session() as session:
         connection = session.connection()
         _record_state(connection, due, now)
-        if digest is None or rendered is None:
-            session.commit()
-            return None
-        inserted = connection.execute(
-            _INSERT_OUTBOX,
-            {
-                "message_id": make_msgid("digest", domain=mail.sender.domain),
-                "recipient": subscriber.email,
-                "subject": rendered.subject,
-                "text": rendered.text,
-                "html": rendered.html,
-                "status": OutboxStatus.PENDING,
-                "created_at": now,
-                "next_attempt_at": now,
-                "unsubscribe_url": unsubscribe_url,
-            },
-        ).inserted_primary_key
-        assert inserted is not None  # an INSERT of one row
-        outbox_id = inserted[0]
+        ids = [connection.execute(_INSERT_OUTBOX, row).inserted_primary_key for row in rows]
+        first = ids[0]
+        assert first is not None  # an INSERT of one row
         connection.execute(
             _INSERT_DELIVERIES,
             [
                 {
-                    "subscriber": subscriber.email,
+                    "subscriber": subscriber.key,
                     "match_id": m.id,
-                    "message_id": outbox_id,
+                    "message_id": first[0],
                     "created_at": now,
                 }
                 for m in matches
@@ -308,17 +312,84 @@ def _build_one(
         )
         if was_not_rendered:  # this one rendered: the problem is over
             connection.execute(
-                _CLEAR_NOT_RENDERED, {"not_rendered": not_rendered_id(subscriber.email)}
+                _CLEAR_NOT_RENDERED, {"not_rendered": not_rendered_id(subscriber.key)}
             )
         session.commit()
-    log.info("digest for %s: %s", subscriber.email, rendered.subject)
-    return BuiltDigest(subscriber.email, rendered.subject, digest.total, outbox_id)
+    subject = str(rows[0]["subject"])
+    log.info("digest for %s: %s (%d outbox rows)", subscriber.key, subject, len(rows))
+    return BuiltDigest(subscriber.key, subject, digest.total, first[0], len(rows) - 1)
+
+
+def _outbox_rows(
+    build: _Build,
+    subscriber: SubscriberConfig,
+    digest: Digest,
+    matches: list[Candidate],
+    digest_id: str,
+    unsubscribe_url: str | None,
+    now: datetime,
+) -> list[dict[str, object]]:
+    """The digest's outbox rows, rendered: the email (if the subscriber has an address), then
+    one per channel, each in its form (Markdown cut to the service's limit, or the webhook's
+    JSON). Raises TemplateProblem when a template fails."""
+    common = {
+        "recipient": subscriber.key,
+        "status": OutboxStatus.PENDING,
+        "created_at": now,
+        "next_attempt_at": now,
+        "digest_id": digest_id,
+    }
+    rows: list[dict[str, object]] = []
+    if subscriber.email is not None:
+        rendered = build.renderer.render(digest)
+        rows.append(
+            common
+            | {
+                "message_id": make_msgid("digest", domain=build.mail.sender.domain),
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "html": rendered.html,
+                "unsubscribe_url": unsubscribe_url,
+            }
+        )
+    archive_url = build.links.watchlist_url if build.links else None
+    for number, url in enumerate(subscriber.channels, start=1):
+        channel = parse_channel(url)
+        if channel.format == "json":
+            # what `status` calls the row: the receiver gets only the JSON
+            title = f"webhook: {digest.total} article{'s' * (digest.total != 1)}"
+            body = webhook_document(
+                digest_id=digest_id,
+                subscriber=subscriber.key,
+                created_at=now,
+                watchlists=subscriber.watchlists,
+                matches=matches,
+            )
+        else:
+            markdown = build.renderer.render_markdown(
+                digest,
+                fits=channel.fits,
+                max_articles=build.channels.max_articles,
+                archive_url=archive_url,
+            )
+            title, body = markdown.subject, markdown.text
+        rows.append(
+            common
+            | {
+                "message_id": f"<{digest_id}.{number}@channel.newswatch.invalid>",
+                "subject": title,
+                "text": body,
+                "html": "",
+                "channel": url,
+            }
+        )
+    return rows
 
 
 def _record_state(connection: Connection, due: DueSubscriber, now: datetime) -> None:
     """last_digest_at = now, if it is still what was read (else `_Raced`); a new row raises
     IntegrityError if another builder wrote one first."""
-    email = due.subscriber.email
+    email = due.subscriber.key
     if not due.known:
         connection.execute(_INSERT_STATE, {"email": email, "last_digest_at": now})
         return

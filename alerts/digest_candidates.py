@@ -91,7 +91,7 @@ def undelivered_matches(
     One query loads the candidates of all the subscribers (they share watchlists) in the
     union of their windows, one more the deliveries among them; each subscriber's own window
     is then applied here, with the same rules (`_window` and `_in_window`)."""
-    found: dict[str, list[Candidate]] = {each.subscriber.email: [] for each in due}
+    found: dict[str, list[Candidate]] = {each.subscriber.key: [] for each in due}
     if not due:
         return found
     watchlists = sorted({name for each in due for name in each.subscriber.watchlists})
@@ -152,7 +152,7 @@ def undelivered_matches(
     for position, candidate in enumerate(candidates):
         by_watchlist.setdefault(candidate.watchlist, []).append((position, candidate))
     for each in due:
-        email = each.subscriber.email
+        email = each.subscriber.key
         late = returned.get(email, set())
         names = set(each.subscriber.watchlists)
         mine = [hit for name in names for hit in by_watchlist.get(name, ())]

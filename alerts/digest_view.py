@@ -48,7 +48,7 @@ def digest_view(
             entry = entries[key] = _entry(hits, zone)
         groups[hits[0].watchlist].append(entry)
     return Digest(
-        recipient=subscriber.email,
+        recipient=subscriber.key,
         timezone=subscriber.timezone,
         groups=[Group(name, entries) for name, entries in groups.items() if entries],
         unsubscribe_address=sender,

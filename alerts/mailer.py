@@ -55,6 +55,15 @@ class DeliveryReport:
     returned: int = 0  # matches of failed messages, given back to the subscribers' next digests
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: DeliveryReport) -> None:
+        """Count ``other``'s outcomes (the channels' beside the email's) in this report."""
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.uncertain += other.uncertain
+        self.returned += other.returned
+        self.errors += other.errors
+
     def summary(self) -> str:
         counts = (
             f"sent {self.sent}, retrying {self.retrying}, failed {self.failed}, "

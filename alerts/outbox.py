@@ -16,6 +16,12 @@ The promises are Postfix's (retry with capped backoff, give up late, always tell
   --retry``: one more send) or acknowledges it (`alerts.requeue`). A message that may have
   arrived is never given back: its matches could arrive twice.
 
+A digest goes out as one row for the email and one per channel (`alerts.channel_delivery`),
+each retried, failed or left uncertain on its own, under the same rules (a channel's 4xx other
+than 408 and 429 is permanent; its Retry-After is honoured). The digest's matches are given back
+only once every one of its rows has failed for good: while any row went, or may have, or may
+still go, giving them back would repeat them there.
+
 Claims: a sender takes the messages of a batch by moving their ``next_attempt_at`` a lease
 ahead (and setting ``claimed_at``), in one conditional UPDATE only one sender can win for each
 message; a claim about to run out mid-batch is renewed the same way. Should a sender die
@@ -28,9 +34,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import cast
+from typing import Protocol, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, select, update
 
 from alerts.config import MailConfig
 from store.db import Database
@@ -52,6 +58,16 @@ class Failure(StrEnum):
     PERMANENT = "permanent"  # this message cannot go: a 5xx to it, or it cannot be made
     REFUSED = "refused"  # the recipient is refused for good: 5xx to RCPT
     LOST = "lost"  # the whole message went, the server's reply did not come back
+
+
+class RetryPolicy(Protocol):
+    """How long a row is retried (``[mail]`` for the email, ``[channels]`` for the others)."""
+
+    @property
+    def give_up_after(self) -> float: ...  # seconds after it was queued, or re-queued
+
+    @property
+    def uncertain_retries(self) -> int: ...  # sends again after a lost outcome
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -103,17 +119,33 @@ _MARK_SENT = (
 _DELIVERIES = cast(Table, Delivery.__table__)
 _GIVE_BACK = (
     update(_DELIVERIES)
-    .where(_DELIVERIES.c.message_id == bindparam("row_id"), _DELIVERIES.c.returned_at.is_(None))
+    .where(
+        _DELIVERIES.c.message_id.in_(bindparam("row_ids", expanding=True)),
+        _DELIVERIES.c.returned_at.is_(None),
+    )
     .values(returned_at=bindparam("now"))
+)
+# the rows of a digest, locked (PostgreSQL) while one of them is settled
+_DIGEST_ROWS = (
+    select(_OUTBOX.c.id, _OUTBOX.c.status)
+    .where(_OUTBOX.c.digest_id == bindparam("digest_id"))
+    .with_for_update()
 )
 
 
-def due(db: Database, now: datetime, batch: int, exclude: set[int]) -> list[int]:
-    """The ids of up to ``batch`` pending, due messages, oldest first, read in a short
-    transaction. Not yet claimed: the sender claims them (`claim_all`) just before sending."""
+def due(
+    db: Database, now: datetime, batch: int, exclude: set[int], *, channels: bool = False
+) -> list[int]:
+    """The ids of up to ``batch`` pending, due emails (with ``channels``: channel rows),
+    oldest first, read in a short transaction. Not yet claimed: the sender claims them
+    (`claim_all`) just before sending."""
     query = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.status == Status.PENDING, OutboxMessage.next_attempt_at <= now)
+        .where(
+            OutboxMessage.status == Status.PENDING,
+            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.channel.is_not(None) if channels else OutboxMessage.channel.is_(None),
+        )
         .order_by(OutboxMessage.created_at, OutboxMessage.id)
         .limit(batch)
     )
@@ -190,23 +222,26 @@ def record_failure(
     failure: Failure,
     reason: str,
     now: datetime,
-    mail: MailConfig,
+    policy: RetryPolicy,
+    *,
+    retry_after: timedelta | None = None,
 ) -> Settled | None:
-    """Put the claimed message off with backoff, or fail it, or leave it uncertain, as the
-    module says; None when it was no longer ours. ``row`` is as `claim` read it; nobody else
-    writes it while our lease holds, and should the lease have run out and another sender
-    taken over, it is left to that one."""
+    """Put the claimed message off with backoff (or when the service's ``retry_after`` says),
+    or fail it, or leave it uncertain, as the module says; None when it was no longer ours.
+    ``row`` is as `claim` read it; nobody else writes it while our lease holds, and should the
+    lease have run out and another sender taken over, it is left to that one."""
     attempts, lost = row.attempts + 1, row.lost_outcomes + (failure is Failure.LOST)
     queued = row.requeued_at or row.created_at
-    deadline = queued + timedelta(seconds=mail.give_up_after)
+    deadline = queued + timedelta(seconds=policy.give_up_after)
     status, error, retry_at = Status.PENDING, reason, None
     if failure is Failure.LOST:
-        if lost <= mail.uncertain_retries:
+        if lost <= policy.uncertain_retries:
             retry_at = now + retry_delay(attempts)
         else:
             status = Status.UNCERTAIN
     elif failure is Failure.TEMPORARY and now < deadline:
-        retry_at = min(now + retry_delay(attempts), deadline)
+        wait = retry_delay(attempts) if retry_after is None else max(retry_after, timedelta(0))
+        retry_at = min(now + wait, deadline)
     else:
         if failure is Failure.TEMPORARY:
             error = f"gave up after {_days(now - queued)} and {attempts} attempts: {reason}"
@@ -228,9 +263,12 @@ def record_failure(
     give_back = status is Status.FAILED and failure is not Failure.REFUSED
     returned = 0
     with db.engine.begin() as connection:
+        digest = _digest_of(connection, row)
         recorded = connection.execute(update(_OUTBOX).where(*_ours(row)).values(**values))
-        if recorded.rowcount == 1 and give_back:
-            returned = connection.execute(_GIVE_BACK, {"row_id": row.id, "now": now}).rowcount
+        if recorded.rowcount == 1 and give_back and all_failed(digest, row.id):
+            returned = connection.execute(
+                _GIVE_BACK, {"row_ids": list(digest), "now": now}
+            ).rowcount
     if recorded.rowcount != 1:
         log.warning(
             "mail to %s %s: %s (taken over by another sender)",
@@ -240,6 +278,22 @@ def record_failure(
         )
         return None
     return Settled(status, error, returned)
+
+
+def _digest_of(connection: Connection, row: OutboxMessage) -> dict[int, Status]:
+    """The status of each row of ``row``'s digest (its own included, as it was), locked on
+    PostgreSQL so that two senders settling rows of one digest see each other's outcome. A
+    row from before channels is a digest of its own."""
+    if row.digest_id is None:
+        return {row.id: row.status}
+    found = connection.execute(_DIGEST_ROWS, {"digest_id": row.digest_id}).all()
+    return {found_id: Status(status) for found_id, status in found}
+
+
+def all_failed(digest: dict[int, Status], failing: int) -> bool:
+    """Whether ``failing`` failing for good leaves none of the digest's rows sent, pending or
+    uncertain: only then may its matches go into the next digest."""
+    return all(status is Status.FAILED for row_id, status in digest.items() if row_id != failing)
 
 
 def _days(span: timedelta) -> str:

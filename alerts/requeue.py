@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, exists, func, select, update
+from sqlalchemy import Table, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -109,12 +109,15 @@ def _failed(db: Database) -> Sequence[Handled]:
 
 
 def _requeue_failed(db: Database, row: Handled, again: dict[str, object]) -> Handled:
+    # the digest's deliveries point at its first row: those of this row's digest
+    digest = select(_OUTBOX.c.digest_id).where(_OUTBOX.c.id == row.id).scalar_subquery()
+    rows = select(_OUTBOX.c.id).where(or_(_OUTBOX.c.id == row.id, _OUTBOX.c.digest_id == digest))
     given = aliased(Delivery)
     taken = (
         select(func.count())
         .select_from(Delivery)
         .where(
-            Delivery.message_id == row.id,
+            Delivery.message_id.in_(rows),
             Delivery.returned_at.is_not(None),
             exists().where(
                 and_(
@@ -127,7 +130,7 @@ def _requeue_failed(db: Database, row: Handled, again: dict[str, object]) -> Han
     )
     take_back = (
         update(_DELIVERIES)
-        .where(_DELIVERIES.c.message_id == row.id, _DELIVERIES.c.returned_at.is_not(None))
+        .where(_DELIVERIES.c.message_id.in_(rows), _DELIVERIES.c.returned_at.is_not(None))
         .values(returned_at=None)
     )
     try:

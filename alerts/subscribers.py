@@ -63,7 +63,7 @@ class Effective:
 def with_choices(subscriber: SubscriberConfig, choices: Choices | None) -> Effective:
     """``subscriber`` as their ``choices`` (None: they chose nothing) make them."""
     if choices is None or not choices.any:
-        return Effective(subscriber, choices or Choices(subscriber.email))
+        return Effective(subscriber, choices or Choices(subscriber.key))
     ignored: list[str] = []
     watchlists = list(subscriber.watchlists)
     for name in choices.left_watchlists:
@@ -85,9 +85,9 @@ def with_choices(subscriber: SubscriberConfig, choices: Choices | None) -> Effec
         except ValueError:
             ignored.append(f"schedule {choices.schedule!r}, which no longer parses")
     for problem in ignored:
-        if (subscriber.email, problem) not in _LOGGED:
-            _LOGGED.add((subscriber.email, problem))
-            log.warning("subscriber %s: ignoring their choice of %s", subscriber.email, problem)
+        if (subscriber.key, problem) not in _LOGGED:
+            _LOGGED.add((subscriber.key, problem))
+            log.warning("subscriber %s: ignoring their choice of %s", subscriber.key, problem)
     applied = subscriber.model_copy(
         update={"watchlists": watchlists, "schedule": schedule, "timezone": zone}
     )

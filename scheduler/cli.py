@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from alerts.channels import parse_channel
+from alerts.channels import problems as channel_problems
 from alerts.watchlists import ROLES, WatchlistConfig
 from scheduler.config import ConfigError, check_templates, config_path, load_config
 from scheduler.demo_command import add_demo
@@ -19,6 +22,7 @@ from scheduler.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from scheduler.explain_command import add_explain
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
+from scheduler.notify_command import add_notify_test
 from scheduler.send_command import add_send
 from scheduler.stage_commands import add_articles, add_crawl, add_cycle, add_digest, add_match
 from scheduler.subscriber_command import add_subscriber
@@ -105,11 +109,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"  inflections: for articles in {', '.join(sorted(INFLECTED_LANGUAGES))}; "
             "in other languages terms match as written"
         )
+    problems = 0
     for subscriber in config.subscribers:
-        print(
-            f"  subscriber {subscriber.email}: {subscriber.schedule.text} ({subscriber.timezone})"
-        )
+        print(f"  subscriber {subscriber.key}: {subscriber.schedule.text} ({subscriber.timezone})")
+        for url in subscriber.channels:
+            channel = parse_channel(url)
+            found = channel_problems(channel, os.environ)
+            problems += len(found)
+            print(f"    channel {channel.label}: {'; '.join(found) if found else 'ok'}")
     print(f"  mail: {config.mail.smtp_url or 'maildir ' + config.mail.maildir}")
+    if problems:
+        print(f"{path}: {problems} channel problems: their messages would wait in the outbox")
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -264,6 +275,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_match,
     add_digest,
     add_send,
+    add_notify_test,
     add_cycle,
     _add_run,
     add_web,

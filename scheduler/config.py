@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
-from alerts.config import MailConfig, SubscriberConfig
+from alerts.config import ChannelsConfig, MailConfig, SubscriberConfig
 from alerts.render import DigestRenderer
 from alerts.sandbox import TemplateProblem
 from alerts.schedule_patterns import ScheduleError
@@ -47,6 +47,7 @@ class AppConfig(BaseModel):
     watchlists: list[WatchlistConfig] = []
     subscribers: list[SubscriberConfig] = []
     mail: MailConfig = MailConfig()
+    channels: ChannelsConfig = ChannelsConfig()
     web: WebConfig = WebConfig()
     # crawl.cron, read once here (crawler's config keeps the text: it may not import alerts)
     _crawls: Schedule | None = PrivateAttr(default=None)
@@ -71,7 +72,7 @@ class AppConfig(BaseModel):
                 )
         _unique("sources", [s.name for s in self.sources])
         _unique("watchlists", [w.name for w in self.watchlists])
-        _unique("subscribers", [s.email for s in self.subscribers])
+        _unique("subscribers", [s.key for s in self.subscribers])
         known = {w.name for w in self.watchlists}
         for index, subscriber in enumerate(self.subscribers):
             for name in subscriber.watchlists:

@@ -4,11 +4,14 @@ the clock its composition root chose (store/clock.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alerts import digest
+from alerts.channel_delivery import deliver_channels
 from alerts.digest import Digests
 from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.match_stage import MatchReport, match_articles
@@ -84,15 +87,23 @@ def build_digests(
     subscribers = config.subscribers
     if only is not None:
         with db.session() as session:
-            chosen = choices_of(session, [each.email for each in subscribers])
+            chosen = choices_of(session, [each.key for each in subscribers])
         subscribers = [
-            each for each in subscribers if only(with_choices(each, chosen.get(each.email)))
+            each for each in subscribers if only(with_choices(each, chosen.get(each.key)))
         ]
         if not subscribers:
             return Digests()
     served = config.web.enabled or bool(config.web.base_url)
     links = signed_links(config, db, clock) if served else None
-    return digest.build_digests(db, subscribers, config.mail, now=clock(), force=force, links=links)
+    return digest.build_digests(
+        db,
+        subscribers,
+        config.mail,
+        now=clock(),
+        force=force,
+        links=links,
+        channels=config.channels,
+    )
 
 
 def immediate(subscriber: Effective) -> bool:
@@ -108,8 +119,15 @@ def own_schedule(subscriber: Effective) -> bool:
 
 
 def send_outbox(config: AppConfig, db: Database, clock: Clock) -> DeliveryReport:
-    """Deliver pending outbox messages (SMTP, or the Maildir while smtp_url is empty)."""
-    report = deliver_outbox(db, config.mail, clock=clock)
+    """Deliver pending outbox messages: the emails (SMTP, or the Maildir while smtp_url is
+    empty) and, beside them in a thread of their own so that neither waits for the other, the
+    channel messages (their secrets from this process's environment)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="channels") as beside:
+        channels = beside.submit(
+            deliver_channels, db, config.channels, clock=clock, environ=os.environ
+        )
+        report = deliver_outbox(db, config.mail, clock=clock)
+        report.add(channels.result())
     quiet = not (report.sent or report.retrying or report.failed or report.uncertain)
     log.log(logging.DEBUG if quiet else logging.INFO, "send: %s", report.summary())
     return report

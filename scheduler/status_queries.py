@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from alerts.channel_delivery import channel_label
 from alerts.schedules import Schedule
 from alerts.subscribers import Effective, with_choices
 from crawler.config import CrawlConfig
@@ -254,6 +255,7 @@ def _message(m: OutboxMessage) -> MessageProblem:
         attempts=m.attempts,
         last_error=m.last_error,
         next_attempt_at=_second(m.next_attempt_at) if status == OutboxStatus.PENDING else None,
+        channel=channel_label(m.channel),
     )
 
 
@@ -268,8 +270,8 @@ def _subscribers(
     chosen = choices_of(session)
     rows = []
     for configured in config.subscribers:
-        effective = with_choices(configured, chosen.get(configured.email))
-        sub, previous = effective.subscriber, last.get(configured.email)
+        effective = with_choices(configured, chosen.get(configured.key))
+        sub, previous = effective.subscriber, last.get(configured.key)
         schedule, state = sub.schedule, _mail_state(effective, now)
         upcoming = None
         if state is MailState.ACTIVE:
@@ -278,14 +280,15 @@ def _subscribers(
             upcoming = schedule.next_slot(effective.choices.paused_until)
         rows.append(
             SubscriberStatus(
-                email=sub.email,
+                email=sub.key,
                 schedule=schedule.text,
                 timezone=sub.timezone,
                 last_digest_at=_optional_second(previous),
                 next_digest_at=_optional_second(upcoming),
                 due=state is MailState.ACTIVE and schedule.is_due(now, previous),
                 state=state,
-                choices=_choices(effective) if configured.email in chosen else None,
+                choices=_choices(effective) if configured.key in chosen else None,
+                channels=tuple(channel_label(url) for url in sub.channels),
             )
         )
     return tuple(rows)

@@ -142,6 +142,7 @@ class MessageProblem:
     attempts: int
     last_error: str | None
     next_attempt_at: datetime | None  # only while retrying
+    channel: str = "email"  # or the channel's label (`alerts.channel_delivery.channel_label`)
 
     @property
     def retrying(self) -> bool:
@@ -156,6 +157,7 @@ class MessageProblem:
             "id": self.id,
             "status": self.shown_status,
             "recipient": self.recipient,
+            "channel": self.channel,
             "subject": self.subject,
             "message_id": self.message_id,
             "created_at": iso(self.created_at),
@@ -245,10 +247,13 @@ class SubscriberStatus:
     due: bool
     state: MailState = MailState.ACTIVE
     choices: ChoicesStatus | None = None  # None: they chose nothing, the config holds
+    # where the digest goes besides the email, each as `channel_label` shows it (no secret)
+    channels: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "email": self.email,
+            "channels": list(self.channels),
             "schedule": self.schedule,
             "timezone": self.timezone,
             "last_digest_at": iso(self.last_digest_at),

@@ -63,6 +63,8 @@ def _subscriber_lines(sub: SubscriberStatus, now: datetime) -> list[str]:
         notes.append(f"left {', '.join(chosen.left_watchlists)}")
     extra = f" ({'; '.join(notes)})" if notes else ""
     lines = [f"  {sub.email} ({sub.schedule}, {sub.timezone}): {state}{extra}"]
+    if sub.channels:
+        lines.append(f"    channels: {', '.join(sub.channels)}")
     ignored = chosen.ignored if chosen is not None else ()
     return lines + [f"    ! ignoring their choice of {problem}" for problem in ignored]
 
@@ -111,7 +113,8 @@ def _outbox_lines(outbox: OutboxStatusReport, now: datetime) -> list[str]:
     for p in outbox.problems:
         upcoming = f" (next try {clock_time(p.next_attempt_at, now)})" if p.next_attempt_at else ""
         lines.append(
-            f"  #{p.id} {p.shown_status} after {p.attempts} attempts: {p.recipient} "
+            f"  #{p.id} {p.shown_status} after {p.attempts} attempts: {p.recipient}"
+            f"{'' if p.channel == 'email' else ' via ' + p.channel} "
             f"{p.subject!r}: {p.last_error}{upcoming}"
         )
     if outbox.retrying_not_shown:

@@ -38,7 +38,7 @@ def add_subscriber(commands: argparse._SubParsersAction) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     config = load_config(path)
-    if args.email not in {subscriber.email for subscriber in config.subscribers}:
+    if args.email not in {subscriber.key for subscriber in config.subscribers}:
         raise CommandError(f"{args.email} is not a subscriber in {path}", EXIT_FAILURE)
     now = args.clock()
     with Database(config.storage.url) as db:

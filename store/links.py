@@ -109,6 +109,10 @@ class Links:
         except BadData:
             return False
 
+    def watchlist_url(self, watchlist: str) -> str:
+        """The watchlist's archive page (what a chat digest's "N more" links to)."""
+        return f"{self.base_url}/watchlists/{quote(watchlist, safe='')}"
+
     def feed_url(self, watchlist: str, *, token: bool = False) -> str:
         url = f"{self.base_url}/watchlists/{quote(watchlist, safe='')}/feed.atom"
         return f"{url}?token={self.feed_token(watchlist)}" if token else url

@@ -217,10 +217,17 @@ class OutboxMessage(Base):
     # the subscriber's one-click unsubscribe URL (RFC 8058) as the digest was built: the
     # List-Unsubscribe header at send time, so sending needs no secret; None: a mailto only
     unsubscribe_url: Mapped[str | None] = mapped_column(Text)
+    # None: the email; else the chat, push or webhook channel, its URL as configured (secrets
+    # as ${VARIABLE}s): `subject` is then the title, `text` the body as it is sent
+    channel: Mapped[str | None] = mapped_column(Text)
+    # the digest this row carries, shared by its email and channel rows (a webhook's
+    # Idempotency-Key); None on rows from before channels: each is a digest of its own
+    digest_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Delivery(Base):
-    """This subscriber has been given this match, in this message: never again. Unless the
+    """This subscriber has been given this match, in this digest (``message_id``: its first
+    outbox row; the channel rows of the digest share its ``digest_id``): never again. Unless the
     message failed before it could reach them: then the row is *returned* (``returned_at``) and
     the match goes into their next digest, under a new Delivery row; the returned one stays as
     the record of the failed message."""

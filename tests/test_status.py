@@ -319,6 +319,7 @@ def test_outbox_shows_pending_age_and_failed_and_retrying_errors(
             "id": 2,
             "status": "retrying",
             "recipient": "reader2@example.org",
+            "channel": "email",
             "subject": "Digest 2",
             "message_id": "<2@newswatch>",
             "created_at": "2024-05-01T11:40:00+00:00",
@@ -330,6 +331,7 @@ def test_outbox_shows_pending_age_and_failed_and_retrying_errors(
             "id": 1,
             "status": "failed",
             "recipient": "reader1@example.org",
+            "channel": "email",
             "subject": "Digest 1",
             "message_id": "<1@newswatch>",
             "created_at": "2024-05-01T10:30:00+00:00",
@@ -370,6 +372,7 @@ def test_subscribers_show_their_last_digest_and_next_slot_in_their_time_zone(
     assert report["subscribers"] == [
         {
             "email": "analyst@example.org",
+            "channels": [],
             "schedule": "daily 07:00",
             "timezone": "Europe/Berlin",
             "last_digest_at": "2024-05-01T05:00:00+00:00",
@@ -673,6 +676,7 @@ def test_status_json_of_a_populated_database_is_exactly_this(
                     "id": 7,
                     "status": "retrying",
                     "recipient": "reader7@example.org",
+                    "channel": "email",
                     "subject": "Überblick: 3 neue Artikel",
                     "message_id": "<7@newswatch>",
                     "created_at": "2024-05-01T11:30:00+00:00",
@@ -684,6 +688,7 @@ def test_status_json_of_a_populated_database_is_exactly_this(
                     "id": 5,
                     "status": "not_rendered",
                     "recipient": "reader5@example.org",
+                    "channel": "email",
                     "subject": "Digest 5",
                     "message_id": "<5@newswatch>",
                     "created_at": "2024-05-01T10:50:00+00:00",
@@ -695,6 +700,7 @@ def test_status_json_of_a_populated_database_is_exactly_this(
                     "id": 4,
                     "status": "uncertain",
                     "recipient": "reader4@example.org",
+                    "channel": "email",
                     "subject": "Digest 4",
                     "message_id": "<4@newswatch>",
                     "created_at": "2024-05-01T10:40:00+00:00",
@@ -706,6 +712,7 @@ def test_status_json_of_a_populated_database_is_exactly_this(
                     "id": 2,
                     "status": "failed",
                     "recipient": "reader2@example.org",
+                    "channel": "email",
                     "subject": "Digest 2",
                     "message_id": "<2@newswatch>",
                     "created_at": "2024-05-01T10:00:00+00:00",
@@ -720,6 +727,7 @@ def test_status_json_of_a_populated_database_is_exactly_this(
         "subscribers": [
             {
                 "email": "analyst@example.org",
+                "channels": [],
                 "schedule": "daily 07:00",
                 "timezone": "Europe/Berlin",
                 "last_digest_at": "2024-04-30T07:00:00+00:00",

@@ -326,6 +326,7 @@ def test_status_shows_each_subscribers_choices(capsys, tmp_path, database_url) -
     analyst, editor = json.loads(out)["subscribers"]
     assert analyst == {
         "email": ANALYST,
+        "channels": [],
         "schedule": "immediate",
         "timezone": "UTC",
         "last_digest_at": None,
@@ -344,6 +345,7 @@ def test_status_shows_each_subscribers_choices(capsys, tmp_path, database_url) -
     }
     assert editor == {
         "email": EDITOR,
+        "channels": [],
         "schedule": "daily 18:30",
         "timezone": "Asia/Tokyo",
         "last_digest_at": None,

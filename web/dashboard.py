@@ -65,11 +65,11 @@ def routes(context: WebContext, access: Access) -> APIRouter:
             chosen = choices_of(session)
         subscribers = [
             SubscriberRow(
-                email=s.email,
+                email=s.key,
                 watchlists=tuple(s.watchlists),
                 schedule=s.schedule.text,
                 timezone=s.timezone,
-                choices=chosen.get(s.email, Choices(s.email)),
+                choices=chosen.get(s.key, Choices(s.key)),
             )
             for s in context.subscribers
         ]

@@ -69,7 +69,7 @@ def settings_of(config: SubscriberConfig, choices: Choices, now: datetime) -> Se
         next_digest = None
     left = set(choices.left_watchlists)
     return Settings(
-        email=config.email,
+        email=config.key,
         schedule=schedule,
         timezone=timezone,
         own_schedule=bool(choices.schedule or choices.timezone),

@@ -70,6 +70,7 @@ class MessageProblemOut(_Open):
     id: int
     status: str
     recipient: str
+    channel: str
     subject: str
     message_id: str
     created_at: datetime
@@ -105,7 +106,8 @@ class ChoicesOut(_Open):
 
 
 class SubscriberStatusOut(_Open):
-    email: str
+    email: str  # the subscriber's key: their email, or name without one
+    channels: list[str] = []  # masked
     schedule: str  # in effect: their own choice, else the config's
     timezone: str
     last_digest_at: datetime | None

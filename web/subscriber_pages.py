@@ -55,7 +55,7 @@ def routes(context: WebContext, forms: FormTokens) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     # by the opaque id their links carry
     configured = {
-        context.links.subscriber_id(subscriber.email): subscriber
+        context.links.subscriber_id(subscriber.key): subscriber
         for subscriber in context.subscribers
     }
 
@@ -80,8 +80,8 @@ def routes(context: WebContext, forms: FormTokens) -> APIRouter:
 
     def settings(subscriber: SubscriberConfig) -> Settings:
         with context.db.session() as session:
-            chosen = choices.choices_of(session, [subscriber.email]).get(subscriber.email)
-        return settings_of(subscriber, chosen or choices.Choices(subscriber.email), context.clock())
+            chosen = choices.choices_of(session, [subscriber.key]).get(subscriber.key)
+        return settings_of(subscriber, chosen or choices.Choices(subscriber.key), context.clock())
 
     @router.get("/unsubscribe/{token}")
     def unsubscribe_page(request: Request, token: str) -> Response:
@@ -108,7 +108,7 @@ def routes(context: WebContext, forms: FormTokens) -> APIRouter:
                 "Not unsubscribed",
                 "An unsubscribe request posts List-Unsubscribe=One-Click: nothing was changed.",
             )
-        choices.unsubscribe(context.db, subscriber.email, context.clock())
+        choices.unsubscribe(context.db, subscriber.key, context.clock())
         return render(
             request,
             "unsubscribe.html",
@@ -177,7 +177,7 @@ def routes(context: WebContext, forms: FormTokens) -> APIRouter:
                 "This form was not sent from your preferences page, or the page is more than "
                 "a day old: nothing was changed. Reload the page and try again.",
             )
-        email, now = subscriber.email, context.clock()
+        email, now = subscriber.key, context.clock()
         try:
             if action == "unsubscribe":
                 choices.unsubscribe(context.db, email, now)
@@ -222,12 +222,12 @@ def _set_schedule(
     file's schedule and zone); an empty time zone keeps the config's."""
     now = context.clock()
     if picked == "config":
-        choices.set_schedule(context.db, subscriber.email, None, None, now)
+        choices.set_schedule(context.db, subscriber.key, None, None, now)
         return "schedule"
     zone = checked_timezone(timezone) if timezone and timezone.strip() else None
     text = (typed or "").strip() or (picked or "").strip()
     if text == "custom" or not text:
         raise ValueError("choose a schedule, or type one")
     schedule = checked_schedule(text, zone or subscriber.timezone)
-    choices.set_schedule(context.db, subscriber.email, schedule, zone, now)
+    choices.set_schedule(context.db, subscriber.key, schedule, zone, now)
     return "schedule"
