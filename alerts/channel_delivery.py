@@ -37,7 +37,6 @@ from alerts.outbox import (
 from store.clock import Clock
 from store.db import Database
 from store.models import OutboxMessage
-from store.models import OutboxStatus as Status
 
 log = logging.getLogger(__name__)
 
@@ -132,16 +131,9 @@ def _count(outcome: _Outcome, report: DeliveryReport) -> None:
     settled = outcome.settled
     if settled is None:  # another sender took it over
         return
-    if settled.status is Status.PENDING:
-        report.retrying += 1
-    elif settled.status is Status.UNCERTAIN:
-        report.uncertain += 1
-    else:
-        report.failed += 1
-    report.returned += settled.returned
     row = outcome.row
     label = channel_label(row.channel)
-    report.errors.append(f"{row.recipient} via {label}: {settled.last_error}")
+    report.count_failure(settled, f"{row.recipient} via {label}")
     log.warning("channel %s of %s: %s", label, row.recipient, settled.last_error)
 
 

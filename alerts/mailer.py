@@ -22,6 +22,7 @@ from alerts.config import MailConfig
 from alerts.mime import message_bytes
 from alerts.outbox import (
     Failure,
+    Settled,
     claim_all,
     due,
     lease_for,
@@ -63,6 +64,18 @@ class DeliveryReport:
         self.uncertain += other.uncertain
         self.returned += other.returned
         self.errors += other.errors
+
+    def count_failure(self, settled: Settled, what: str) -> None:
+        """Count a send that did not go, as `alerts.outbox.record_failure` left it; ``what``
+        names the message in its error line."""
+        if settled.status is Status.PENDING:
+            self.retrying += 1
+        elif settled.status is Status.UNCERTAIN:
+            self.uncertain += 1
+        else:
+            self.failed += 1
+        self.returned += settled.returned
+        self.errors.append(f"{what}: {settled.last_error}")
 
     def summary(self) -> str:
         counts = (
@@ -170,12 +183,5 @@ def _failed(
     settled = record_failure(db, row, failure, reason, clock(), mail)
     if settled is None:  # another sender took it over
         return
-    if settled.status is Status.PENDING:
-        report.retrying += 1
-    elif settled.status is Status.UNCERTAIN:
-        report.uncertain += 1
-    else:
-        report.failed += 1
-    report.returned += settled.returned
-    report.errors.append(f"{row.recipient} {row.message_id}: {settled.last_error}")
+    report.count_failure(settled, f"{row.recipient} {row.message_id}")
     log.warning("mail to %s %s: %s", row.recipient, row.message_id, settled.last_error)
