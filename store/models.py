@@ -103,6 +103,8 @@ class Article(Base):
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     modified_at: Mapped[datetime | None]
     selector_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the fields read from a fallback source (the DOM, not JSON-LD / __APOLLO_STATE__)
+    fallbacks: Mapped[list[str]] = mapped_column(default=list)
     # the date a feed or sitemap gave this version when it was fetched: a later date refetches
     listed_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -142,6 +144,12 @@ class CrawlRun(Base):
     errors: Mapped[int] = mapped_column(default=0)
     selector_fallbacks: Mapped[int] = mapped_column(default=0)
     last_errors: Mapped[list[str]] = mapped_column(default=list)
+    # extraction health: pages per fallback field, empty_body, no_date, no_author,
+    # short_id_mismatch, median_body_length, robots_disallowed ... (crawler.crawl_run)
+    extraction: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # where it ran: a scrapyd node's URL and its job id (NULL: a local subprocess)
+    node: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Match(Base):
@@ -296,3 +304,42 @@ class AppSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class Problem(Base):
+    """A named problem the service found in itself (``scheduler.health``), from when it started
+    until it ended; the operator is told once of each start and once of each end."""
+
+    __tablename__ = "problems"
+    __table_args__ = (
+        # one open problem per key
+        Index(
+            "uq_problems_open",
+            "key",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    start_notified_at: Mapped[datetime | None]
+    end_notified_at: Mapped[datetime | None]
+    notify_error: Mapped[str | None] = mapped_column(Text)
+
+
+class FetchValidator(Base):
+    """The validators of the last answer for a feed, sitemap or listing URL (``ETag``,
+    ``Last-Modified``), sent back as ``If-None-Match`` / ``If-Modified-Since``."""
+
+    __tablename__ = "fetch_validators"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
