@@ -38,24 +38,43 @@ BACKLOG_AGE = timedelta(hours=1)
 BACKLOG_COUNT = 100
 
 
+class Problem(str):
+    """One problem: its text, as ``status --check`` prints it, and a ``key`` that stays the same
+    while the problem lasts (``source:dw-en:no-success``, ``outbox:message:12``), which the
+    problems table, the operator's alerts and ``[alerts] silence`` go by."""
+
+    key: str
+
+    def __new__(cls, text: str, key: str) -> Problem:
+        problem = super().__new__(cls, text)
+        problem.key = key
+        return problem
+
+
 def source_warnings(
     runs: Sequence[RunFigures], interval: timedelta, running_for: timedelta | None
-) -> tuple[str, ...]:
+) -> tuple[Problem, ...]:
     """What the latest runs of a source (newest first) warn of; ``running_for``: how long the
     newest run has been "running" (None when it is not)."""
-    warnings = []
+    warnings: list[Problem] = []
     finished = [run for run in runs if run.status != CrawlStatus.RUNNING]
     if len(finished) >= EMPTY_RUNS and all(map(_found_nothing, finished[:EMPTY_RUNS])):
-        warnings.append(f"the last {EMPTY_RUNS} runs found nothing")
+        warnings.append(Problem(f"the last {EMPTY_RUNS} runs found nothing", "empty-runs"))
     if finished and finished[0].selector_fallbacks:
         warnings.append(
-            f"the last run needed the selector fallback on {finished[0].selector_fallbacks} "
-            "pages: DW may have changed its layout"
+            Problem(
+                f"the last run needed the selector fallback on {finished[0].selector_fallbacks} "
+                "pages: DW may have changed its layout",
+                "selector-fallback",
+            )
         )
     if runs and running_for is not None and running_for > STALE_INTERVALS * interval:
         warnings.append(
-            f"the crawl started {iso(runs[0].started_at)} is still 'running' after "
-            f"{span(running_for.total_seconds())}: it was probably killed"
+            Problem(
+                f"the crawl started {iso(runs[0].started_at)} is still 'running' after "
+                f"{span(running_for.total_seconds())}: it was probably killed",
+                "stale-run",
+            )
         )
     return tuple(warnings)
 
@@ -64,15 +83,24 @@ def _found_nothing(run: RunFigures) -> bool:
     return not run.pages or not run.new + run.updated + run.skipped_known
 
 
-def health_problems(report: StatusReport) -> list[str]:
+def health_problems(report: StatusReport) -> list[Problem]:
     """One line per problem; an empty list means healthy."""
     problems = []
     for source in report.sources:
         stale = _no_recent_success(source, report)
         if stale:
-            problems.append(f"source {source.name}: {stale}")
-        problems += [f"source {source.name}: {w}" for w in source.warnings]
+            problems.append(
+                Problem(f"source {source.name}: {stale}", f"source:{source.name}:no-success")
+            )
+        problems += [
+            Problem(f"source {source.name}: {w}", f"source:{source.name}:{_key(w)}")
+            for w in source.warnings
+        ]
     return problems + _outbox_problems(report.outbox)
+
+
+def _key(warning: str) -> str:
+    return warning.key if isinstance(warning, Problem) else "warning"
 
 
 def _no_recent_success(source: SourceStatus, report: StatusReport) -> str | None:
@@ -91,24 +119,29 @@ def _no_recent_success(source: SourceStatus, report: StatusReport) -> str | None
     )
 
 
-def _outbox_problems(outbox: OutboxStatusReport) -> list[str]:
+def _outbox_problems(outbox: OutboxStatusReport) -> list[Problem]:
     problems = [_message_problem(p) for p in outbox.problems if not p.retrying]
     age = outbox.oldest_pending_age
     if outbox.pending > BACKLOG_COUNT or (age is not None and age > BACKLOG_AGE):
         waiting = age.total_seconds() if age is not None else 0
         problems.append(
-            f"outbox: backlog of {outbox.pending} pending messages, the oldest waiting "
-            f"{span(waiting)}"
+            Problem(
+                f"outbox: backlog of {outbox.pending} pending messages, the oldest waiting "
+                f"{span(waiting)}",
+                "outbox:backlog",
+            )
         )
     return problems
 
 
-def _message_problem(p: MessageProblem) -> str:
+def _message_problem(p: MessageProblem) -> Problem:
     if p.status == OutboxStatus.NOT_RENDERED:
         problem = str(p.last_error).removeprefix("digest not rendered: ")
-        return (
-            f"outbox: the digest for {p.recipient} did not render ({p.attempts} tries): {problem}"
+        return Problem(
+            f"outbox: the digest for {p.recipient} did not render ({p.attempts} tries): {problem}",
+            f"outbox:not-rendered:{p.recipient}",
         )
-    return (
-        f"outbox: #{p.id} to {p.recipient} {p.status} after {p.attempts} attempts: {p.last_error}"
+    return Problem(
+        f"outbox: #{p.id} to {p.recipient} {p.status} after {p.attempts} attempts: {p.last_error}",
+        f"outbox:message:{p.id}",
     )
