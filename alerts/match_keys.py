@@ -59,6 +59,14 @@ class Key:
             return None
         return capitals_of(self.verify_case)
 
+    @property
+    def initials(self) -> list[bool] | None:
+        """For a term written with a capital ("Male", the capital of the Maldives): which of its
+        words begin with one. An inflected occurrence must keep them, so "Male" does not hit
+        German "mal" (once) by its stem; None when no word of it begins with a capital."""
+        initials = capitals_of(self.source)
+        return initials if any(initials) else None
+
 
 def capitals_of(text: str) -> list[bool]:
     """Whether each word of `text` begins with a capital letter."""

@@ -197,6 +197,8 @@ class Matcher:
                 continue
             if key.verify_case is not None and not _has_capitals(written, key):
                 continue
+            if not as_written and not _keeps_initials(written, key):
+                continue
             how: How = key.how if as_written else "inflection" if key.how == "exact" else "place"
             found.setdefault(watchlist, []).append(_Found(field, text, key.term, how, first, last))
 
@@ -313,6 +315,18 @@ def _has_capitals(written: str, key: Key) -> bool:
     if capitals is None:
         return preserve_case(written) == key.verify_case
     return capitals_of(written) == capitals
+
+
+def _keeps_initials(written: str, key: Key) -> bool:
+    """Whether an inflected occurrence begins each word with a capital where the term does
+    (the capital of "Male" stays on "Males", and "mal" is another word)."""
+    initials = key.initials
+    if initials is None:
+        return True
+    found = capitals_of(written)
+    return len(found) == len(initials) and all(
+        f or not i for f, i in zip(found, initials, strict=True)
+    )
 
 
 def _reject_repeated_names(watchlists: Sequence[WatchlistConfig]) -> None:

@@ -116,6 +116,19 @@ def test_article_without_a_language_is_matched_exactly() -> None:
     assert hit_of("Бои за Ракку", None, terms=["Ракка"]) is None
 
 
+def test_a_capitalised_term_keeps_its_capital_when_inflected() -> None:
+    """Male (the Maldives' capital) must not hit German "mal" (once) by its stem; "Males" still
+    hits, and the term as written hits in any case."""
+    assert hits_of("Das war mal anders.", "de", terms=["Male"]) == set()
+    assert hits_of("In Males Hafen lag ein Schiff.", "de", terms=["Male"]) == {
+        ("Male", "Males", "inflection")
+    }
+    assert hits_of("Die Stadt male wuchs.", "de", terms=["Male"]) == {("Male", "male", "exact")}
+    assert hits_of("Kämpfer des Islamischen Staates", "de", terms=["Islamischer Staat"])
+    assert not hits_of("kämpfer des islamischen staates", "de", terms=["Islamischer Staat"])
+    assert hits_of("ракке", "ru", terms=["ракка"]) == {("ракка", "ракке", "inflection")}
+
+
 # --- Arabic script --------------------------------------------------------------------------
 
 
