@@ -216,6 +216,13 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "(checked every NEWSWATCH_LOCK_CHECK_SECONDS, 15) exits 1. It also serves the web app "
         "on [web] listen (empty: off; see `newswatch web`).",
     )
+    sub.add_argument(
+        "--standby",
+        action="store_true",
+        help="when another service holds the database, wait (logging that it stands by) and "
+        "take over when that one's lock goes (it stopped, was killed or its machine is gone), "
+        "instead of exiting 2; tries every NEWSWATCH_STANDBY_POLL_SECONDS (5)",
+    )
     sub.set_defaults(run=cmd_run)
 
 
@@ -224,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     path = config_path(args.config)
     config = load_config(path)
-    return Service(config, path, args.clock).run()
+    return Service(config, path, args.clock, standby=args.standby).run()
 
 
 # ---------------------------------------------------------------- status

@@ -15,21 +15,31 @@ from scheduler.lock import AlreadyRunning, ServiceLock
 log = logging.getLogger("newswatch.lock")
 CHECK_EVERY_VARIABLE = "NEWSWATCH_LOCK_CHECK_SECONDS"
 CHECK_EVERY_SECONDS = 15.0
+STANDBY_POLL_VARIABLE = "NEWSWATCH_STANDBY_POLL_SECONDS"
+STANDBY_POLL_SECONDS = 5.0
 
 
 def check_every() -> float:
     """Seconds between two checks of the lock: NEWSWATCH_LOCK_CHECK_SECONDS, default 15."""
-    raw = os.environ.get(CHECK_EVERY_VARIABLE, "").strip()
+    return _seconds(CHECK_EVERY_VARIABLE, CHECK_EVERY_SECONDS)
+
+
+def standby_poll_seconds() -> float:
+    """Seconds between a standby's tries for the lock: NEWSWATCH_STANDBY_POLL_SECONDS,
+    default 5 (a standby takes over within that of the active service's end)."""
+    return _seconds(STANDBY_POLL_VARIABLE, STANDBY_POLL_SECONDS)
+
+
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable, "").strip()
     if not raw:
-        return CHECK_EVERY_SECONDS
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
     if not 0 < seconds < float("inf"):
-        raise CommandError(
-            f"{CHECK_EVERY_VARIABLE}={raw!r}: not a number of seconds > 0", EXIT_USAGE
-        )
+        raise CommandError(f"{variable}={raw!r}: not a number of seconds > 0", EXIT_USAGE)
     return seconds
 
 

@@ -39,14 +39,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 
 from alerts.schedules import Schedule
 from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
 from scheduler.crawling import STOP_GRACE_SECONDS
 from scheduler.exits import EXIT_FAILURE, CommandError
-from scheduler.lock import service_lock
-from scheduler.lock_keeper import LockKeeper, check_every
+from scheduler.lock import AlreadyRunning, ServiceLock, service_lock
+from scheduler.lock_keeper import LockKeeper, check_every, standby_poll_seconds
 from scheduler.schedule_trigger import ScheduleTrigger
 from scheduler.web_command import check_web, web_app
 from store.clock import Clock, system_clock
@@ -73,9 +74,15 @@ def crawl_trigger(config: AppConfig) -> BaseTrigger:
 
 class Service:
     def __init__(
-        self, config: AppConfig, config_file: Path | None, clock: Clock = system_clock
+        self,
+        config: AppConfig,
+        config_file: Path | None,
+        clock: Clock = system_clock,
+        *,
+        standby: bool = False,
     ) -> None:
         self.config = config
+        self.standby = standby  # wait for the lock instead of exiting 2 when another holds it
         self.config_file = config_file
         # what jobs store and decide by; APScheduler's own timers keep the system's time
         self.clock = clock
@@ -97,7 +104,11 @@ class Service:
         check_web(self.config)
         every = check_every()
         lock = service_lock(self.db, self.clock)
-        lock.acquire()  # AlreadyRunning propagates: exit 2 with the holder named
+        if not self._acquire(lock):  # AlreadyRunning propagates: exit 2 with the holder named
+            lock.release()
+            self.db.close()
+            log.info("newswatch standby stopped")
+            return 0
         self._keeper = keeper = LockKeeper(lock, every, self._lost_lock)
         try:
             self._close_abandoned_crawls()
@@ -126,6 +137,43 @@ class Service:
             keeper.stop()
             lock.release()
             self.db.close()
+
+    def _acquire(self, lock: ServiceLock) -> bool:
+        """Take the service lock. As a standby, wait for it: try again every
+        NEWSWATCH_STANDBY_POLL_SECONDS (5) until the active service's session ends (it stopped,
+        was killed or its machine is gone), then carry on as a service that starts, catch-up
+        included. False: stopped while standing by."""
+        if not self.standby:
+            lock.acquire()
+            return True
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):  # a standby stops at once
+            signal.signal(stop_signal, lambda *_: self.stopping.set())
+        poll = standby_poll_seconds()
+        waiting_for: str | None = None
+        unreachable = False
+        while not self.stopping.is_set():
+            try:
+                lock.acquire()
+            except AlreadyRunning as error:
+                if error.holder != waiting_for:
+                    log.info(
+                        "standing by: the service lock is held by %s; taking over when it is "
+                        "released (checked every %gs)",
+                        error.holder,
+                        poll,
+                    )
+                    waiting_for = error.holder
+                unreachable = False
+            except DBAPIError as error:
+                if not unreachable:
+                    log.warning("standing by: cannot reach the database (%s); retrying", error)
+                unreachable = True
+            else:
+                if waiting_for is not None:
+                    log.warning("taking over from %s: this service is now active", waiting_for)
+                return True
+            self.stopping.wait(poll)
+        return False
 
     def _run_scheduler(self) -> None:
         try:

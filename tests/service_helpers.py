@@ -338,17 +338,31 @@ def alive(pid: int) -> bool:
 class Service:
     """`newswatch --config PATH run` in a subprocess, its log in a file; never left behind."""
 
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+        command: tuple[str, ...] = ("run",),
+    ) -> None:
         self.config = config
         self.log_path = log
         self.env = env or {}
+        self.command = command  # ("run", "--standby"), ("send", "--loop") ...
         self.process: subprocess.Popen[bytes] | None = None
         self._known: set[int] = set()
 
     def start(self) -> Service:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.cli", "--config", str(self.config), "run"],
+                [
+                    sys.executable,
+                    "-m",
+                    "scheduler.cli",
+                    "--config",
+                    str(self.config),
+                    *self.command,
+                ],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
