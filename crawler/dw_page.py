@@ -252,7 +252,10 @@ def _assemble(
 ) -> ParsedPage:
     kind = _kind(ref, meta)
     paragraphs = fields.paragraphs or []
-    fallback = not paragraphs and not (fields.is_media or kind in _MEDIA_KINDS)
+    # a player without text is a media page, unless its address says article: then its text
+    # container is missing (a redesign), not absent
+    media = kind in _MEDIA_KINDS or (fields.is_media and kind != "article")
+    fallback = not paragraphs and not media
     sources = dict(fields.sources)
     if fallback:
         paragraphs = _fallback_paragraphs(html, fields)
