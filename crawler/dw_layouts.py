@@ -8,6 +8,12 @@ Related Subjects/Themenseiten, Keywords/Schlagwörter, Permalink/Permalien ...).
 (kicker, h1, .author-details, .time-area, p.teaser-text), figures, ``div.rich-text`` and
 ``window.__APOLLO_STATE__`` holding ``Article:<id>.permaLinkUrl``.
 
+Each reader records where it read each field (``LayoutFields.sources``: "json-ld", "apollo",
+"h1", "author-link", "meta[name=date]", "time" ...); a source outside the layout's own
+(``PRIMARY_SOURCES``) makes the field a fallback (``ParsedPage.fallbacks``). The React reader
+falls back, where JSON-LD and the Apollo state are missing or broken, to the author links, the
+date meta tags and the ``<time>`` element (an absolute date only).
+
 The smallList labels differ by language, so the classic reader recognises items by what they
 hold (a dd.mm.yyyy date, p.dw.com link, /t- topic links, /search keyword links) and only authors
 by label.
@@ -73,9 +79,9 @@ PRIMARY_SOURCES: dict[str, dict[str, frozenset[str]]] = {
         "title": frozenset({"h1", "json-ld"}),
         "teaser": frozenset({"teaser-text"}),
         "body": frozenset({"rich-text"}),
-        "authors": frozenset({"json-ld"}),
-        "published_at": frozenset({"json-ld"}),
-        "modified_at": frozenset({"json-ld"}),
+        "authors": frozenset({"json-ld", "apollo"}),
+        "published_at": frozenset({"json-ld", "apollo"}),
+        "modified_at": frozenset({"json-ld", "apollo"}),
     },
     "classic": {
         "title": frozenset({"h1"}),
@@ -209,12 +215,6 @@ def read_react(tree: LexborHTMLParser, html: str, content_id: int | None) -> Lay
             found.sources["body"] = "rich-text"
     found.captions = _unique(_caption(c) for c in article.css("figcaption"))
     found.take("authors", json_ld_authors(ld), "json-ld")
-    found.take("authors", _unique(_text_of(a) for a in article.css(AUTHOR_LINKS)), "author-link")
-    found.take(
-        "authors",
-        _unique(_text_of(a) for a in article.css(".author-details .author")),
-        "author-details",
-    )
     found.topics = _unique(
         _text_of(a)
         for a in tree.css("#related-topics a[href]")
@@ -222,6 +222,14 @@ def read_react(tree: LexborHTMLParser, html: str, content_id: int | None) -> Lay
     )
     found.take("published_at", iso_datetime(ld.get("datePublished")), "json-ld")
     found.take("modified_at", iso_datetime(ld.get("dateModified")), "json-ld")
+    if not (found.authors and found.published_at and found.modified_at):
+        _read_apollo(html, content_id, found)
+    found.take("authors", _unique(_text_of(a) for a in article.css(AUTHOR_LINKS)), "author-link")
+    found.take(
+        "authors",
+        _unique(_text_of(a) for a in article.css(".author-details .author")),
+        "author-details",
+    )
     for selector, source in _DATE_METAS:
         found.take("published_at", iso_datetime(_content(tree.css_first(selector))), source)
     if found.published_at is None:
@@ -238,6 +246,35 @@ _DATE_METAS = (
     ('meta[property="article:published_time"]', "meta[property=article:published_time]"),
 )
 _TIME_ELEMENTS = (".time-area time", "header time", "time")
+
+
+def _read_apollo(html: str, content_id: int | None, found: LayoutFields) -> None:
+    """Authors and dates from this page's ``Article:<id>`` entry in ``__APOLLO_STATE__`` (its
+    ``persons`` refer to ``Person:<id>`` entries)."""
+    entry = _apollo_entry(html, f"Article:{content_id}") if content_id is not None else None
+    if entry is None:
+        return
+    names = []
+    for person in entry.get("persons") or []:
+        ref = person.get("__ref") if isinstance(person, dict) else None
+        named = _apollo_entry(html, ref) if isinstance(ref, str) else None
+        if named is not None:
+            names.append(clean_text(_str(named.get("fullName"))))
+    found.take("authors", _unique(names), "apollo")
+    found.take("published_at", iso_datetime(entry.get("firstPublicationDate")), "apollo")
+    found.take("modified_at", iso_datetime(entry.get("lastModifiedDate")), "apollo")
+
+
+def _apollo_entry(html: str, key: str) -> dict[str, Any] | None:
+    """One entry of ``window.__APOLLO_STATE__``, decoded on its own; None if missing or cut."""
+    start = html.find(f'"{key}":{{')
+    if start < 0:
+        return None
+    try:
+        entry, _ = json.JSONDecoder().raw_decode(html, start + len(key) + 3)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _read_time_element(article: LexborNode, found: LayoutFields) -> None:

@@ -139,3 +139,15 @@ def test_parse_json_prints_the_fallbacks_beside_selector_fallback(
     assert data["fallbacks"] == ["authors", "published_at"]
     assert data["sources"]["authors"] == "author-details"
     assert data["authors"] == [AUTHOR] and data["published_at"] == "2024-01-30T00:00:00+01:00"
+
+
+def test_without_json_ld_the_apollo_state_still_gives_authors_and_dates(dw_samples: Path) -> None:
+    """A broken JSON-LD block: the page's own ``__APOLLO_STATE__`` entry is as good a source."""
+    html = real_page(dw_samples)
+    start = html.index('type="application/ld+json">') + len('type="application/ld+json">')
+    broken = html[:start] + "{not json" + html[start:]
+    page = parse_page(broken)
+    assert page.authors == [AUTHOR] and page.fallbacks == []
+    assert page.published_at is not None
+    assert page.published_at.isoformat() == "2024-01-30T14:13:12.269000+00:00"
+    assert page.sources["authors"] == page.sources["published_at"] == "apollo"
