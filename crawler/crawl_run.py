@@ -2,8 +2,9 @@
 
 Who writes the row: ``newswatch crawl`` (``scheduler.crawling``) makes it before the crawl starts
 and hands its id over (``NEWSWATCH_RUN_ID``); the crawl completes it when it closes
-(``record_run``: figures, outcome, the errors it counted and its own ERROR log lines). The parent
-completes it only when the crawl died without doing so. A crawl run by hand makes its own row.
+(``record_run``: figures, outcome, the errors it counted, its own ERROR log lines and its
+extraction health, ``crawler.extraction``). The parent completes it only when the crawl died
+without doing so. A crawl run by hand makes its own row.
 
 No Scrapy import here: the parent reads ``already_kept`` and the limits too.
 """
@@ -15,6 +16,7 @@ import re
 import traceback
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from store.db import Database
 from store.models import CrawlRun, CrawlStatus
@@ -111,9 +113,11 @@ def record_run(
     counted_errors: list[str],
     log_lines: list[str],
     now: datetime,
+    extraction: Mapping[str, Any] | None = None,
 ) -> None:
-    """Complete the crawl's row: its figures, outcome, the errors it counted and the log lines
-    that tell something those do not."""
+    """Complete the crawl's row: its figures, outcome, the errors it counted, the log lines
+    that tell something those do not and, when given, its extraction health
+    (``crawler.extraction``: CrawlRun.extraction)."""
     errors = counted_errors[-RUN_ERRORS_KEPT:]
     errors += [LOG_PREFIX + line for line in log_lines if not already_kept(line, errors)]
     with database.session() as session:
@@ -125,4 +129,6 @@ def record_run(
         run.last_errors = errors[-RUN_ERRORS_KEPT:]
         for name, value in figures.items():
             setattr(run, name, value)
+        if extraction is not None:
+            run.extraction = dict(extraction)
         session.commit()

@@ -8,6 +8,12 @@ Related Subjects/Themenseiten, Keywords/Schlagwörter, Permalink/Permalien ...).
 (kicker, h1, .author-details, .time-area, p.teaser-text), figures, ``div.rich-text`` and
 ``window.__APOLLO_STATE__`` holding ``Article:<id>.permaLinkUrl``.
 
+Each reader records where it read each field (``LayoutFields.sources``: "json-ld", "apollo",
+"h1", "author-link", "meta[name=date]", "time" ...); a source outside the layout's own
+(``PRIMARY_SOURCES``) makes the field a fallback (``ParsedPage.fallbacks``). The React reader
+falls back, where JSON-LD and the Apollo state are missing or broken, to the author links, the
+date meta tags and the ``<time>`` element (an absolute date only).
+
 The smallList labels differ by language, so the classic reader recognises items by what they
 hold (a dd.mm.yyyy date, p.dw.com link, /t- topic links, /search keyword links) and only authors
 by label.
@@ -55,6 +61,43 @@ class LayoutFields:
     modified_at: datetime | None = None
     page_short_id: str | None = None  # from the page's own Permalink / permaLinkUrl / share links
     is_media: bool = False  # a classic video/audio page: a player and a teaser, no body text
+    sources: dict[str, str] = field(default_factory=dict)  # field -> where it was read
+
+    def take(self, name: str, value: Any, source: str) -> bool:
+        """Set field ``name`` to ``value`` read from ``source``, unless it is set already or the
+        value is empty; whether it was taken."""
+        if not value or getattr(self, name):
+            return False
+        setattr(self, name, value)
+        self.sources[name] = source
+        return True
+
+
+# where each layout's own reading of a field comes from; any other source is a fallback
+PRIMARY_SOURCES: dict[str, dict[str, frozenset[str]]] = {
+    "react": {
+        "title": frozenset({"h1", "json-ld"}),
+        "teaser": frozenset({"teaser-text"}),
+        "body": frozenset({"rich-text"}),
+        "authors": frozenset({"json-ld", "apollo"}),
+        "published_at": frozenset({"json-ld", "apollo"}),
+        "modified_at": frozenset({"json-ld", "apollo"}),
+    },
+    "classic": {
+        "title": frozenset({"h1"}),
+        "teaser": frozenset({"intro"}),
+        "body": frozenset({"long-text"}),
+        "authors": frozenset({"small-list", "credit-line"}),
+        "published_at": frozenset({"small-list"}),
+        "modified_at": frozenset({"meta[property=article:modified_time]"}),  # its only source
+    },
+    "unknown": {
+        "title": frozenset({"json-ld"}),
+        "authors": frozenset({"json-ld"}),
+        "published_at": frozenset({"json-ld"}),
+        "modified_at": frozenset({"json-ld"}),
+    },
+}
 
 
 def detect_layout(tree: LexborHTMLParser) -> str:
@@ -74,11 +117,13 @@ def read_classic(tree: LexborHTMLParser) -> LayoutFields:
     found = LayoutFields(layout="classic")
     if column is None:
         return found
-    found.title = _text_of(column.css_first("h1"))
-    found.teaser = _text_of(column.css_first("p.intro"))
+    found.take("title", _text_of(column.css_first("h1")), "h1")
+    found.take("teaser", _text_of(column.css_first("p.intro")), "intro")
     containers = _outermost(column.css("div.longText"), "longText")
     if containers:
         found.paragraphs = [p for box in containers for p in paragraphs_of(box)]
+        if found.paragraphs:
+            found.sources["body"] = "long-text"
     found.is_media = not containers and column.css_first("div.mediaItem") is not None
     found.captions = _unique(
         clean_text(p.text()) for p in column.css("div.picBox > p") if not _inside_gallery(p)
@@ -87,7 +132,7 @@ def read_classic(tree: LexborHTMLParser) -> LayoutFields:
     if facts is not None:
         _read_small_list(facts, found)
     if not found.authors and found.paragraphs:
-        found.authors = _credit_line_authors(found.paragraphs)
+        found.take("authors", _credit_line_authors(found.paragraphs), "credit-line")
     if found.page_short_id is None:
         found.page_short_id = _short_id_in_links(tree.css_first("#sharing-bar"))
     return found
@@ -102,11 +147,10 @@ def _read_small_list(facts: LexborNode, found: LayoutFields) -> None:
         if found.page_short_id is None and (permalink := _PERMALINK.search(text)):
             found.page_short_id = permalink.group(1)
         elif found.published_at is None and (day := berlin_date(text)):
-            found.published_at = day
+            found.take("published_at", day, "small-list")
         elif label.startswith(_AUTHOR_LABELS) and not found.authors:
-            found.authors = split_names(
-                text[len(label) :] if text.lower().startswith(label) else text
-            )
+            names = split_names(text[len(label) :] if text.lower().startswith(label) else text)
+            found.take("authors", names, "small-list")
         elif any(_TOPIC_HREF.search(a.attributes.get("href") or "") for a in links):
             found.topics.extend(_text_of(a) for a in links)
         elif any("/search" in (a.attributes.get("href") or "") for a in links):
@@ -151,36 +195,104 @@ def _inside_gallery(node: LexborNode) -> bool:
 
 
 def read_react(tree: LexborHTMLParser, html: str, content_id: int | None) -> LayoutFields:
+    """The React layout: JSON-LD first; where it is missing or broken, the page's own markup
+    (header h1, the author links, ``meta[name=date]``, the ``<time>`` element)."""
     found = LayoutFields(layout="react")
     article = tree.css_first("article")
     if article is None:
         return found
     ld = read_json_ld(tree)
     header = article.css_first("header")
-    found.title = _text_of(header.css_first("h1") if header else None) or clean_text(
-        _str(ld.get("headline"))
+    found.take("title", _text_of(header.css_first("h1") if header else None), "h1")
+    found.take("title", clean_text(_str(ld.get("headline"))), "json-ld")
+    found.take(
+        "teaser", _text_of(header.css_first("p.teaser-text") if header else None), "teaser-text"
     )
-    found.teaser = _text_of(header.css_first("p.teaser-text") if header else None)
     body = article.css_first("div.rich-text")
     if body is not None:
         found.paragraphs = paragraphs_of(body)
+        if found.paragraphs:
+            found.sources["body"] = "rich-text"
     found.captions = _unique(_caption(c) for c in article.css("figcaption"))
-    found.authors = json_ld_authors(ld) or _unique(
-        _text_of(a) for a in article.css(".author-details .author")
-    )
+    found.take("authors", json_ld_authors(ld), "json-ld")
     found.topics = _unique(
         _text_of(a)
         for a in tree.css("#related-topics a[href]")
         if not (a.attributes.get("href") or "#").startswith("#")  # the "skip section" link
     )
-    found.published_at = iso_datetime(ld.get("datePublished"))
-    found.modified_at = iso_datetime(ld.get("dateModified"))
+    found.take("published_at", iso_datetime(ld.get("datePublished")), "json-ld")
+    found.take("modified_at", iso_datetime(ld.get("dateModified")), "json-ld")
+    if not (found.authors and found.published_at and found.modified_at):
+        _read_apollo(html, content_id, found)
+    found.take("authors", _unique(_text_of(a) for a in article.css(AUTHOR_LINKS)), "author-link")
+    found.take(
+        "authors",
+        _unique(_text_of(a) for a in article.css(".author-details .author")),
+        "author-details",
+    )
+    for selector, source in _DATE_METAS:
+        found.take("published_at", iso_datetime(_content(tree.css_first(selector))), source)
     if found.published_at is None:
-        found.published_at = berlin_date(_text_of(article.css_first(".time-area time")))
+        _read_time_element(article, found)
     found.page_short_id = apollo_short_id(html, content_id) or _short_id_in_links(
         article.css_first('[data-tracking-name="sharing-icons-inline"]')
     )
     return found
+
+
+AUTHOR_LINKS = ".author-name a.author-link"
+_DATE_METAS = (
+    ('meta[name="date"]', "meta[name=date]"),
+    ('meta[property="article:published_time"]', "meta[property=article:published_time]"),
+)
+_TIME_ELEMENTS = (".time-area time", "header time", "time")
+
+
+def _read_apollo(html: str, content_id: int | None, found: LayoutFields) -> None:
+    """Authors and dates from this page's ``Article:<id>`` entry in ``__APOLLO_STATE__`` (its
+    ``persons`` refer to ``Person:<id>`` entries)."""
+    entry = _apollo_entry(html, f"Article:{content_id}") if content_id is not None else None
+    if entry is None:
+        return
+    names = []
+    for person in entry.get("persons") or []:
+        ref = person.get("__ref") if isinstance(person, dict) else None
+        named = _apollo_entry(html, ref) if isinstance(ref, str) else None
+        if named is not None:
+            names.append(clean_text(_str(named.get("fullName"))))
+    found.take("authors", _unique(names), "apollo")
+    found.take("published_at", iso_datetime(entry.get("firstPublicationDate")), "apollo")
+    found.take("modified_at", iso_datetime(entry.get("lastModifiedDate")), "apollo")
+
+
+def _apollo_entry(html: str, key: str) -> dict[str, Any] | None:
+    """One entry of ``window.__APOLLO_STATE__``, decoded on its own; None if missing or cut."""
+    start = html.find(f'"{key}":{{')
+    if start < 0:
+        return None
+    try:
+        entry, _ = json.JSONDecoder().raw_decode(html, start + len(key) + 3)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def _read_time_element(article: LexborNode, found: LayoutFields) -> None:
+    """The date of the article's ``<time>`` element: its ``datetime`` attribute, else its text
+    when that is an absolute date (dd.mm.yyyy); "vor 3 Stunden" or "2 hours ago" give none."""
+    for selector in _TIME_ELEMENTS:
+        time = article.css_first(selector)
+        if time is None:
+            continue
+        stamp = iso_datetime(time.attributes.get("datetime"))
+        if found.take("published_at", stamp, "time[datetime]"):
+            return
+        if found.take("published_at", berlin_date(_text_of(time)), "time"):
+            return
+
+
+def _content(node: LexborNode | None) -> str:
+    return (node.attributes.get("content") or "") if node is not None else ""
 
 
 def _caption(figcaption: LexborNode) -> str:

@@ -15,6 +15,7 @@ import codecs
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -23,6 +24,7 @@ from w3lib.encoding import html_to_unicode, http_content_type_encoding, read_bom
 from crawler.dw import DwRef, is_dw_host, normalize_url, ref_from_url
 from crawler.dw_dates import iso_datetime
 from crawler.dw_layouts import (
+    PRIMARY_SOURCES,
     LayoutFields,
     detect_layout,
     json_ld_authors,
@@ -31,7 +33,7 @@ from crawler.dw_layouts import (
     read_react,
 )
 from crawler.dw_text import clean_text, storable
-from store.article_schema import ArticleFields
+from store.article_schema import PAGE_FIELDS, ArticleFields, fields_json
 from store.dw_ids import short_id, short_url
 
 logger = logging.getLogger(__name__)
@@ -51,9 +53,21 @@ class PageError(ValueError):
 
 @dataclass(frozen=True)
 class ParsedPage(ArticleFields):
-    """The page's fields (``store.article_schema``) and what looked wrong on it."""
+    """The page's fields (``store.article_schema``), where each was read (``sources``: field ->
+    "json-ld", "h1", "author-link", "meta[name=date]", "time", "og:title", "trafilatura" ...)
+    and what looked wrong on it. ``fallbacks`` (stored) names the fields whose source is not
+    the layout's own (``crawler.dw_layouts.PRIMARY_SOURCES``)."""
 
+    sources: dict[str, str] = field(default_factory=dict)
+    short_id_mismatch: bool = False  # the page's own short id is not base-62 of its content id
     warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """`newswatch parse --json`: the article fields, ``sources`` right after ``fallbacks``."""
+        data = fields_json(self)
+        at = list(data).index("fallbacks") + 1
+        items = list(data.items())
+        return dict([*items[:at], ("sources", dict(self.sources)), *items[at:]])
 
 
 def parse_page(
@@ -195,26 +209,37 @@ def _check_requested_url(ref: DwRef, url: str | None, warnings: list[str]) -> No
 def _read_unknown(tree: LexborHTMLParser) -> LayoutFields:
     """Neither layout: JSON-LD and meta tags; the body comes from trafilatura."""
     ld = read_json_ld(tree)
-    return LayoutFields(
-        layout="unknown",
-        title=clean_text(ld.get("headline") if isinstance(ld.get("headline"), str) else ""),
-        authors=json_ld_authors(ld),
-        published_at=iso_datetime(ld.get("datePublished") or ld.get("uploadDate")),
-        modified_at=iso_datetime(ld.get("dateModified")),
-    )
+    found = LayoutFields(layout="unknown")
+    headline = ld.get("headline")
+    found.take("title", clean_text(headline if isinstance(headline, str) else ""), "json-ld")
+    found.take("authors", json_ld_authors(ld), "json-ld")
+    published = ld.get("datePublished") or ld.get("uploadDate")
+    found.take("published_at", iso_datetime(published), "json-ld")
+    found.take("modified_at", iso_datetime(ld.get("dateModified")), "json-ld")
+    return found
 
 
 def _fill_from_meta(fields: LayoutFields, meta: dict[str, str]) -> None:
-    if not fields.title:
-        fields.title = _TITLE_SUFFIX.sub("", clean_text(meta.get("og:title") or ""))
-    if not fields.title:
-        fields.title = _TITLE_SUFFIX.sub("", meta.get("html:title", "")).split(" | ")[0]
-    if not fields.teaser:
-        fields.teaser = clean_text(meta.get("og:description") or meta.get("description"))
-    if fields.published_at is None:
-        fields.published_at = iso_datetime(meta.get("article:published_time"))
-    if fields.modified_at is None:
-        fields.modified_at = iso_datetime(meta.get("article:modified_time"))
+    """What the layout's reader left empty, from the page's meta tags and ``<title>``."""
+    fields.take("title", _TITLE_SUFFIX.sub("", clean_text(meta.get("og:title") or "")), "og:title")
+    title = _TITLE_SUFFIX.sub("", meta.get("html:title", "")).split(" | ")[0]
+    fields.take("title", title, "title")
+    fields.take("teaser", clean_text(meta.get("og:description")), "og:description")
+    fields.take("teaser", clean_text(meta.get("description")), "description")
+    published = iso_datetime(meta.get("article:published_time"))
+    fields.take("published_at", published, "meta[property=article:published_time]")
+    modified = iso_datetime(meta.get("article:modified_time"))
+    fields.take("modified_at", modified, "meta[property=article:modified_time]")
+
+
+def _fallbacks(fields: LayoutFields, sources: dict[str, str]) -> list[str]:
+    """The fields, in the schema's order, read from a source not the layout's own."""
+    primary = PRIMARY_SOURCES.get(fields.layout, {})
+    return [
+        name
+        for name in PAGE_FIELDS
+        if name in sources and sources[name] not in primary.get(name, frozenset())
+    ]
 
 
 def _assemble(
@@ -227,9 +252,20 @@ def _assemble(
 ) -> ParsedPage:
     kind = _kind(ref, meta)
     paragraphs = fields.paragraphs or []
-    fallback = not paragraphs and not (fields.is_media or kind in _MEDIA_KINDS)
+    # a player without text is a media page, unless its address says article: then its text
+    # container is missing (a redesign), not absent
+    media = kind in _MEDIA_KINDS or (fields.is_media and kind != "article")
+    fallback = not paragraphs and not media
+    sources = dict(fields.sources)
     if fallback:
         paragraphs = _fallback_paragraphs(html, fields)
+        sources.pop("body", None)
+        if paragraphs:
+            sources["body"] = "trafilatura"
+    fallbacks = _fallbacks(fields, sources)
+    if fallback and "body" not in fallbacks:  # the generic extractor was needed, found or not
+        fallbacks = [name for name in PAGE_FIELDS if name in {*fallbacks, "body"}]
+    expected = short_id(ref.content_id)
     return ParsedPage(
         short_id=_checked_short_id(ref.content_id, fields.page_short_id, warnings),
         content_id=ref.content_id,
@@ -245,6 +281,9 @@ def _assemble(
         published_at=fields.published_at,
         modified_at=fields.modified_at,
         selector_fallback=fallback,
+        fallbacks=fallbacks,
+        sources={name: sources[name] for name in PAGE_FIELDS if name in sources},
+        short_id_mismatch=fields.page_short_id not in (None, expected),
         warnings=warnings,
     )
 

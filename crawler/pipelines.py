@@ -18,6 +18,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.crawl_run import FIGURES, ErrorLines, record_run
+from crawler.extraction import ExtractionTally
 from store.article_schema import CrawledArticle
 from store.articles import Upsert, known_versions, raise_listed_dates, upsert_articles
 from store.clock import Clock, system_clock
@@ -187,6 +188,10 @@ class StoreArticlePipeline:
         if self.log_lines is not None:
             logging.getLogger().removeHandler(self.log_lines)
         stats = self.crawler.stats
+        tally = getattr(spider, "extraction", None)
+        if not isinstance(tally, ExtractionTally):  # another spider: nothing parsed here
+            tally = ExtractionTally()
+        extraction = tally.figures(int(stats.get_value("robotstxt/forbidden", 0)))
         try:
             if self.run_id is not None:
                 record_run(
@@ -197,6 +202,7 @@ class StoreArticlePipeline:
                     list(getattr(self.crawler.spider, "error_log", [])),
                     self.log_lines.lines if self.log_lines is not None else [],
                     self.clock(),
+                    extraction=extraction,
                 )
         finally:
             self.db.close()

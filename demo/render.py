@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from demo import chrome
 from demo.articles import SUBHEAD, Caption, DemoArticle
-from demo.new_layout import apollo_state, json_ld, rich_text_html
+from demo.new_layout import apollo_state, iso_millis, json_ld, rich_text_html
 from store.dw_ids import DW_TIMEZONE
 
 Page = tuple[bytes, ...]
@@ -246,6 +246,7 @@ def render_article(article: DemoArticle, context: PageContext) -> Page:
         values |= {
             "labels": chrome.NEW_LABELS[article.language],
             "long_date": long_date(article.language, article.published_at),
+            "published_iso": iso_millis(article.published_at),  # meta[name=date], as in 2026
             "share_links": share_links(article, old_style=False),
             "rich_text": Markup(rich_text_html(article, context.base_url)),
             "json_ld": Markup(json_ld(article, context.base_url)),

@@ -5,7 +5,11 @@
         crawl(server.base_url + "/rdf/rss-en-all")
         assert server.request_log.article_requests()
 
-``python -m demo.server [--port N] [--articles N]`` serves in the foreground and prints its URL.
+``server.set_drift(True)`` / ``server.set_drift(False)`` switch the drift variant (pages
+redesigned, see ``demo.drift``) while it runs.
+
+``python -m demo.server [--port N] [--articles N] [--drift]`` serves in the foreground and prints
+its URL.
 """
 
 from __future__ import annotations
@@ -135,6 +139,15 @@ class DemoServer:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    @property
+    def drifting(self) -> bool:
+        """Whether the pages are served redesigned (``demo.drift``)."""
+        return self.site.drifting
+
+    def set_drift(self, on: bool, scripts: bool = True, redate: bool = True) -> None:
+        """Switch the drift variant while the server runs (``DemoSite.set_drift``)."""
+        self.site.set_drift(on, scripts=scripts, redate=redate)
+
     def start(self) -> DemoServer:
         if self._thread is None:
             self._thread = threading.Thread(
@@ -177,9 +190,14 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="also serve this many generated articles (for benchmarks)",
     )
+    parser.add_argument(
+        "--drift", action="store_true", help="serve the pages redesigned (demo.drift)"
+    )
     args = parser.parse_args(argv)
     articles = demo_articles() + synthetic_articles(args.articles)
     server = DemoServer(articles, host=args.host, port=args.port)
+    if args.drift:
+        server.set_drift(True, redate=False)
     print(f"DW demo site with {len(articles)} articles at {server.base_url}/", flush=True)
     print(
         f"  feeds: {server.base_url}/rdf/rss-en-all  {server.base_url}/xml/rss-de-all", flush=True

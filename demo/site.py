@@ -4,6 +4,9 @@
 (status, headers, body). Pages are rendered on first request and kept; feeds, sitemaps and listing
 pages are rebuilt after ``add_article`` / ``update_article``. Every link points at ``base_url``
 except permalinks, which stay ``https://p.dw.com/p/<short id>`` as on DW.
+
+``set_drift(True)`` serves the pages redesigned (``demo.drift``: renamed CSS classes) until
+``set_drift(False)``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from demo import chrome, feeds
 from demo.articles import DemoArticle
+from demo.drift import drifted
 from demo.render import Page, PageContext, render_article, render_listing
 
 HTML = "text/html; charset=utf-8"
@@ -52,6 +56,7 @@ class DemoSite:
         self._by_language: dict[str, list[DemoArticle]] = {}
         self._position: dict[int, int] = {}
         self._by_short_id: dict[str, DemoArticle] = {}
+        self._drift: tuple[bool, bool] = (False, True)  # (redesigned, with its scripts)
         self._reindex()
 
     # -- the articles -------------------------------------------------------------------------
@@ -94,6 +99,22 @@ class DemoSite:
             self._reindex()
             return new
 
+    # -- the drift variant (demo.drift) -------------------------------------------------------
+    @property
+    def drifting(self) -> bool:
+        """Whether pages are served redesigned (``set_drift``)."""
+        return self._drift[0]
+
+    def set_drift(self, on: bool, scripts: bool = True, redate: bool = True) -> None:
+        """Serve every page redesigned from now on (``on``), or as before; ``scripts=False``
+        also leaves out the pages' ``<script>`` elements. ``redate`` moves every article's
+        ``modified_at`` forward so the next crawl fetches each page again."""
+        with self._lock:
+            self._drift = (on, scripts)
+            if redate:
+                for content_id in list(self._articles):
+                    self.update_article(content_id)
+
     def _reindex(self) -> None:
         self._documents.clear()
         self._by_language = {}
@@ -132,7 +153,9 @@ class DemoSite:
         if chunks is None:
             chunks = render_article(article, self._context(article))
             self._pages[article.content_id] = chunks
-        return b"".join(chunks)
+        redesigned, scripts = self._drift
+        page = b"".join(chunks)
+        return drifted(page, scripts) if redesigned else page
 
     def _article_response(self, language: str | None, suffix: str, content_id: int) -> Response:
         article = self._articles.get(content_id)

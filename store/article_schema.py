@@ -38,6 +38,9 @@ class ArticleFields:
     published_at: datetime | None = field(default=None, metadata=READER_SEES)  # aware
     modified_at: datetime | None = None
     selector_fallback: bool = False  # the layout's selectors found no body: trafilatura's text
+    # the fields read from a fallback source, not the layout's own (JSON-LD, its selectors):
+    # ["authors", "published_at"] on a React page without its scripts
+    fallbacks: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The page's fields as `newswatch parse --json` prints them."""

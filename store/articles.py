@@ -100,7 +100,8 @@ def upsert_articles(
             stored[short] = row["content_hash"]
             outcomes.append(Upsert.UPDATED)
         else:
-            touch = {"checked_at": now, **_present(row, "listed_at")}
+            # how this version was read is kept even when what it says is unchanged
+            touch = {"checked_at": now, **_present(row, "listed_at"), **_given(row, *_HOW_READ)}
             connection.execute(update(table).where(table.c.short_id == short).values(touch))
             outcomes.append(Upsert.UNCHANGED)
     return outcomes
@@ -108,6 +109,13 @@ def upsert_articles(
 
 def _present(values: Mapping[str, Any], *names: str) -> dict[str, Any]:
     return {name: values[name] for name in names if values.get(name) is not None}
+
+
+_HOW_READ = ("selector_fallback", "fallbacks")  # not hashed: they say how, not what
+
+
+def _given(values: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: values[name] for name in names if name in values}
 
 
 def known_versions(session: Session, content_ids: list[int]) -> dict[int, datetime | None]:

@@ -1,6 +1,6 @@
 """The article's fields are declared once (store.article_schema): the parser's result, the crawl's
 item, the stored columns and the JSON of `newswatch parse` / `newswatch articles` agree with it,
-and it agrees with the documented JSON keys (tests/test_cli.py PARSE_KEYS)."""
+and it agrees with the documented JSON keys (tests/test_cli.py PARSE_KEYS, PARSE_JSON_KEYS)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from store.article_schema import HASHED_FIELDS, PAGE_FIELDS, ArticleFields, Craw
 from store.articles import ARTICLE_FIELDS, article_json, content_hash, upsert_articles
 from store.db import Database
 from store.models import Article
-from tests.test_cli import PARSE_KEYS
+from tests.test_cli import PARSE_JSON_KEYS, PARSE_KEYS
 
 # the Article columns no crawl supplies: the store's own bookkeeping
 BOOKKEEPING = {"id", "content_hash", "first_seen_at", "updated_at", "checked_at", "matched_at"}
@@ -43,6 +43,7 @@ def page(**changes: object) -> ArticleFields:
         "published_at": datetime(2015, 11, 27, tzinfo=timezone(timedelta(hours=1))),
         "modified_at": None,
         "selector_fallback": False,
+        "fallbacks": [],
     }
     return ArticleFields(**{**values, **changes})
 
@@ -57,10 +58,11 @@ def test_the_schema_is_the_documented_json_of_parse() -> None:
 
 
 def test_the_parser_and_the_crawl_add_only_their_own_fields() -> None:
-    assert names(ParsedPage) == [*PARSE_KEYS, "warnings"]
+    assert names(ParsedPage) == [*PARSE_KEYS, "sources", "short_id_mismatch", "warnings"]
     assert names(CrawledArticle) == [*PARSE_KEYS, "listed_at"] == list(ARTICLE_FIELDS)
     parsed = ParsedPage(**{name: getattr(page(), name) for name in PAGE_FIELDS}, warnings=["w"])
-    assert list(parsed.to_json()) == PARSE_KEYS  # the warnings are not part of the JSON
+    # the sources are printed, the warnings are not part of the JSON
+    assert list(parsed.to_json()) == PARSE_JSON_KEYS
     crawled = CrawledArticle.of_page(parsed, listed_at=NOW)
     assert crawled.values() == {**{n: getattr(parsed, n) for n in PAGE_FIELDS}, "listed_at": NOW}
 
@@ -107,6 +109,7 @@ NOT_HASHED = {
     "kind",
     "modified_at",
     "selector_fallback",
+    "fallbacks",  # how the page was read, not what it says
     "listed_at",
 }
 

@@ -32,7 +32,10 @@ PARSE_KEYS = [
     "published_at",
     "modified_at",
     "selector_fallback",
+    "fallbacks",
 ]
+# `parse --json` adds where each field was read (the stored articles do not keep it)
+PARSE_JSON_KEYS = [*PARSE_KEYS, "sources"]
 # what `newswatch parse --json` must print for each real page (read off the pages by hand)
 SAMPLES = {
     "article-en-2020-a-52060881-old-layout.html": (
@@ -102,7 +105,7 @@ def test_parse_json_prints_the_fields_of_each_real_page(dw_samples, capsys, name
     code, out, _ = run(capsys, "parse", str(dw_samples / name), "--json")
     assert code == 0
     page = json.loads(out)
-    assert list(page) == PARSE_KEYS
+    assert list(page) == PARSE_JSON_KEYS
     assert (
         page["short_id"],
         page["content_id"],
@@ -111,6 +114,7 @@ def test_parse_json_prints_the_fields_of_each_real_page(dw_samples, capsys, name
         page["published_at"],
     ) == SAMPLES[name]
     assert page["title"] and page["selector_fallback"] is False
+    assert page["fallbacks"] == [] and page["sources"]["title"] == "h1"
 
 
 def test_parse_of_a_missing_file_is_a_usage_error(capsys, tmp_path) -> None:

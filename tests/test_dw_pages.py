@@ -25,7 +25,7 @@ from store.article_schema import PAGE_FIELDS
 from store.dw_ids import short_id
 
 BERLIN = ZoneInfo("Europe/Berlin")
-JSON_KEYS = set(PAGE_FIELDS)  # the documented list: tests/test_cli.py PARSE_KEYS
+JSON_KEYS = {*PAGE_FIELDS, "sources"}  # the documented list: tests/test_cli.py PARSE_JSON_KEYS
 KINDS = {"article", "video", "gallery", "live", "audio"}
 SHORT_ID = re.compile(r"[0-9A-Za-z]{1,11}")  # base 62
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}")  # en, pt-br, sr-latn-rs

@@ -38,6 +38,7 @@ from crawler.discovery import (
 )
 from crawler.dw import normalize_url
 from crawler.dw_page import PageError, parse_page
+from crawler.extraction import ExtractionTally
 from crawler.pipelines import StoreArticlePipeline
 from store.article_schema import CrawledArticle
 
@@ -85,6 +86,7 @@ class DwSpider(Spider):
         self.sitemaps_followed = 0
         self.max_items = MAX_ITEMS_PER_FEED
         self.error_log: list[str] = []
+        self.extraction = ExtractionTally()  # kept in the CrawlRun by the storing pipeline
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -210,6 +212,7 @@ class DwSpider(Spider):
         except PageError as error:
             self._error(response.url, str(error))
             return
+        self.extraction.add(page)
         for warning in page.warnings:
             self.logger.warning("%s: %s", response.url, warning)
         if page.selector_fallback:
