@@ -49,7 +49,9 @@ FIELD_ORDER: tuple[Field, ...] = ("title", "teaser", "body", "topics")
 ROLES = ("terms", "match_case", "require", "exclude")
 # Bump when alerts.matcher's semantics change, so stored matches are redone (part of the
 # fingerprint).
-MATCHER_VERSION = 2  # 2: inflections, place aliases, Arabic-script letters, `=Word`
+# 2: inflections, place aliases, Arabic-script letters, `=Word`; 3: inflected hits keep the
+# capitals of the term ("Male" no longer hits German "mal")
+MATCHER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -173,8 +175,11 @@ class WatchlistConfig(BaseModel):
 
         def canonical(role: str) -> list[str]:
             forms = {
-                ("=" if p.as_written else "") + (p.exact_case or p.key) + ("*" if p.prefix else "")
-                for _, p in self.parsed(role)
+                ("=" if p.as_written else "")
+                + (p.exact_case or p.key)
+                + ("*" if p.prefix else "")
+                + (_initials(written) if p.expands and self.inflections else "")
+                for written, p in self.parsed(role)
             }
             return sorted(forms)
 
@@ -191,6 +196,13 @@ class WatchlistConfig(BaseModel):
             definition["query"] = format_query(_query_of(self.query))
         encoded = json.dumps(definition, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(encoded).hexdigest()
+
+
+def _initials(written: str) -> str:
+    """Which words of a term begin with a capital, as inflected hits must repeat them: "^Aa"
+    for "Islamic state", "" when none does."""
+    marks = "".join("A" if word[:1].isupper() else "a" for word in written.split())
+    return "^" + marks if "A" in marks else ""
 
 
 @lru_cache(maxsize=256)

@@ -314,10 +314,19 @@ def test_repeated_watchlist_names_are_refused() -> None:
 def test_fingerprint_is_equal_for_equivalent_definitions() -> None:
     first = WatchlistConfig(name="syria", terms=["Raqqa", "Daesh", "terror*"], fields=["body"])
     second = WatchlistConfig(
-        name="syria", terms=[" DAESH", "terror *", "raqqa", "Raqqa"], fields=["body"]
+        name="syria", terms=[" DAESH", "terror *", "Raqqa", "raqqa"], fields=["body"]
     )
     assert first.fingerprint() == second.fingerprint()
     assert len(first.fingerprint()) == 64
+
+
+def test_fingerprint_follows_a_terms_capitals_where_inflected_hits_keep_them() -> None:
+    def fingerprint(term: str, inflections: bool = True) -> str:
+        return WatchlistConfig(name="w", terms=[term], inflections=inflections).fingerprint()
+
+    assert fingerprint("Male") != fingerprint("male")  # "mal" is not "Male" inflected
+    assert fingerprint("Male") == fingerprint("MALE")
+    assert fingerprint("Male", inflections=False) == fingerprint("male", inflections=False)
 
 
 @pytest.mark.parametrize(
