@@ -36,6 +36,10 @@ class CrawlConfig(BaseModel):
         le=1_000_000,
         description="items one feed, sitemap or listing page contributes, newest first",
     )
+    scrapyd: list[str] = Field(
+        default=[],
+        description="scrapyd nodes (http://host:6800) that run crawls; empty: a local subprocess",
+    )
 
     @field_validator("jitter")
     @classmethod
@@ -48,6 +52,18 @@ class CrawlConfig(BaseModel):
                 f"({show_duration(every)}): at most the interval"
             )
         return value
+
+    @field_validator("scrapyd")
+    @classmethod
+    def _node_urls(cls, urls: list[str]) -> list[str]:
+        nodes = []
+        for url in urls:
+            if not re.match(r"^https?://[^/\s?#]+/?$", url.strip()):
+                raise ValueError(f"not a scrapyd node URL (http://host:port): {url!r}")
+            nodes.append(url.strip().rstrip("/"))
+        if len(set(nodes)) != len(nodes):
+            raise ValueError("a scrapyd node is named twice")
+        return nodes
 
     @field_validator("user_agent")
     @classmethod
