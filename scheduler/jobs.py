@@ -18,6 +18,7 @@ from alerts.match_stage import MatchReport, match_articles
 from alerts.subscribers import Effective, with_choices
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
+from scheduler.scrapyd_nodes import run_on_nodes
 from store.clock import Clock
 from store.db import Database
 from store.links import Links, secret_key
@@ -34,11 +35,14 @@ def crawl_sources(
     log_file: Path | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> list[CrawlOutcome]:
-    """Crawl every source (or one) once, each in its own subprocess."""
+    """Crawl every source (or one) once, each in its own subprocess or scrapyd job."""
     sources = [config.source(source)] if source else config.sources
     outcomes = []
     for each in sources:
-        outcome = run_crawl(each, config.crawl, db, clock, log_file=log_file, on_start=on_start)
+        if config.crawl.scrapyd:  # a job on a scrapyd node
+            outcome = run_on_nodes(each, config.crawl, db, clock)
+        else:
+            outcome = run_crawl(each, config.crawl, db, clock, log_file=log_file, on_start=on_start)
         run = outcome.run
         log.info(
             "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors%s",
