@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,13 +35,16 @@ def crawl_sources(
     source: str | None = None,
     log_file: Path | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
+    stopping: threading.Event | None = None,
 ) -> list[CrawlOutcome]:
-    """Crawl every source (or one) once, each in its own subprocess or scrapyd job."""
+    """Crawl every source (or one) once, each in its own subprocess or scrapyd job
+    (``stopping``: a stopping service cancels the job, as ``on_start`` lets it stop a
+    subprocess)."""
     sources = [config.source(source)] if source else config.sources
     outcomes = []
     for each in sources:
         if config.crawl.scrapyd:  # a job on a scrapyd node
-            outcome = run_on_nodes(each, config.crawl, db, clock)
+            outcome = run_on_nodes(each, config.crawl, db, clock, stopping=stopping)
         else:
             outcome = run_crawl(each, config.crawl, db, clock, log_file=log_file, on_start=on_start)
         run = outcome.run

@@ -24,6 +24,7 @@ shared between machines."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -136,13 +137,13 @@ class Node:
         where = entry.get("log_url")
         if not where:
             return ""
+        url, timeout = f"{self.url}{where}", (CONNECT_SECONDS, ANSWER_SECONDS)
         try:
-            response = self.http.get(
-                f"{self.url}{where}",
-                headers={"Range": f"bytes=-{LOG_TAIL_BYTES}"},
-                timeout=(CONNECT_SECONDS, ANSWER_SECONDS),
-            )
-        except NODE_DOWN:
+            # its size first: Twisted answers a suffix range longer than the file with a 500
+            size = int(self.http.head(url, timeout=timeout).headers.get("Content-Length") or 0)
+            tail = {"Range": f"bytes={size - LOG_TAIL_BYTES}-"} if size > LOG_TAIL_BYTES else {}
+            response = self.http.get(url, headers=tail, timeout=timeout)
+        except (*NODE_DOWN, ValueError):
             return ""
         return response.content.decode("utf-8", "replace") if response.ok else ""
 
@@ -186,9 +187,11 @@ def run_on_nodes(
     database: Database,
     clock: Clock,
     timeout: float | None = None,
+    stopping: threading.Event | None = None,
 ) -> CrawlOutcome:
     """Crawl one source as a job on the least loaded scrapyd node of ``crawl.scrapyd``; its
-    CrawlRun row (with node and job id) tells what it found."""
+    CrawlRun row (with node and job id) tells what it found. ``stopping`` (a stopping service)
+    cancels the job as the time limit does."""
     if make_url(database.url).get_backend_name() != "postgresql":
         refused = (
             "crawl not started: crawl.scrapyd needs PostgreSQL storage "
@@ -222,8 +225,9 @@ def run_on_nodes(
             log.error("crawl of %s: %s", source.name, reason)
             run = _complete(database, run_id, [reason], clock())
             return CrawlOutcome(source.name, -1, run, "", [reason])
-        state, entry, lost = _wait(dispatch, limit)
-        cancelled = time.monotonic() - dispatch.started >= limit
+        state, entry, lost = _wait(dispatch, limit, stopping or threading.Event())
+        stopped = stopping is not None and stopping.is_set()
+        cancelled = stopped or time.monotonic() - dispatch.started >= limit
     text = dispatch.node.log_text(entry) if state == "finished" else ""
     log_errors = log_error_lines(text.splitlines())
     tail = "\n".join(text.splitlines()[-15:])
@@ -231,7 +235,8 @@ def run_on_nodes(
     if lost:
         errors = [f"{where} {lost}"]
     elif cancelled:
-        errors = [f"{where} was cancelled past the crawl's time limit ({limit:.0f}s)"]
+        why = "the service stopped" if stopped else f"past the crawl's time limit ({limit:.0f}s)"
+        errors = [f"{where} was cancelled: {why}"]
     else:
         errors = [f"{where} ended without recording the crawl"]
     try:
@@ -289,10 +294,12 @@ def _dispatch(
     return None
 
 
-def _wait(dispatch: Dispatch, limit: float) -> tuple[str | None, dict[str, Any], str]:
-    """Poll the job until it has finished; cancel it past ``limit`` seconds (SIGINT, then
-    SIGKILL after a grace period). Returns its last state and entry, and why it was lost
-    ("" when it finished on its own or by the cancel)."""
+def _wait(
+    dispatch: Dispatch, limit: float, stopping: threading.Event
+) -> tuple[str | None, dict[str, Any], str]:
+    """Poll the job until it has finished; cancel it past ``limit`` seconds or once
+    ``stopping`` is set (SIGINT, then SIGKILL after a grace period). Returns its last state and
+    entry, and why it was lost ("" when it finished on its own or by the cancel)."""
     node, job_id = dispatch.node, dispatch.job_id
     started = dispatch.started
     signals = [("INT", limit), ("KILL", limit + STOP_GRACE_SECONDS)]
@@ -309,19 +316,20 @@ def _wait(dispatch: Dispatch, limit: float) -> tuple[str | None, dict[str, Any],
             unreachable = _why(error)
         if state == "finished":
             return state, entry, ""
-        if state is None:
-            missing += 1
-            if missing >= 3:  # the node restarted and forgot it
-                return state, entry, "is gone from its node (restarted?)"
+        missing = missing + 1 if state is None else 0
+        if missing >= 3:  # cancelled while pending, or the node restarted and forgot it
+            cancelled = len(signals) < 2
+            return state, entry, "" if cancelled else "is gone from its node (restarted?)"
+        if stopping.is_set() and signals and signals[0][0] == "INT":
+            limit = min(limit, time.monotonic() - started)  # the stop: as if the limit were now
+            signals = [("INT", limit), ("KILL", limit + STOP_GRACE_SECONDS)]
+            give_up = limit + 2 * STOP_GRACE_SECONDS
         waited = time.monotonic() - started
         if signals and waited >= signals[0][1] and unreachable is None:
             signal, _ = signals.pop(0)
+            why = "the service is stopping" if stopping.is_set() else f"it ran past {limit:.0f}s"
             log.warning(
-                "scrapyd job %s on %s ran past %.0fs: cancelling it (%s)",
-                job_id,
-                node.url,
-                limit,
-                signal,
+                "scrapyd job %s on %s: %s, cancelling it (%s)", job_id, node.url, why, signal
             )
             try:
                 node.cancel(job_id, signal)
@@ -330,7 +338,10 @@ def _wait(dispatch: Dispatch, limit: float) -> tuple[str | None, dict[str, Any],
         if waited >= give_up:
             why = f"unreachable: {unreachable}" if unreachable else f"still {state}"
             return state, entry, f"did not end within {give_up:.0f}s ({why})"
-        time.sleep(POLL_SECONDS)
+        if stopping.is_set():
+            time.sleep(POLL_SECONDS)
+        else:
+            stopping.wait(POLL_SECONDS)  # a stop is seen at once
 
 
 def _note_job(database: Database, run_id: int, node: str, job_id: str) -> None:
