@@ -9,6 +9,7 @@ every node crawls with the service's code whatever version it has installed."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,11 @@ def crawler_egg() -> Egg:
 
 
 def _build(version: str) -> bytes:
+    if importlib.util.find_spec("setuptools") is None:
+        raise EggError(
+            "building the crawler's egg for scrapyd needs setuptools: "
+            "pip install 'newswatch[scrapyd]'"
+        )
     with tempfile.TemporaryDirectory(prefix="newswatch-egg-") as folder:
         root = Path(folder)
         for name, source in PACKAGES.items():
