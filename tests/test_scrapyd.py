@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -181,6 +182,7 @@ def test_two_sources_run_on_both_nodes_and_store_every_article_once(
             stored = session.scalar(select(func.count()).select_from(Article))
             distinct = session.scalar(select(func.count(func.distinct(Article.short_id))))
     assert stored == distinct == DEMO_ARTICLES
+    assert all("Spider closed (finished)" in o.log_tail for o in outcomes)  # the node's log
     assert [r.source for r in runs] == ["demo-en", "demo-de"]
     assert {r.status for r in runs} == {CrawlStatus.OK}
     assert sum(r.new for r in runs) == DEMO_ARTICLES
@@ -236,6 +238,33 @@ def test_a_job_past_its_time_limit_is_cancelled(
     assert outcome.run.pages < DEMO_ARTICLES
     assert took < 20, took
     assert outcome.run.job_id in {job for node in nodes for job in node.finished_jobs()}
+
+
+def test_a_stopping_service_cancels_its_job(
+    nodes: list[ScrapydNode], postgres: str, demo: DemoServer
+) -> None:
+    slow = CrawlConfig(delay=0.6, autothrottle=False, concurrency=1, scrapyd=[nodes[0].url])
+    stopping = threading.Event()
+
+    def stop_once_running() -> None:  # the stop comes while the job runs, as a SIGTERM would
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not stopping.is_set():
+            running = requests.get(f"{nodes[0].url}/listjobs.json", timeout=10).json()["running"]
+            if running:
+                stopping.set()
+            time.sleep(0.1)
+
+    stopper = threading.Thread(target=stop_once_running, daemon=True)
+    stopper.start()
+    with Database(postgres) as database:
+        outcome = run_on_nodes(demo_source(demo), slow, database, system_clock, stopping=stopping)
+    stopper.join()
+    assert stopping.is_set()
+    assert outcome.run is not None, outcome.log_tail
+    assert outcome.run.status in (CrawlStatus.INTERRUPTED, CrawlStatus.FAILED)
+    if outcome.run.status == CrawlStatus.FAILED:  # not recorded by the crawl: we say why
+        assert "was cancelled: the service stopped" in outcome.run.last_errors[0]
+    assert outcome.run.job_id in nodes[0].finished_jobs()
 
 
 def test_scrapyd_nodes_with_sqlite_are_refused_in_one_line(tmp_path: Path) -> None:
