@@ -150,7 +150,8 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
     """Read and validate the config; without a file (and not required) the embedded defaults.
 
     ``NEWSWATCH_DATABASE_URL`` and ``NEWSWATCH_SMTP_URL`` override the file; the SMTP password
-    comes only from ``NEWSWATCH_SMTP_PASSWORD`` (a ``password`` in the file's [mail] is refused)."""
+    comes only from ``NEWSWATCH_SMTP_PASSWORD`` (a ``password`` in the file's [mail] is refused),
+    the scrapyd nodes' only from ``NEWSWATCH_SCRAPYD_PASSWORD``."""
     data: dict = {}
     if path is not None and path.exists():
         try:
@@ -171,6 +172,15 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
         data.setdefault("mail", {})["smtp_url"] = os.environ[ENV_SMTP_URL]
     if os.environ.get(MailConfig.ENV_PASSWORD):
         data.setdefault("mail", {})["password"] = os.environ[MailConfig.ENV_PASSWORD]
+    crawl = data.get("crawl")
+    if isinstance(crawl, dict) and "scrapyd_password" in crawl:
+        raise ConfigError(
+            f"{path}: crawl.scrapyd_password: keep it out of the config file; "
+            f"set {CrawlConfig.ENV_SCRAPYD_PASSWORD} instead"
+        )
+    if os.environ.get(CrawlConfig.ENV_SCRAPYD_PASSWORD):
+        password = os.environ[CrawlConfig.ENV_SCRAPYD_PASSWORD]
+        data.setdefault("crawl", {})["scrapyd_password"] = password
     web = data.get("web")
     for secret, variable in (
         ("token", WebConfig.ENV_TOKEN),

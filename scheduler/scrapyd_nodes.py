@@ -15,6 +15,9 @@ JSON API (https://scrapyd.readthedocs.io/en/latest/api.html).
 - ``listjobs.json`` is polled until the job has finished; past the crawl's time limit the job is
   cancelled (``cancel.json``: SIGINT, Scrapy closes cleanly; after a grace period SIGKILL).
 
+Nodes with scrapyd's HTTP basic auth (its ``username``/``password``) are reached as
+``crawl.scrapyd_user`` with the password from ``NEWSWATCH_SCRAPYD_PASSWORD``.
+
 The crawl on the node completes its CrawlRun row itself (``crawler.crawl_run``), as a local one
 does; the node and job id are on the row from the start. When the job ends without recording
 (it died, its node went away), the row is completed here, failed, with the error lines of the
@@ -217,6 +220,9 @@ def run_on_nodes(
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
     limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
     with requests.Session() as http:
+        if crawl.scrapyd_user:  # scrapyd's own HTTP basic auth (its username/password)
+            password = crawl.scrapyd_password.get_secret_value() if crawl.scrapyd_password else ""
+            http.auth = (crawl.scrapyd_user, password)
         nodes = [Node(url, http) for url in crawl.scrapyd]
         tried: list[str] = []
         dispatch = _dispatch(source, crawl, database, egg, run_id, nodes, tried)

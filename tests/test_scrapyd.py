@@ -70,8 +70,9 @@ class ScrapydNode:
                 self.process.wait()
 
 
-def _start_node(folder: Path) -> ScrapydNode:
-    """A scrapyd process of this venv on a free loopback port, its config in ``folder``."""
+def _start_node(folder: Path, auth: str = "") -> ScrapydNode:
+    """A scrapyd process of this venv on a free loopback port, its config in ``folder``
+    (``auth``: more lines for it, e.g. its username and password)."""
     folder.mkdir(parents=True)
     port = _free_port()
     (folder / "scrapyd.conf").write_text(
@@ -82,7 +83,7 @@ def _start_node(folder: Path) -> ScrapydNode:
         f"logs_dir = {folder / 'logs'}\n"
         f"dbs_dir = {folder / 'dbs'}\n"
         "poll_interval = 0.2\n"
-        "max_proc = 4\n"
+        "max_proc = 4\n" + auth
     )
     output = open(folder / "scrapyd.out", "wb")  # noqa: SIM115 (the process outlives this call)
     process = subprocess.Popen(
@@ -97,7 +98,7 @@ def _start_node(folder: Path) -> ScrapydNode:
     deadline = time.monotonic() + NODE_START_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if requests.get(f"{node.url}/daemonstatus.json", timeout=1).ok:
+            if requests.get(f"{node.url}/daemonstatus.json", timeout=1).status_code in (200, 401):
                 return node
         except requests.ConnectionError:
             time.sleep(0.1)  # the port opens once twistd has read its config
@@ -267,6 +268,29 @@ def test_a_stopping_service_cancels_its_job(
     assert outcome.run.job_id in nodes[0].finished_jobs()
 
 
+def test_nodes_behind_basic_auth_take_the_password_from_the_environment(
+    tmp_path: Path, postgres: str, demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need(_has_scrapyd(), "scrapyd is not installed (pip install -e '.[test]')")
+    node = _start_node(tmp_path / "guarded", auth="username = crawler\npassword = node-secret\n")
+    try:
+        toml = tmp_path / "newswatch.toml"
+        toml.write_text(f'[crawl]\nscrapyd = ["{node.url}"]\nscrapyd_user = "crawler"\n')
+        monkeypatch.setenv("NEWSWATCH_DATABASE_URL", postgres)
+        source = english_and_german(demo)[0]
+        with Database(postgres) as database:
+            refused = run_on_nodes(source, load_config(toml).crawl, database, system_clock)
+            monkeypatch.setenv("NEWSWATCH_SCRAPYD_PASSWORD", "node-secret")
+            crawl = load_config(toml).crawl.model_copy(update={"delay": 0})
+            taken = run_on_nodes(source, crawl, database, system_clock)
+    finally:
+        node.stop()
+    assert refused.run is not None and not refused.ok
+    assert "HTTP 401" in refused.run.last_errors[0], refused.run.last_errors
+    assert taken.ok, taken.log_tail
+    assert taken.run is not None and taken.run.node == node.url
+
+
 def test_scrapyd_nodes_with_sqlite_are_refused_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "newswatch.toml"
     config.write_text(
@@ -302,6 +326,6 @@ def test_a_sqlite_database_never_reaches_a_node(tmp_path: Path) -> None:
 
 def test_node_urls_are_checked() -> None:
     assert CrawlConfig(scrapyd=["http://node1:6800/"]).scrapyd == ["http://node1:6800"]
-    for bad in ("node1:6800", "http://node1:6800/path", "ftp://node1"):
+    for bad in ("node1:6800", "http://node1:6800/path", "ftp://node1", "http://u:p@node1:6800"):
         with pytest.raises(ValueError, match="scrapyd node URL"):
             CrawlConfig(scrapyd=[bad])
