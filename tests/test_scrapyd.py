@@ -24,6 +24,7 @@ from crawler.config import CrawlConfig, SourceConfig
 from demo import DemoServer, demo_articles
 from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, load_config
+from scheduler.egg import code_version
 from scheduler.scrapyd_nodes import run_on_nodes
 from store.clock import system_clock
 from store.config import StorageConfig
@@ -179,12 +180,16 @@ def test_two_sources_run_on_both_nodes_and_store_every_article_once(
         outcomes = jobs.crawl_sources(config, database, system_clock)
         assert [o.ok for o in outcomes] == [True, True], [o.log_tail for o in outcomes]
         runs = crawl_runs(database)
+        again = jobs.crawl_sources(config, database, system_clock)  # nothing new by now
+        assert [o.ok for o in again] == [True, True], [o.log_tail for o in again]
+        assert [o.run.new for o in again if o.run] == [0, 0]
+        assert all(o.run.skipped_known for o in again if o.run)
         with database.session() as session:
             stored = session.scalar(select(func.count()).select_from(Article))
             distinct = session.scalar(select(func.count(func.distinct(Article.short_id))))
     assert stored == distinct == DEMO_ARTICLES
     assert all("Spider closed (finished)" in o.log_tail for o in outcomes)  # the node's log
-    assert [r.source for r in runs] == ["demo-en", "demo-de"]
+    assert [r.source for r in runs] == ["demo-en", "demo-de"]  # the first round
     assert {r.status for r in runs} == {CrawlStatus.OK}
     assert sum(r.new for r in runs) == DEMO_ARTICLES
     # each node ran one of the two jobs, and each row names its node and job
@@ -192,6 +197,14 @@ def test_two_sources_run_on_both_nodes_and_store_every_article_once(
     by_url = {n.url: n for n in nodes}
     for run in runs:
         assert run.job_id and run.job_id in by_url[run.node].finished_jobs()
+    # the egg went to each node once, as this code's version, though each crawled twice
+    for node in nodes:
+        versions = requests.get(
+            f"{node.url}/listversions.json", params={"project": "newswatch"}, timeout=10
+        ).json()["versions"]
+        assert versions == [code_version()]
+        uploads = (node.folder / "scrapyd.out").read_text().count("POST /addversion.json")
+        assert uploads == 1
     # the password went nowhere a node keeps or shows: not its job list, logs or files
     for node in nodes:
         listed = requests.get(f"{node.url}/listjobs.json", timeout=10).text
