@@ -224,16 +224,35 @@ def run_on_nodes(
             password = crawl.scrapyd_password.get_secret_value() if crawl.scrapyd_password else ""
             http.auth = (crawl.scrapyd_user, password)
         nodes = [Node(url, http) for url in crawl.scrapyd]
-        tried: list[str] = []
-        dispatch = _dispatch(source, crawl, database, egg, run_id, nodes, tried)
-        if dispatch is None:
-            reason = "no scrapyd node took the crawl: " + "; ".join(tried)
-            log.error("crawl of %s: %s", source.name, reason)
-            run = _complete(database, run_id, [reason], clock())
-            return CrawlOutcome(source.name, -1, run, "", [reason])
-        state, entry, lost = _wait(dispatch, limit, stopping or threading.Event())
-        stopped = stopping is not None and stopping.is_set()
-        cancelled = stopped or time.monotonic() - dispatch.started >= limit
+        try:
+            return _crawl_on(nodes, source, crawl, database, clock, egg, run_id, limit, stopping)
+        except SQLAlchemyError as error:  # the row could not be read or written: say so
+            cause = f"crawl not recorded: the database refused its row: {describe_error(error)}"
+            log.error("crawl of %s: %s", source.name, cause)
+            return CrawlOutcome(source.name, -1, None, "", cause=cause)
+
+
+def _crawl_on(
+    nodes: list[Node],
+    source: SourceConfig,
+    crawl: CrawlConfig,
+    database: Database,
+    clock: Clock,
+    egg: Egg,
+    run_id: int,
+    limit: float,
+    stopping: threading.Event | None,
+) -> CrawlOutcome:
+    tried: list[str] = []
+    dispatch = _dispatch(source, crawl, database, egg, run_id, nodes, tried)
+    if dispatch is None:
+        reason = "no scrapyd node took the crawl: " + "; ".join(tried)
+        log.error("crawl of %s: %s", source.name, reason)
+        run = _complete(database, run_id, [reason], clock())
+        return CrawlOutcome(source.name, -1, run, "", [reason])
+    state, entry, lost = _wait(dispatch, limit, stopping or threading.Event())
+    stopped = stopping is not None and stopping.is_set()
+    cancelled = stopped or time.monotonic() - dispatch.started >= limit
     text = dispatch.node.log_text(entry) if state == "finished" else ""
     log_errors = log_error_lines(text.splitlines())
     tail = "\n".join(text.splitlines()[-15:])
@@ -245,12 +264,10 @@ def run_on_nodes(
         errors = [f"{where} was cancelled: {why}"]
     else:
         errors = [f"{where} ended without recording the crawl"]
-    try:
-        run = _complete(database, run_id, [*errors, *(LOG_PREFIX + e for e in log_errors)], clock())
-    except SQLAlchemyError as error:
-        cause = f"crawl not recorded: the database refused its row: {describe_error(error)}"
-        log.error("crawl of %s (%s): %s", source.name, where, cause)
-        return CrawlOutcome(source.name, -1, None, tail, log_errors, cause)
+    # completed here only when the job did not record itself
+    run = _complete(database, run_id, [*errors, *(LOG_PREFIX + e for e in log_errors)], clock())
+    if run is not None and run.status == CrawlStatus.FAILED and run.last_errors[:1] == errors:
+        log.warning("crawl of %s: %s", source.name, "; ".join(run.last_errors[:3]))
     return CrawlOutcome(source.name, 0 if state == "finished" else -1, run, tail, log_errors)
 
 
