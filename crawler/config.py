@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from store.durations import HOUR, YEAR, Size, bounded_duration, show_duration
 
@@ -36,6 +36,14 @@ class CrawlConfig(BaseModel):
         le=1_000_000,
         description="items one feed, sitemap or listing page contributes, newest first",
     )
+    scrapyd: list[str] = Field(
+        default=[],
+        description="scrapyd nodes (http://host:6800) that run crawls; empty: a local subprocess",
+    )
+    scrapyd_user: str = Field(default="", description="the nodes' HTTP basic auth user, if any")
+    # the nodes' basic auth password: scheduler.config fills it from the environment only
+    scrapyd_password: SecretStr | None = Field(default=None, exclude=True)
+    ENV_SCRAPYD_PASSWORD: ClassVar[str] = "NEWSWATCH_SCRAPYD_PASSWORD"
 
     @field_validator("jitter")
     @classmethod
@@ -48,6 +56,23 @@ class CrawlConfig(BaseModel):
                 f"({show_duration(every)}): at most the interval"
             )
         return value
+
+    @field_validator("scrapyd")
+    @classmethod
+    def _node_urls(cls, urls: list[str]) -> list[str]:
+        nodes = []
+        for url in urls:
+            if not re.match(r"^https?://[^/\s?#]+/?$", url.strip()):
+                raise ValueError(f"not a scrapyd node URL (http://host:port): {url!r}")
+            if "@" in url:  # a node URL is logged and kept on CrawlRun rows
+                raise ValueError(
+                    "put no user or password in a scrapyd node URL: set crawl.scrapyd_user "
+                    f"and {cls.ENV_SCRAPYD_PASSWORD}"
+                )
+            nodes.append(url.strip().rstrip("/"))
+        if len(set(nodes)) != len(nodes):
+            raise ValueError("a scrapyd node is named twice")
+        return nodes
 
     @field_validator("user_agent")
     @classmethod

@@ -3,7 +3,8 @@
 The storing pipeline holds the crawl process's one ``Database``: the spider asks it which
 articles are stored already (``known_versions``). It also completes this crawl's CrawlRun row
 when the spider has closed (``crawler.crawl_run``): the row `newswatch crawl` made
-(``NEWSWATCH_RUN_ID``), or one it makes itself when the crawl runs by hand."""
+(``NEWSWATCH_RUN_ID``, or a scrapyd job's ``run_id`` spider argument), or one it makes itself
+when the crawl runs by hand."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ MAX_REASON = 300  # characters of a database error kept in the crawl's error log
 def _describe(error: BaseException) -> str:
     """The error's type and first line (a database error's body text stays out of the log)."""
     return describe_error(error, MAX_REASON)
+
+
+def _run_id_argument(spider: Spider | None) -> int | None:
+    """The CrawlRun id a scrapyd job got as its ``run_id`` spider argument (``-a run_id=N``)."""
+    value = str(getattr(spider, "run_id", "") or "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 class ValidateArticlePipeline:
@@ -88,7 +95,9 @@ class StoreArticlePipeline:
     def open_spider(self, spider: Spider | None = None) -> None:
         """Open the database and use the CrawlRun row `newswatch crawl` made for this crawl
         (NEWSWATCH_RUN_ID), or, run by hand, migrate the database and make a row."""
-        self.run_id = self.crawler.settings.getint("NEWSWATCH_RUN_ID") or None
+        self.run_id = self.crawler.settings.getint("NEWSWATCH_RUN_ID") or _run_id_argument(
+            self.crawler.spider
+        )
         # `newswatch crawl` migrated the database before starting the crawl; by hand, we do
         self.db = Database(self.database_url, migrate=self.run_id is None)
         if self.run_id is not None:

@@ -13,6 +13,8 @@ from itertools import pairwise
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from alerts.config import ChannelsConfig, MailConfig, SubscriberConfig
 from alerts.render import DigestRenderer
@@ -70,6 +72,11 @@ class AppConfig(BaseModel):
                     f"crawl.jitter: {show_duration(self.crawl.jitter)} is longer than the "
                     f"shortest gap between crawl.cron's times ({show_duration(gap)})"
                 )
+        if self.crawl.scrapyd and _backend(self.storage.url) != "postgresql":
+            raise ValueError(
+                "crawl.scrapyd: crawls on scrapyd nodes need PostgreSQL storage "
+                "(storage.url is not postgresql://...); leave crawl.scrapyd empty for SQLite"
+            )
         _unique("sources", [s.name for s in self.sources])
         _unique("watchlists", [w.name for w in self.watchlists])
         _unique("subscribers", [s.key for s in self.subscribers])
@@ -89,6 +96,14 @@ class AppConfig(BaseModel):
                 return source
         known = ", ".join(s.name for s in self.sources)
         raise ConfigError(f"no source named {name!r} (known: {known})")
+
+
+def _backend(url: str) -> str:
+    """The database kind a URL names ("sqlite", "postgresql"), "" when it names none."""
+    try:
+        return make_url(url).get_backend_name()
+    except ArgumentError:
+        return ""
 
 
 def crawl_schedule(cron: str) -> Schedule:
@@ -135,7 +150,8 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
     """Read and validate the config; without a file (and not required) the embedded defaults.
 
     ``NEWSWATCH_DATABASE_URL`` and ``NEWSWATCH_SMTP_URL`` override the file; the SMTP password
-    comes only from ``NEWSWATCH_SMTP_PASSWORD`` (a ``password`` in the file's [mail] is refused)."""
+    comes only from ``NEWSWATCH_SMTP_PASSWORD`` (a ``password`` in the file's [mail] is refused),
+    the scrapyd nodes' only from ``NEWSWATCH_SCRAPYD_PASSWORD``."""
     data: dict = {}
     if path is not None and path.exists():
         try:
@@ -156,6 +172,15 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
         data.setdefault("mail", {})["smtp_url"] = os.environ[ENV_SMTP_URL]
     if os.environ.get(MailConfig.ENV_PASSWORD):
         data.setdefault("mail", {})["password"] = os.environ[MailConfig.ENV_PASSWORD]
+    crawl = data.get("crawl")
+    if isinstance(crawl, dict) and "scrapyd_password" in crawl:
+        raise ConfigError(
+            f"{path}: crawl.scrapyd_password: keep it out of the config file; "
+            f"set {CrawlConfig.ENV_SCRAPYD_PASSWORD} instead"
+        )
+    if os.environ.get(CrawlConfig.ENV_SCRAPYD_PASSWORD):
+        password = os.environ[CrawlConfig.ENV_SCRAPYD_PASSWORD]
+        data.setdefault("crawl", {})["scrapyd_password"] = password
     web = data.get("web")
     for secret, variable in (
         ("token", WebConfig.ENV_TOKEN),

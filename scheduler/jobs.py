@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from alerts.match_stage import MatchReport, match_articles
 from alerts.subscribers import Effective, with_choices
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
+from scheduler.scrapyd_nodes import run_on_nodes
 from store.clock import Clock
 from store.db import Database
 from store.links import Links, secret_key
@@ -33,12 +35,18 @@ def crawl_sources(
     source: str | None = None,
     log_file: Path | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
+    stopping: threading.Event | None = None,
 ) -> list[CrawlOutcome]:
-    """Crawl every source (or one) once, each in its own subprocess."""
+    """Crawl every source (or one) once, each in its own subprocess or scrapyd job
+    (``stopping``: a stopping service cancels the job, as ``on_start`` lets it stop a
+    subprocess)."""
     sources = [config.source(source)] if source else config.sources
     outcomes = []
     for each in sources:
-        outcome = run_crawl(each, config.crawl, db, clock, log_file=log_file, on_start=on_start)
+        if config.crawl.scrapyd:  # a job on a scrapyd node
+            outcome = run_on_nodes(each, config.crawl, db, clock, stopping=stopping)
+        else:
+            outcome = run_crawl(each, config.crawl, db, clock, log_file=log_file, on_start=on_start)
         run = outcome.run
         log.info(
             "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors%s",

@@ -370,7 +370,9 @@ class Service:
 
     def crawl_cycle(self, source: str) -> None:
         config, db, clock = self.config, self.db, self.clock
-        jobs.crawl_sources(config, db, clock, source, on_start=self._track_crawl)
+        jobs.crawl_sources(
+            config, db, clock, source, on_start=self._track_crawl, stopping=self.stopping
+        )
         self._crawl = None
         if self.stopping.is_set() or not self._holds_lock(f"crawl:{source} (match and send)"):
             return
