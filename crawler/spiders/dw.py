@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Self
@@ -103,6 +104,7 @@ class DwSpider(Spider):
         spider.max_items = crawler.settings.getint(
             "NEWSWATCH_MAX_ITEMS_PER_FEED", MAX_ITEMS_PER_FEED
         )
+        _quiet_hot_loggers(crawler.settings.get("LOG_LEVEL", "INFO"))
         # what is loaded by now lives as long as the crawl: keep the collector off it
         gc.collect()
         gc.freeze()
@@ -294,6 +296,19 @@ class DwSpider(Spider):
         self.error_log.append(f"{url}: {reason}")
         del self.error_log[:-RUN_ERRORS_KEPT]
         self.logger.warning("%s: %s", url, reason)
+
+
+# loggers that make a record for every page or item ("Crawled (200)", "Scraped from", "new
+# article"); Scrapy filters by LOG_LEVEL only in its handler, after each record is made
+_HOT_LOGGERS = ("scrapy.core.engine", "scrapy.core.scraper", "crawler.pipelines")
+
+
+def _quiet_hot_loggers(level: str | int) -> None:
+    """Above DEBUG, make the per-page loggers drop their DEBUG records before making them."""
+    number = logging.getLevelName(level) if isinstance(level, str) else level
+    if isinstance(number, int) and number > logging.DEBUG:
+        for name in _HOT_LOGGERS:
+            logging.getLogger(name).setLevel(number)
 
 
 def _content_type(response: Response) -> str | None:
