@@ -68,7 +68,7 @@ def upsert_articles(
         values = {name: fields[name] for name in ARTICLE_FIELDS if name in fields}
         rows.append({**values, "content_hash": content_hash(values), "updated_at": now,
                      "checked_at": now})  # fmt: skip
-    stored = dict(
+    stored: dict[str, str] = dict(
         connection.execute(
             select(table.c.short_id, table.c.content_hash).where(
                 table.c.short_id.in_({row["short_id"] for row in rows})
