@@ -74,3 +74,29 @@ def test_validators_are_not_kept_when_an_article_failed(sqlite_url: str) -> None
         assert english.content_id in {a.content_id for a in stored_articles(database)}
         with database.session() as session:
             assert session.scalars(select(FetchValidator.url)).all() == [server.url(FEED)]
+
+
+def test_a_sitemap_index_keeps_no_validators_when_an_article_of_its_sitemaps_failed(
+    sqlite_url: str,
+) -> None:
+    articles = demo_articles()
+    with DemoServer(articles) as server, Database(sqlite_url) as database:
+        source = SourceConfig(
+            name="demo", sitemaps=[server.url("/sitemap.xml")], allowed_domains=["127.0.0.1"]
+        )
+        failing = articles[0]
+        server.routes[failing.canonical_path] = Route(status=500)
+        crawl(source, database)
+        with database.session() as session:
+            kept = set(session.scalars(select(FetchValidator.url)))
+        assert server.url("/sitemap.xml") not in kept  # the next crawl reads the index again
+
+        del server.routes[failing.canonical_path]
+        server.request_log.clear()
+        crawl(source, database)
+        assert server.request_log.statuses("/sitemap.xml") == [200]
+        assert failing.content_id in {a.content_id for a in stored_articles(database)}
+        server.request_log.clear()
+        crawl(source, database)
+        assert server.request_log.statuses("/sitemap.xml") == [304]
+        assert server.request_log.article_requests() == []
