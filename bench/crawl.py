@@ -1,6 +1,6 @@
 """Crawl speed: the full newswatch crawl against a bare Scrapy spider, and the incremental crawl.
 
-    python bench/crawl.py [--articles N] [--concurrency C]
+    python bench/crawl.py [--articles N] [--concurrency C] [--rounds R] [--rss-articles M]
 
 The demo site with N generated articles (``synthetic_articles(N)``, default 2,000) is served on
 loopback by ``DemoServer`` in a separate process (this script run with ``--serve``), so the
@@ -16,7 +16,15 @@ Cases, one after another against the same server:
   AutoThrottle, robots.txt obeyed).
 * ``newswatch``: ``run_crawl`` (a ``scrapy crawl dw`` subprocess) of a source whose only start
   URL is the sitemap index, into a fresh SQLite file: discovery, parsing, storing.
-* ``newswatch-incremental``: the same crawl again into the same database; nothing is new.
+* ``newswatch-incremental``: the same crawl again into the same database with the stored
+  validators dropped: every index is read again, nothing is new, no article is fetched.
+* ``newswatch-304``: the same crawl again as newswatch runs it: the unchanged sitemap index is
+  asked for conditionally and answers 304 (with robots.txt, the crawl's only requests).
+* once, after the rounds: a first crawl of a site with ``--rss-articles`` (20,000) articles, for
+  the crawl subprocess's peak RSS (VmHWM) against that of the 2,000-article first crawl.
+
+Ratios are taken within a round (the two crawls back to back on the same server) and the median
+of the rounds is reported: on a loaded machine only figures of the same run compare.
 
 pages/s is article pages over the article-fetch phase, timed by the server from the first
 article request to the last one; Scrapy startup and shutdown are in neither (newswatch fetches
@@ -36,6 +44,7 @@ import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,6 +66,8 @@ CONCURRENCY = 8
 ROUNDS = 3
 RATIO_TARGET = 0.7
 INCREMENTAL_TIME_TARGET = 0.10  # of the first crawl's wall time
+RSS_ARTICLES = 20000
+RSS_GROWTH_TARGET = 1.5  # peak RSS at RSS_ARTICLES over that at ARTICLES
 _ARTICLE_PATH = re.compile(r"/(a|av)-\d+(?:/|$)")
 _LOC = re.compile(rb"<loc>\s*([^<\s]+)\s*</loc>")
 
@@ -100,10 +111,13 @@ def serve(articles: int) -> None:
         def clear(self) -> None:
             with self._lock:
                 self.arrivals.clear()
+                self.answers.clear()
+                self.bytes_sent = 0
 
         def stats(self) -> dict[str, Any]:
             with self._lock:
                 arrivals = list(self.arrivals)
+                answers, sent = list(self.answers), self.bytes_sent
             times = [t for t, target in arrivals if _ARTICLE_PATH.search(target.split("?")[0])]
             targets = [target for _, target in arrivals]
             return {
@@ -111,6 +125,8 @@ def serve(articles: int) -> None:
                 "article_requests": len(times),
                 "article_window_s": (times[-1] - times[0]) if len(times) > 1 else 0.0,
                 "article_targets": sorted(t for t in targets if _ARTICLE_PATH.search(t)),
+                "not_modified": sum(1 for _, status in answers if status == 304),
+                "bytes_sent": sent,
             }
 
     server = DemoServer(synthetic_articles(articles))
@@ -214,26 +230,75 @@ def run_bare(urls: list[str], settings: dict[str, str], workdir: Path, log: Path
     return child
 
 
-def run_newswatch(base_url: str, concurrency: int, database_url: str, log: Path) -> _Child:
-    """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``)."""
+class PeakRss:
+    """The crawl subprocess's peak resident memory (VmHWM, read from /proc until it exits)."""
+
+    def __init__(self) -> None:
+        self.kib = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, process: subprocess.Popen) -> None:
+        def sample() -> None:
+            status = Path(f"/proc/{process.pid}/status")
+            while process.poll() is None:
+                try:
+                    for line in status.read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.kib = max(self.kib, int(line.split()[1]))
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.05)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def join(self) -> float:
+        if self._thread is not None:
+            self._thread.join()
+        return round(self.kib / 1024, 1)
+
+
+def run_newswatch(
+    base_url: str, concurrency: int, database_url: str, log: Path, *, forget: bool = False
+) -> tuple[_Child, float]:
+    """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``), and its
+    peak RSS in MB; ``forget``: drop the stored validators first (no conditional request)."""
+    from sqlalchemy import delete
+
     from crawler.config import CrawlConfig, SourceConfig
     from scheduler.crawling import run_crawl
     from store.clock import system_clock
     from store.db import Database
+    from store.models import FetchValidator
 
     source = SourceConfig(
         name="bench", sitemaps=[base_url + "/sitemap.xml"], allowed_domains=["127.0.0.1"]
     )
     crawl = CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency)
+    peak = PeakRss()
     # Database() migrates the schema before the clock starts
-    with Database(database_url) as database, _Child() as child:
-        outcome = run_crawl(source, crawl, database, system_clock, log_file=log, timeout=600)
+    with Database(database_url) as database:
+        if forget:
+            with database.engine.begin() as connection:
+                connection.execute(delete(FetchValidator))
+        with _Child() as child:
+            outcome = run_crawl(
+                source,
+                crawl,
+                database,
+                system_clock,
+                log_file=log,
+                timeout=1800,
+                on_start=peak.watch,
+            )
     if not outcome.ok:
         raise RuntimeError(f"newswatch crawl failed ({outcome.exit_code}):\n{outcome.log_tail}")
-    return child
+    return child, peak.join()
 
 
-def _row(case: str, stats: dict[str, Any], child: _Child, log: Path) -> dict[str, Any]:
+def _row(
+    case: str, stats: dict[str, Any], child: _Child, log: Path, rss: float | None = None
+) -> dict[str, Any]:
     pages = stats["article_requests"]
     window = stats["article_window_s"]
     elapsed = _elapsed(log)
@@ -241,19 +306,28 @@ def _row(case: str, stats: dict[str, Any], child: _Child, log: Path) -> dict[str
         "case": case,
         "article_requests": pages,
         "requests": stats["requests"],
+        "not_modified": stats["not_modified"],
+        "bytes_sent": stats["bytes_sent"],
         "article_phase_s": round(window, 3),
         "pages_per_s": round(pages / window, 1) if window else None,
         "scrapy_elapsed_s": None if elapsed is None else round(elapsed, 2),
         "wall_s": round(child.wall, 2),
         "cpu_s": round(child.cpu, 2),
+        "peak_rss_mb": rss,
     }
+
+
+# the newswatch cases of a round, in order, into one database: a first crawl (fresh database),
+# a re-crawl with the validators dropped (every index read again, no article fetched), and a
+# re-crawl as newswatch does it (conditional requests: the unchanged sitemap index answers 304)
+CRAWLS = (("newswatch", False), ("newswatch-incremental", True), ("newswatch-304", False))
 
 
 def crawl_round(
     server: ServerProcess, urls: list[str], concurrency: int, workdir: Path, number: int
 ) -> tuple[list[dict[str, Any]], bool]:
-    """bare, newswatch into a fresh database, newswatch again: their rows, and whether both
-    crawls requested the same article URLs."""
+    """bare, then the newswatch cases: their rows, and whether the bare and the first newswatch
+    crawl requested the same article URLs."""
     from crawler.config import CrawlConfig, scrapy_settings
 
     settings = scrapy_settings(CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency))
@@ -265,25 +339,52 @@ def crawl_round(
     rows.append(_row("bare-scrapy", bare, child, log))
     database_url = f"sqlite:///{workdir / f'bench-{number}.db'}"
     same = False
-    for case in ("newswatch", "newswatch-incremental"):
+    for case, forget in CRAWLS:
         server.ask("clear")
         log = workdir / f"{case}-{number}.log"
-        child = run_newswatch(server.base_url, concurrency, database_url, log)
+        child, rss = run_newswatch(server.base_url, concurrency, database_url, log, forget=forget)
         stats = server.ask("stats")
-        rows.append(_row(case, stats, child, log))
+        rows.append(_row(case, stats, child, log, rss))
         if case == "newswatch":
             same = stats["article_targets"] == bare["article_targets"]
     return rows, same
 
 
+def peak_rss(articles: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+    """One first crawl of a site with ``articles`` generated articles (its own server): its row."""
+    server = ServerProcess(articles)
+    try:
+        server.ask("clear")
+        log = workdir / f"rss-{articles}.log"
+        url = f"sqlite:///{workdir / f'rss-{articles}.db'}"
+        child, rss = run_newswatch(server.base_url, concurrency, url, log)
+        return _row(f"newswatch-{articles}", server.ask("stats"), child, log, rss)
+    finally:
+        server.close()
+
+
 def best(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per case, the round with the shortest article phase (the incremental: shortest wall)."""
+    """Per case, the round with the shortest article phase (the re-crawls: shortest wall)."""
     chosen: dict[str, dict[str, Any]] = {}
     for row in rows:
-        key = "wall_s" if row["case"].endswith("incremental") else "article_phase_s"
+        key = "article_phase_s" if row["pages_per_s"] is not None else "wall_s"
         if row["case"] not in chosen or row[key] < chosen[row["case"]][key]:
             chosen[row["case"]] = row
     return list(chosen.values())
+
+
+def per_round(every: list[dict[str, Any]], case: str, base: str, key: str) -> list[float]:
+    """``case``'s figure over ``base``'s, round by round (the two measured back to back)."""
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for row in every:
+        if row["case"] == "bare-scrapy":
+            rounds.append({})
+        rounds[-1][row["case"]] = row
+    return [
+        round(r[case][key] / r[base][key], 3)
+        for r in rounds
+        if r.get(case, {}).get(key) and r.get(base, {}).get(key)
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,64 +392,88 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=ARTICLES, help="generated articles")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests per host")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds; the best counts")
+    parser.add_argument(
+        "--rss-articles",
+        type=int,
+        default=RSS_ARTICLES,
+        help="also crawl a site this large once for peak RSS (0: skip)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.serve:
         serve(options.articles)
         return 0
 
-    server = ServerProcess(options.articles)
     every: list[dict[str, Any]] = []
     same = True
-    try:
-        with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as temp:
+    large: dict[str, Any] | None = None
+    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as temp:
+        server = ServerProcess(options.articles)
+        try:
             urls = sitemap_urls(server.base_url)
             for number in range(options.rounds):
                 rows, same_urls = crawl_round(server, urls, options.concurrency, Path(temp), number)
                 every += rows
                 same = same and same_urls
-    finally:
-        server.close()
+        finally:
+            server.close()
+        if options.rss_articles:
+            large = peak_rss(options.rss_articles, options.concurrency, Path(temp))
 
     rows = best(every)
     by_case = {row["case"]: row for row in rows}
-    bare, first, again = (
-        by_case["bare-scrapy"],
+    first, again, unchanged = (
         by_case["newswatch"],
         by_case["newswatch-incremental"],
+        by_case["newswatch-304"],
     )
-    ratio = first["pages_per_s"] / bare["pages_per_s"]
-    time_share = again["wall_s"] / first["wall_s"]
+    ratios = per_round(every, "newswatch", "bare-scrapy", "pages_per_s")
+    ratio = statistics.median(ratios)
+    recrawl = statistics.median(per_round(every, "newswatch-304", "newswatch", "wall_s"))
+    unconditional = statistics.median(
+        per_round(every, "newswatch-incremental", "newswatch", "wall_s")
+    )
+    one_304 = unchanged["not_modified"] == 1 and unchanged["article_requests"] == 0
     checks = [
         ("newswatch_vs_bare_pages_per_s", ratio, f">= {RATIO_TARGET}", ratio >= RATIO_TARGET),
         ("incremental_article_requests", again["article_requests"], "== 0",
          again["article_requests"] == 0),
-        ("incremental_vs_first_wall_time", time_share, f"<= {INCREMENTAL_TIME_TARGET}",
-         time_share <= INCREMENTAL_TIME_TARGET),
+        ("recrawl_vs_first_wall_time", recrawl, f"<= {INCREMENTAL_TIME_TARGET}",
+         recrawl <= INCREMENTAL_TIME_TARGET),
+        ("unchanged_sitemap_304s", unchanged["not_modified"], "== 1 (and no article)", one_304),
     ]  # fmt: skip
     notes = [
-        ("newswatch_vs_bare_wall_time", bare["wall_s"] / first["wall_s"]),
-        ("newswatch_vs_bare_cpu_time", bare["cpu_s"] / first["cpu_s"]),
+        ("newswatch_vs_bare_pages_per_s_rounds", ratios),
+        ("recrawl_without_validators_vs_first_wall_time", unconditional),
+        ("newswatch_vs_bare_cpu_time", bare_cpu_share(by_case)),
     ]
-    if again["scrapy_elapsed_s"] is not None and first["scrapy_elapsed_s"]:
-        share = again["scrapy_elapsed_s"] / first["scrapy_elapsed_s"]
-        notes.append(("incremental_vs_first_scrapy_s", share))
+    if large is not None:
+        growth = large["peak_rss_mb"] / first["peak_rss_mb"]
+        checks.append(
+            (f"peak_rss_{options.rss_articles}_vs_{options.articles}", growth,
+             f"<= {RSS_GROWTH_TARGET}", growth <= RSS_GROWTH_TARGET)
+        )  # fmt: skip
+        rows.append(large)
 
     _print_table(every, rows, options, len(urls), same)
     for name, value, target, met in checks:
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         print(f"{name}: {shown} (target {target}: {'met' if met else 'NOT met'})")
-    for name, value in notes:
-        print(f"{name}: {value:.3f} (for reference)")
+    for name, note in notes:
+        print(f"{name}: {note} (for reference)")
     for row in rows:
         print(json.dumps({"bench": "crawl", **row, "concurrency": options.concurrency}))
     for name, value, target, met in checks:
         value = round(value, 3) if isinstance(value, float) else value
         print(json.dumps({"bench": "crawl", "case": name, "value": value, "target": target,
                           "met": met}))  # fmt: skip
-    for name, value in notes:
-        print(json.dumps({"bench": "crawl", "case": name, "value": round(value, 3)}))
+    for name, note in notes:
+        print(json.dumps({"bench": "crawl", "case": name, "value": note}))
     return 0
+
+
+def bare_cpu_share(by_case: dict[str, dict[str, Any]]) -> float:
+    return round(by_case["bare-scrapy"]["cpu_s"] / by_case["newswatch"]["cpu_s"], 3)
 
 
 def _shown(value: object) -> str:
@@ -371,11 +496,16 @@ def _print_table(
         "scrapy s: Scrapy's elapsed_time_seconds; wall s and cpu s: the whole crawl subprocess, "
         "startup included"
     )
-    print(f"best of {options.rounds} rounds; every round: bare-scrapy, newswatch, incremental")
+    print(
+        f"best of {options.rounds} rounds; every round, back to back: bare-scrapy, newswatch "
+        "(fresh database), newswatch-incremental (validators dropped: every index read, no "
+        "article), newswatch-304 (conditional requests); ratios are the median of the rounds' "
+        "own ratios. The machine may be loaded: compare within a run only"
+    )
     print(f"newswatch requested exactly the bare spider's article URLs: {same}")
     header = (
-        f"{'case':<24}{'articles':>9}{'requests':>9}{'phase s':>9}{'pages/s':>9}"
-        f"{'scrapy s':>10}{'wall s':>8}{'cpu s':>8}"
+        f"{'case':<24}{'articles':>9}{'requests':>9}{'304s':>6}{'KB sent':>9}{'phase s':>9}"
+        f"{'pages/s':>9}{'scrapy s':>10}{'wall s':>8}{'cpu s':>8}{'RSS MB':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -383,8 +513,9 @@ def _print_table(
         rate = "-" if row["pages_per_s"] is None else row["pages_per_s"]
         print(
             f"{row['case']:<24}{row['article_requests']:>9}{row['requests']:>9}"
+            f"{row['not_modified']:>6}{row['bytes_sent'] // 1024:>9}"
             f"{row['article_phase_s']:>9}{rate:>9}{_shown(row['scrapy_elapsed_s']):>10}"
-            f"{row['wall_s']:>8}{row['cpu_s']:>8}"
+            f"{row['wall_s']:>8}{row['cpu_s']:>8}{_shown(row['peak_rss_mb']):>8}"
         )
     spread = {}
     for row in every:

@@ -20,9 +20,11 @@ class CrawlConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    every: Interval = Field(default=900.0, description="time between crawl cycles")
+    # polled often: an unchanged feed costs DW one 304 (conditional requests), and an immediate
+    # subscriber waits about an interval at most
+    every: Interval = Field(default=300.0, description="time between crawl cycles")
     cron: str | None = Field(default=None, description="crontab instead of `every`")
-    jitter: Jitter = Field(default=60.0, validate_default=True)  # the default is checked too
+    jitter: Jitter = Field(default=10.0, validate_default=True)  # the default is checked too
     user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
     delay: Pause = 1.0
     concurrency: int = Field(default=2, ge=1, le=32)

@@ -26,6 +26,7 @@ from store.clock import Clock, system_clock
 from store.db import Database, describe_error
 from store.dw_ids import short_id
 from store.models import CrawlRun, CrawlStatus
+from store.validators import Validators, keep_validators, load_validators
 
 log = logging.getLogger(__name__)
 STATS = "newswatch/"
@@ -120,6 +121,29 @@ class StoreArticlePipeline:
         with self.db.session() as session:
             return known_versions(session, content_ids)
 
+    def validators(self) -> dict[str, Validators]:
+        """The stored validators of feeds, sitemaps and listing pages, by URL."""
+        if self.db is None:
+            return {}
+        try:
+            with self.db.session() as session:
+                return load_validators(session)
+        except SQLAlchemyError as error:  # only costs unconditional requests
+            log.warning("reading the feeds' validators failed: %s", _describe(error))
+            return {}
+
+    def _keep_validators(self, reason: str) -> None:
+        """Keep the validators of this crawl's answers, when it ran to its end (a crawl stopped
+        early may not have fetched what an index listed: its next crawl asks for all of it)."""
+        kept = getattr(self.crawler.spider, "kept_validators", None)
+        if self.db is None or reason != "finished" or not callable(kept):
+            return
+        try:
+            with self.db.engine.begin() as connection:
+                keep_validators(connection, kept(), self.clock())
+        except SQLAlchemyError as error:  # only costs unconditional requests next time
+            log.warning("keeping the feeds' validators failed: %s", _describe(error))
+
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, CrawledArticle) or self.db is None:
             return item
@@ -202,6 +226,7 @@ class StoreArticlePipeline:
             tally = ExtractionTally()
         extraction = tally.figures(int(stats.get_value("robotstxt/forbidden", 0)))
         try:
+            self._keep_validators(reason)
             if self.run_id is not None:
                 record_run(
                     self.db,

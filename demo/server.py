@@ -19,6 +19,8 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from email.message import Message
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -46,11 +48,24 @@ class Route:
 
 
 class RequestLog(list[str]):
-    """The request targets (path and query) the server received, in order; safe across threads."""
+    """The request targets (path and query) the server received, in order; safe across threads.
+    ``answers`` holds (target, status) of each answer sent, ``bytes_sent`` their body bytes."""
 
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
+        self.answers: list[tuple[str, int]] = []
+        self.bytes_sent = 0
+
+    def answered(self, target: str, status: int, body_bytes: int) -> None:
+        with self._lock:
+            self.answers.append((target, status))
+            self.bytes_sent += body_bytes
+
+    def statuses(self, path: str) -> list[int]:
+        """The statuses answered to requests for ``path`` (query ignored), in order."""
+        with self._lock:
+            return [status for target, status in self.answers if urlsplit(target).path == path]
 
     def record(self, target: str) -> None:
         with self._lock:
@@ -59,6 +74,8 @@ class RequestLog(list[str]):
     def clear(self) -> None:
         with self._lock:
             super().clear()
+            self.answers.clear()
+            self.bytes_sent = 0
 
     def article_requests(self) -> list[str]:
         """The requests that named an article or video (``/a-<id>``, ``/av-<id>``)."""
@@ -87,6 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response(route.status, route.headers, route.body)
         else:
             response = owner.site.respond(self.path)
+            if response.status == 200 and _not_modified(self.headers, response.headers):
+                response = Response(304, _validators(response.headers), b"")
         self.send_response(response.status)
         headers = {"Content-Type": HTML, "Content-Length": str(len(response.body))}
         headers |= response.headers
@@ -99,9 +118,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         if send_body:
             self.wfile.write(body)
+        owner.request_log.answered(self.path, response.status, len(body) if send_body else 0)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def _validators(headers: dict[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in ("ETag", "Last-Modified") if name in headers}
+
+
+def _not_modified(request: Message, answer: dict[str, str]) -> bool:
+    """Whether a conditional GET may be answered 304 (RFC 9110 13.2.2: If-None-Match first,
+    If-Modified-Since only without it)."""
+    match = request.get("If-None-Match")
+    if match is not None:
+        etag = answer.get("ETag")
+        return etag is not None and (
+            match.strip() == "*" or etag in (tag.strip() for tag in match.split(","))
+        )
+    since, modified = request.get("If-Modified-Since"), answer.get("Last-Modified")
+    if since is None or modified is None:
+        return False
+    try:
+        return parsedate_to_datetime(modified) <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
 
 
 class _DemoHTTPServer(ThreadingHTTPServer):

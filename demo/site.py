@@ -11,6 +11,7 @@ except permalinks, which stay ``https://p.dw.com/p/<short id>`` as on DW.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from dataclasses import replace
@@ -143,7 +144,9 @@ class DemoSite:
         cached = self._documents.get(path)
         if cached is None:
             cached = self._document(path)
-            if cached.status == 200:
+            if cached.status == 200:  # an ETag for conditional requests (the server answers 304)
+                etag = '"' + hashlib.sha1(cached.body).hexdigest()[:20] + '"'
+                cached = cached._replace(headers=cached.headers | {"ETag": etag})
                 self._documents[path] = cached
         return cached
 

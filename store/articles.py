@@ -68,7 +68,7 @@ def upsert_articles(
         values = {name: fields[name] for name in ARTICLE_FIELDS if name in fields}
         rows.append({**values, "content_hash": content_hash(values), "updated_at": now,
                      "checked_at": now})  # fmt: skip
-    stored = dict(
+    stored: dict[str, str] = dict(
         connection.execute(
             select(table.c.short_id, table.c.content_hash).where(
                 table.c.short_id.in_({row["short_id"] for row in rows})
@@ -78,16 +78,18 @@ def upsert_articles(
     insert = (
         _insert_for(connection.dialect.name)(table)
         .on_conflict_do_nothing()  # either unique key (short id, content id): it is stored
-        .returning(table.c.id)
+        .returning(table.c.short_id)
     )
+    inserted = _insert_new(connection, insert, rows, stored, now)
     outcomes = []
     for row in rows:
         short = row["short_id"]
+        if short in inserted:
+            inserted.discard(short)  # a second row of the same short id compares with it
+            stored[short] = row["content_hash"]
+            outcomes.append(Upsert.NEW)
+            continue
         if short not in stored:
-            if connection.execute(insert, {**row, "first_seen_at": now}).first() is not None:
-                stored[short] = row["content_hash"]
-                outcomes.append(Upsert.NEW)
-                continue
             # another crawl stored it a moment ago: compare with what it stored
             stored[short] = connection.execute(
                 select(table.c.content_hash).where(table.c.short_id == short)
@@ -105,6 +107,29 @@ def upsert_articles(
             connection.execute(update(table).where(table.c.short_id == short).values(touch))
             outcomes.append(Upsert.UNCHANGED)
     return outcomes
+
+
+def _insert_new(
+    connection: Connection,
+    insert: Any,
+    rows: list[dict[str, Any]],
+    stored: Mapping[str, str],
+    now: datetime,
+) -> set[str]:
+    """Insert the batch's first row of each short id not stored yet, in one statement per set of
+    columns (executemany with RETURNING): the short ids inserted. A row that another crawl
+    stored a moment ago is not among them."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    seen: set[str] = set()
+    for row in rows:
+        short = row["short_id"]
+        if short not in stored and short not in seen:
+            seen.add(short)
+            groups.setdefault(frozenset(row), []).append({**row, "first_seen_at": now})
+    inserted: set[str] = set()
+    for group in groups.values():
+        inserted.update(connection.execute(insert, group).scalars())
+    return inserted
 
 
 def _present(values: Mapping[str, Any], *names: str) -> dict[str, Any]:

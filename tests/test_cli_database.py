@@ -127,7 +127,7 @@ def test_a_command_that_writes_still_creates_the_database_and_status_then_shows_
     lines = status.out.splitlines()
     assert lines[1:] == [
         f"database: sqlite:///{database}",
-        "crawl: every 15m, jitter 1m",
+        "crawl: every 5m, jitter 10s",
         "",
         "source local: last ok never, next crawl now",
         "  never crawled",

@@ -38,7 +38,7 @@ def check(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str
         ("[crawl]\nevery = -300\n", "crawl.every", "negative"),
         ('[crawl]\njitter = "9999999d"\n', "crawl.jitter", "too long"),
         ('[crawl]\nevery = "15m"\njitter = "16m"\n', "crawl.jitter", "longer than crawl.every"),
-        ('[crawl]\nevery = "30s"\n', "crawl.jitter", "longer than crawl.every"),  # the 1m default
+        ('[crawl]\nevery = "5s"\n', "crawl.jitter", "longer than crawl.every"),  # the 10s default
         (
             '[crawl]\ncron = "*/5 * * * *"\njitter = "6m"\n',
             "crawl.jitter",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Self
@@ -41,6 +42,7 @@ from crawler.dw_page import PageError, parse_page
 from crawler.extraction import ExtractionTally
 from crawler.pipelines import StoreArticlePipeline
 from store.article_schema import CrawledArticle
+from store.validators import Validators, usable
 
 STATS = "newswatch/"
 MAX_SITEMAPS = 200  # sitemap files followed from one index, per crawl
@@ -87,6 +89,13 @@ class DwSpider(Spider):
         self.max_items = MAX_ITEMS_PER_FEED
         self.error_log: list[str] = []
         self.extraction = ExtractionTally()  # kept in the CrawlRun by the storing pipeline
+        # conditional requests: the validators stored for index URLs, those of this crawl's
+        # answers, and the indexes one of whose articles failed (their validators are not kept)
+        self.validators: dict[str, Validators] = {}
+        self.answered: dict[str, Validators] = {}
+        self.failed_indexes: set[str] = set()
+        self.parent_index: dict[str, str] = {}  # a sitemap -> the sitemap index that named it
+        self.store_failed = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -97,8 +106,10 @@ class DwSpider(Spider):
         spider.max_items = crawler.settings.getint(
             "NEWSWATCH_MAX_ITEMS_PER_FEED", MAX_ITEMS_PER_FEED
         )
-        # what is loaded by now lives as long as the crawl: keep the collector off it
-        gc.collect()
+        _quiet_hot_loggers(crawler.settings.get("LOG_LEVEL", "INFO"))
+        # what is loaded by now lives as long as the crawl: keep the collector off it. No
+        # gc.collect() first: it took ~0.1 s of every crawl's start-up to free a handful of
+        # objects (measured), and what it would free is a few import-time cycles, kept once
         gc.freeze()
         return spider
 
@@ -114,6 +125,7 @@ class DwSpider(Spider):
     async def start(self) -> AsyncIterator[Request]:
         assert self.source is not None
         self.store = self.crawler.get_item_pipeline(StoreArticlePipeline)
+        self.validators = self.store.validators() if self.store is not None else {}
         for url in self.source.feeds:
             yield self._index_request(url, self.parse_feed)
         for url in self.source.sitemaps:
@@ -121,8 +133,32 @@ class DwSpider(Spider):
         for url in self.source.pages:
             yield self._index_request(url, self.parse_listing)
 
-    def _index_request(self, url: str, callback: Any) -> Request:
-        return Request(url, callback=callback, errback=self.on_error, dont_filter=True, priority=10)
+    def _index_request(self, url: str, callback: Any, parent: str | None = None) -> Request:
+        """A feed, sitemap or listing request; conditional when its validators are stored
+        (a 304 reaches the callback, with nothing to parse)."""
+        if parent is not None:
+            self.parent_index.setdefault(url, parent)
+        known = self.validators.get(url)
+        return Request(
+            url,
+            callback=callback,
+            errback=self.on_error,
+            dont_filter=True,
+            priority=10,
+            headers=known.headers() if known else None,
+            meta={"handle_httpstatus_list": [304], "index": url},
+        )
+
+    def kept_validators(self) -> dict[str, Validators]:
+        """The validators to keep: of the indexes whose every article was fetched and stored."""
+        if self.store_failed:
+            return {}
+        failed = set()
+        for url in self.failed_indexes:  # a sitemap's failure is its index's too
+            while url and url not in failed:
+                failed.add(url)
+                url = self.parent_index.get(url, "")
+        return {url: v for url, v in self.answered.items() if url not in failed}
 
     # ------------------------------------------------------------------ discovery
 
@@ -134,8 +170,10 @@ class DwSpider(Spider):
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
         found = yield from self._follow(response, read_sitemap)
+        index = response.meta.get("index", response.url)
         for url in found.sitemaps if found else []:
             if self.sitemaps_followed >= MAX_SITEMAPS:
+                self.failed_indexes.add(index)  # not read whole: ask for all of it next time
                 self.logger.warning(
                     "more than %d sitemaps listed; the rest are not read in this crawl "
                     "(name the news sitemap itself in sitemaps= instead of the index)",
@@ -143,17 +181,26 @@ class DwSpider(Spider):
                 )
                 break
             self.sitemaps_followed += 1
-            yield self._index_request(url, self.parse_sitemap)
+            yield self._index_request(url, self.parse_sitemap, parent=index)
 
     def _follow(
         self, response: Response, read: Callable[[bytes, str], Discovered]
     ) -> Generator[Request, None, Discovered | None]:
+        index = response.meta.get("index", response.url)
         self.crawler.stats.inc_value(STATS + "pages")
+        if response.status == 304:  # unchanged since the stored validators: all it lists is known
+            self.crawler.stats.inc_value(STATS + "not_modified")
+            self.crawler.stats.inc_value(STATS + "skipped_known")
+            return None
         try:
             found: Discovered = read(response.body, response.url)
         except FeedError as error:
             self._error(response.url, str(error))
+            self.failed_indexes.add(index)
             return None
+        validators = usable(_header(response, b"ETag"), _header(response, b"Last-Modified"))
+        if validators is not None:
+            self.answered[index] = validators
         if found.skipped:
             self.logger.info("%s: %d entries name no DW article", response.url, found.skipped)
         articles, over = newest(found.articles, self.max_items)
@@ -167,10 +214,10 @@ class DwSpider(Spider):
                 self.max_items,
                 over,
             )
-        yield from self._article_requests(articles)
+        yield from self._article_requests(articles, index)
         return found
 
-    def _article_requests(self, articles: Iterable[ListedArticle]) -> Iterator[Request]:
+    def _article_requests(self, articles: Iterable[ListedArticle], index: str) -> Iterator[Request]:
         """Requests for the articles not stored yet, or dated later than the stored version.
 
         A known article skipped here may still be requested when another index (read later in
@@ -197,7 +244,7 @@ class DwSpider(Spider):
                 normalize_url(listed.url),
                 callback=self.parse_article,
                 errback=self.on_error,
-                meta={"listed_at": listed.listed_at},
+                meta={"listed_at": listed.listed_at, "index": index},
             )
 
     def _known(self, content_ids: list[int]) -> dict[int, datetime | None]:
@@ -211,6 +258,7 @@ class DwSpider(Spider):
             page = parse_page(response.body, response.url, _content_type(response))
         except PageError as error:
             self._error(response.url, str(error))
+            self.failed_indexes.add(response.meta.get("index", ""))
             return
         self.extraction.add(page)
         for warning in page.warnings:
@@ -235,13 +283,16 @@ class DwSpider(Spider):
             reason = f"HTTP {error.response.status}"
         else:
             reason = f"{type(error).__name__}: {failure.getErrorMessage()}"[:300]
+        self.failed_indexes.add(request.meta.get("index", ""))
         chain = request.meta.get("redirect_urls") or [request.url]
         if chain[0] != request.url and request.url not in reason:
             reason = f"{reason} (redirected to {request.url})"[:400]
         self._error(chain[0], reason)
 
     def record_error(self, url: str, reason: str) -> None:
-        """Count an error of this crawl and keep its line for CrawlRun.last_errors."""
+        """Count an error of this crawl (an article not stored: no index's validators are kept)
+        and keep its line for CrawlRun.last_errors."""
+        self.store_failed = True
         self._error(url, reason)
 
     def _error(self, url: str, reason: str) -> None:
@@ -251,8 +302,25 @@ class DwSpider(Spider):
         self.logger.warning("%s: %s", url, reason)
 
 
+# loggers that make a record for every page or item ("Crawled (200)", "Scraped from", "new
+# article"); Scrapy filters by LOG_LEVEL only in its handler, after each record is made
+_HOT_LOGGERS = ("scrapy.core.engine", "scrapy.core.scraper", "crawler.pipelines")
+
+
+def _quiet_hot_loggers(level: str | int) -> None:
+    """Above DEBUG, make the per-page loggers drop their DEBUG records before making them."""
+    number = logging.getLevelName(level) if isinstance(level, str) else level
+    if isinstance(number, int) and number > logging.DEBUG:
+        for name in _HOT_LOGGERS:
+            logging.getLogger(name).setLevel(number)
+
+
 def _content_type(response: Response) -> str | None:
-    value = response.headers.get("Content-Type")
+    return _header(response, b"Content-Type")
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
     return value.decode("latin-1") if value else None
 
 
