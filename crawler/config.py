@@ -94,6 +94,9 @@ class SourceConfig(BaseModel):
     sitemaps: list[str] = []
     pages: list[str] = []
     allowed_domains: list[str] = ["dw.com"]
+    # `status` calls the source quiet after this long without anything new at the least
+    # (None: ``health.quiet_after``)
+    quiet_after: Annotated[float, bounded_duration(YEAR, positive=True)] | None = None
 
     @field_validator("feeds", "sitemaps", "pages")
     @classmethod

@@ -11,8 +11,16 @@ import tomllib
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -24,7 +32,7 @@ from alerts.schedules import Schedule, parse_schedule
 from alerts.watchlists import WatchlistConfig
 from crawler.config import CrawlConfig, SourceConfig
 from store.config import StorageConfig
-from store.durations import show_duration
+from store.durations import YEAR, bounded_duration, show_duration
 from web.config import WebConfig
 
 DEFAULT_CONFIG_PATH = "newswatch.toml"
@@ -34,6 +42,30 @@ ENV_SMTP_URL = "NEWSWATCH_SMTP_URL"
 # where crawl.cron's gaps are measured from: a fixed moment, so `check` answers the same any day
 CRON_REFERENCE = datetime(2026, 1, 1, tzinfo=UTC)
 DW_ENGLISH = SourceConfig(name="dw-en", feeds=["https://rss.dw.com/rdf/rss-en-all"])
+
+
+HealthSpan = Annotated[float, bounded_duration(YEAR, positive=True)]  # health.* durations
+
+
+class HealthConfig(BaseModel):
+    """``[health]``: the thresholds of the health rules (`status`, `status --check`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drift_share: float = Field(
+        default=0.2, gt=0, lt=1, description="share of a run's pages needing a fallback"
+    )
+    drift_runs: int = Field(default=5, ge=1, le=100, description="runs of history compared")
+    body_length_ratio: float = Field(
+        default=0.5, gt=0, lt=1, description="median body length at most this share: a drop"
+    )
+    quiet_after: HealthSpan = Field(default=6 * 3600.0, description="floor of a quiet source")
+    quiet_factor: float = Field(default=2.0, ge=1, le=100, description="times the usual gap")
+    quiet_quantile: float = Field(default=0.9, gt=0, le=1, description="the usual gap")
+    failing_crawls: int = Field(default=3, ge=1, le=1000, description="failed runs in a row")
+    backlog_age: HealthSpan = Field(default=3600.0, description="pending longer: a backlog")
+    backlog_count: int = Field(default=100, ge=1, description="more pending: a backlog")
+    digest_grace: HealthSpan = Field(default=3600.0, description="a digest slot missed by")
 
 
 class ConfigError(Exception):
@@ -51,6 +83,7 @@ class AppConfig(BaseModel):
     mail: MailConfig = MailConfig()
     channels: ChannelsConfig = ChannelsConfig()
     web: WebConfig = WebConfig()
+    health: HealthConfig = HealthConfig()
     # crawl.cron, read once here (crawler's config keeps the text: it may not import alerts)
     _crawls: Schedule | None = PrivateAttr(default=None)
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, aliased
 from alerts.channel_delivery import channel_label
 from alerts.schedules import Schedule
 from alerts.subscribers import Effective, with_choices
-from crawler.config import CrawlConfig
-from scheduler.config import AppConfig
-from scheduler.health import source_warnings
+from crawler.config import CrawlConfig, SourceConfig
+from scheduler.config import AppConfig, HealthConfig
+from scheduler.health import PastRun, digest_warning, history_warnings, source_warnings
 from scheduler.status_report import (
     ArticleCounts,
     ChoicesStatus,
@@ -43,6 +43,8 @@ from store.models import (
 from store.subscriber_choices import choices_of
 
 RUNS_SHOWN = 5
+HISTORY_RUNS = 200  # finished runs the history rules read, newest first
+NEW_HISTORY = 100  # runs that found something new: their gaps make a source's usual gap
 RETRYING_SHOWN = 10  # of the messages waiting to be tried again; the flagged ones: all
 # problems: failed and uncertain until an operator re-queues or acknowledges them, not_rendered
 # until a digest renders for that subscriber again
@@ -70,11 +72,12 @@ def collect_status(config: AppConfig, db: Database, now: datetime) -> StatusRepo
             crawl=cadence,
             first_crawl_at=_optional_second(first_crawl),
             sources=tuple(
-                _source(session, source.name, crawls, interval, now) for source in config.sources
+                _source(session, source, config.health, crawls, interval, now)
+                for source in config.sources
             ),
             articles=_articles(session, now),
             watchlists=tuple(_watchlist(session, w.name) for w in config.watchlists),
-            outbox=_outbox(session, now),
+            outbox=_outbox(session, now, config.health),
             subscribers=_subscribers(session, config, now),
         )
 
@@ -99,8 +102,14 @@ def _optional_second(moment: datetime | None) -> datetime | None:
 
 
 def _source(
-    session: Session, name: str, crawls: Schedule | None, interval: timedelta, now: datetime
+    session: Session,
+    source: SourceConfig,
+    health: HealthConfig,
+    crawls: Schedule | None,
+    interval: timedelta,
+    now: datetime,
 ) -> SourceStatus:
+    name = source.name
     rows = session.scalars(
         select(CrawlRun)
         .where(CrawlRun.source == name)
@@ -127,8 +136,42 @@ def _source(
         runs=runs,
         warnings=source_warnings(
             runs, interval, now - running.started_at if running is not None else None
+        )
+        + history_warnings(
+            _history(session, name),
+            _found_new(session, name),
+            now,
+            health,
+            source.quiet_after,
         ),
     )
+
+
+def _history(session: Session, name: str) -> list[PastRun]:
+    """The source's finished runs, newest first, as the history rules read them."""
+    rows = session.execute(
+        select(CrawlRun.started_at, CrawlRun.status, CrawlRun.new, CrawlRun.extraction)
+        .where(CrawlRun.source == name, CrawlRun.status != CrawlStatus.RUNNING)
+        .order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
+        .limit(HISTORY_RUNS)
+    ).all()
+    return [
+        PastRun(_second(started), status, new, extraction if isinstance(extraction, dict) else {})
+        for started, status, new, extraction in rows
+    ]
+
+
+def _found_new(session: Session, name: str) -> list[datetime]:
+    """When the source's runs that found something new started, newest first."""
+    return [
+        _second(started)
+        for started in session.scalars(
+            select(CrawlRun.started_at)
+            .where(CrawlRun.source == name, CrawlRun.new > 0)
+            .order_by(CrawlRun.started_at.desc())
+            .limit(NEW_HISTORY)
+        )
+    ]
 
 
 def _run(run: CrawlRun) -> RunFigures:
@@ -166,7 +209,7 @@ def _watchlist(session: Session, name: str) -> WatchlistStatus:
     )
 
 
-def _outbox(session: Session, now: datetime) -> OutboxStatusReport:
+def _outbox(session: Session, now: datetime, health: HealthConfig) -> OutboxStatusReport:
     by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     counts: dict[OutboxStatus, int] = dict(session.execute(by_status).all())
     pending = OutboxMessage.status == OutboxStatus.PENDING
@@ -185,6 +228,8 @@ def _outbox(session: Session, now: datetime) -> OutboxStatusReport:
         acknowledged=_count(
             session, OutboxMessage, _FLAGGED, OutboxMessage.acknowledged_at.is_not(None)
         ),
+        backlog_age=timedelta(seconds=health.backlog_age),
+        backlog_count=health.backlog_count,
     )
 
 
@@ -289,9 +334,39 @@ def _subscribers(
                 state=state,
                 choices=_choices(effective) if configured.key in chosen else None,
                 channels=tuple(channel_label(url) for url in sub.channels),
+                problems=_missed_digest(session, config.health, effective, state, previous, now),
             )
         )
     return tuple(rows)
+
+
+def _missed_digest(
+    session: Session,
+    health: HealthConfig,
+    effective: Effective,
+    state: MailState,
+    previous: datetime | None,
+    now: datetime,
+) -> tuple[str, ...]:
+    """``digest:<key>:missed`` when an active subscriber's latest slot passed without a digest
+    while matches from before it wait for them."""
+    sub = effective.subscriber
+    slot = sub.schedule.previous_slot(now) if state is MailState.ACTIVE else None
+    if slot is None or (previous is not None and previous.astimezone(UTC) >= slot):
+        return ()
+    paused_until = effective.choices.paused_until
+    if paused_until is not None and slot <= paused_until.astimezone(UTC):
+        return ()  # the slot fell in a pause
+    given = exists().where(
+        Delivery.match_id == Match.id,
+        Delivery.subscriber == sub.key,
+        Delivery.returned_at.is_(None),
+    )
+    waiting = _count(
+        session, Match, Match.watchlist.in_(sub.watchlists), Match.created_at <= slot, ~given
+    )
+    problem = digest_warning(sub.key, slot, waiting, now, health)
+    return (problem,) if problem else ()
 
 
 def _mail_state(effective: Effective, now: datetime) -> MailState:

@@ -181,6 +181,9 @@ class OutboxStatusReport:
     problems: tuple[MessageProblem, ...]
     retrying_not_shown: int
     acknowledged: int  # failed or uncertain, accepted by an operator
+    # health.backlog_age and backlog_count: a pending message older, or more pending, is a backlog
+    backlog_age: timedelta = timedelta(hours=1)
+    backlog_count: int = 100
 
     @property
     def pending(self) -> int:
@@ -249,6 +252,8 @@ class SubscriberStatus:
     choices: ChoicesStatus | None = None  # None: they chose nothing, the config holds
     # where the digest goes besides the email, each as `channel_label` shows it (no secret)
     channels: tuple[str, ...] = ()
+    # a missed digest slot (`scheduler.health.digest_warning`): ``digest:<key>:missed``
+    problems: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -261,6 +266,7 @@ class SubscriberStatus:
             "due": self.due,
             "state": self.state.value,
             "choices": self.choices.to_json() if self.choices else None,
+            "problems": list(self.problems),
         }
 
 

@@ -66,7 +66,8 @@ def _subscriber_lines(sub: SubscriberStatus, now: datetime) -> list[str]:
     if sub.channels:
         lines.append(f"    channels: {', '.join(sub.channels)}")
     ignored = chosen.ignored if chosen is not None else ()
-    return lines + [f"    ! ignoring their choice of {problem}" for problem in ignored]
+    lines += [f"    ! ignoring their choice of {problem}" for problem in ignored]
+    return lines + [f"    ! {problem}" for problem in sub.problems]
 
 
 def _source_lines(source: SourceStatus, now: datetime) -> list[str]:

@@ -380,6 +380,7 @@ def test_subscribers_show_their_last_digest_and_next_slot_in_their_time_zone(
             "due": False,
             "state": "active",
             "choices": None,  # they chose nothing on the web
+            "problems": [],
         }
     ]
 
@@ -735,6 +736,7 @@ def test_status_json_of_a_populated_database_is_exactly_this(
                 "due": True,
                 "state": "active",
                 "choices": None,
+                "problems": [],
             }
         ],
     }

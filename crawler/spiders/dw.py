@@ -120,7 +120,7 @@ class DwSpider(Spider):
         given = {key: value for key, value in self.by_hand.items() if value}
         if not any(given.get(key) for key in ("feeds", "sitemaps", "pages")):
             raise ValueError("no source: pass -a feeds=URL[,URL] (or sitemaps=, pages=)")
-        return SourceConfig(name=self.source_name or "by-hand", **given)
+        return SourceConfig.model_validate({"name": self.source_name or "by-hand", **given})
 
     async def start(self) -> AsyncIterator[Request]:
         assert self.source is not None
