@@ -135,7 +135,7 @@ def notify_operator(
         rows = session.scalars(
             select(ProblemRow)
             .where(
-                ProblemRow.start_notified_at.is_(None)
+                (ProblemRow.start_notified_at.is_(None) & ProblemRow.ended_at.is_(None))
                 | (
                     ProblemRow.ended_at.is_not(None)
                     & ProblemRow.start_notified_at.is_not(None)
@@ -145,8 +145,8 @@ def notify_operator(
             .order_by(ProblemRow.started_at, ProblemRow.id)
         ).all()
         rows = [row for row in rows if not alerts.silenced(row.key)]
-        starts = [row for row in rows if row.start_notified_at is None and row.ended_at is None]
-        # a problem that began and ended between two cycles' notifications: told of neither
+        # a problem that began and ended between two cycles' notifications is told of neither
+        starts = [row for row in rows if row.start_notified_at is None]
         ends = [row for row in rows if row.start_notified_at is not None]
         for batch, starting in ((starts, True), (ends, False)):
             if not batch:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -21,12 +22,16 @@ from scheduler.config import AlertsConfig, AppConfig, ConfigError, load_config
 from scheduler.problems import check_problems, kept_problems
 from scheduler.status_queries import collect_status
 from scheduler.status_text import render_status
+from scheduler.web_command import web_app
 from store.clock import fixed_clock
+from store.config import StorageConfig
 from store.db import Database
 from store.models import CrawlRun, CrawlStatus, OutboxMessage
 from store.models import Problem as ProblemRow
 from tests.receivers import receiver
 from tests.test_mailer import SENDER, T0, Recorder, queue, smtp_server
+from tests.web_served import serve
+from web.config import WebConfig
 
 A = "analyst@example.org"
 OPS = "ops@example.org"
@@ -240,3 +245,31 @@ def test_alerts_config_checks_the_operator_and_its_channels(tmp_path: Path) -> N
     path.write_text('[alerts]\noperator_channels = ["webhook+http://example.org/x"]\n')
     with pytest.raises(ConfigError, match="operator_channels"):
         load_config(path)
+
+
+def test_the_dashboard_and_the_api_show_the_problems_table(db: Database, tmp_path: Path) -> None:
+    handler = Recorder(rcpt_replies={A: REFUSED})
+    with smtp_server(handler) as port:
+        mail = mail_to(port)
+        refused = a_failed_digest(db, mail)
+        config = AppConfig(
+            storage=StorageConfig(url=db.url),
+            mail=mail,
+            web=WebConfig(listen="127.0.0.1:8080"),
+            alerts=AlertsConfig(operator=OPS, operator_maildir=str(tmp_path / "ops")),
+        )
+        cycles(config, db, MINUTE, 2)
+    clock = fixed_clock(T0 + 2 * MINUTE)
+    with (
+        serve(lambda base_url: web_app(config, db, clock)) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        page = client.get("/status")
+        assert page.status_code == 200
+        table = page.text.split('class="list problem-log"', 1)[1].split("</table>", 1)[0]
+        assert f"#{refused.id} to {A} failed after 1 attempts" in table
+        assert '<span class="pill">open</span>' in table
+        [kept] = client.get("/api/status").json()["kept_problems"]
+    assert kept["key"] == f"outbox:message:{refused.id}"
+    assert kept["started_at"] == "2024-05-01T07:01:00Z"
+    assert kept["start_notified_at"] == "2024-05-01T07:01:00Z" and kept["silenced"] is False
