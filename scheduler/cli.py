@@ -23,6 +23,7 @@ from scheduler.explain_command import add_explain
 from scheduler.lock import AlreadyRunning
 from scheduler.logs import setup_logging
 from scheduler.notify_command import add_notify_test
+from scheduler.problems_command import add_problems
 from scheduler.send_command import add_send
 from scheduler.stage_commands import add_articles, add_crawl, add_cycle, add_digest, add_match
 from scheduler.subscriber_command import add_subscriber
@@ -252,17 +253,21 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from scheduler.health import health_problems
+    from scheduler.problems import kept_problems
     from scheduler.status_queries import collect_status
     from scheduler.status_text import render_status
 
     config = load_config(config_path(args.config))
     with Database(config.storage.url, must_exist=True) as db:
         report = collect_status(config, db, args.clock())
-    problems = health_problems(report)
+        kept = kept_problems(config, db)
+    # silenced problems ([alerts] silence) are shown, marked, and do not fail --check
+    problems = [p for p in health_problems(report) if not config.alerts.silenced(p.key)]
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        shown = {**report.to_json(), "kept_problems": [row.to_json() for row in kept]}
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
     elif not args.check:
-        print(render_status(report))
+        print(render_status(report, kept, config.alerts.silenced))
     if args.check:
         for problem in problems:
             print(problem)
@@ -287,6 +292,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     add_web,
     _add_status,
+    add_problems,
     add_subscriber,
     add_demo,
 ]

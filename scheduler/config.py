@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated
@@ -19,12 +20,14 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from alerts.config import ChannelsConfig, MailConfig, SubscriberConfig
+from alerts.channels import parse_channel
+from alerts.config import _EMAIL, ChannelsConfig, MailConfig, SubscriberConfig
 from alerts.render import DigestRenderer
 from alerts.sandbox import TemplateProblem
 from alerts.schedule_patterns import ScheduleError
@@ -72,6 +75,45 @@ class ConfigError(Exception):
     """A config that cannot be used; the message names the file and the field at fault."""
 
 
+class AlertsConfig(BaseModel):
+    """Who hears of the service's own problems (`scheduler.problems`): one message when a
+    problem starts, one when it ends. ``silence``: fnmatch patterns over problem keys
+    (``source:dw-en:*``); a silenced problem is kept and shown, never alerted, and does not
+    fail ``status --check``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator: str | None = Field(default=None, description="the operator's email address")
+    operator_channels: list[str] = []  # as subscribers[].channels
+    silence: list[str] = []
+    operator_maildir: str = Field(
+        default="operator-mail",
+        description="where an operator alert goes when SMTP will not take it (a Maildir)",
+    )
+
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("operator_channels")
+    @classmethod
+    def _operator_channels(cls, value: list[str]) -> list[str]:
+        for index, url in enumerate(value):
+            try:
+                parse_channel(url)
+            except ValueError as error:
+                raise ValueError(f"operator_channels[{index}]: {error}") from None
+        if len(set(value)) != len(value):
+            raise ValueError("a channel appears twice")
+        return value
+
+    def silenced(self, key: str) -> bool:
+        return any(fnmatchcase(key, pattern) for pattern in self.silence)
+
+
 class AppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -84,6 +126,7 @@ class AppConfig(BaseModel):
     channels: ChannelsConfig = ChannelsConfig()
     web: WebConfig = WebConfig()
     health: HealthConfig = HealthConfig()
+    alerts: AlertsConfig = AlertsConfig()
     # crawl.cron, read once here (crawler's config keeps the text: it may not import alerts)
     _crawls: Schedule | None = PrivateAttr(default=None)
 

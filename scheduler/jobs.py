@@ -17,6 +17,7 @@ from alerts.digest import Digests
 from alerts.mailer import DeliveryReport, deliver_outbox
 from alerts.match_stage import MatchReport, match_articles
 from alerts.subscribers import Effective, with_choices
+from scheduler import problems
 from scheduler.config import AppConfig
 from scheduler.crawling import CrawlOutcome, run_crawl
 from scheduler.scrapyd_nodes import run_on_nodes
@@ -139,6 +140,15 @@ def send_outbox(config: AppConfig, db: Database, clock: Clock) -> DeliveryReport
     quiet = not (report.sent or report.retrying or report.failed or report.uncertain)
     log.log(logging.DEBUG if quiet else logging.INFO, "send: %s", report.summary())
     return report
+
+
+def check_problems(config: AppConfig, db: Database, clock: Clock) -> problems.Notified:
+    """Keep the problems table in step with the health rules and tell the operator of each
+    start and end once (`scheduler.problems`)."""
+    done = problems.check_problems(config, db, clock, os.environ)
+    if done.started or done.ended:
+        log.info("problems: %d started, %d ended", len(done.started), len(done.ended))
+    return done
 
 
 def signed_links(config: AppConfig, db: Database, clock: Clock) -> Links:

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("newswatch.service")
 SEND_EVERY = timedelta(minutes=1)
 PRUNE_EVERY = timedelta(days=1)
+PROBLEMS_EVERY = timedelta(minutes=1)  # the problems table kept in step, the operator told
 
 
 def crawl_trigger(config: AppConfig) -> BaseTrigger:
@@ -329,6 +330,12 @@ class Service:
             next_run_time=now,
         )
         self._add(
+            self.problems_job,
+            IntervalTrigger(seconds=PROBLEMS_EVERY.total_seconds()),
+            "problems",
+            next_run_time=now + PROBLEMS_EVERY,
+        )
+        self._add(
             self.prune_job,
             IntervalTrigger(seconds=PRUNE_EVERY.total_seconds()),
             "prune",
@@ -380,6 +387,7 @@ class Service:
         # immediate as their choices make them: the config's, or one they chose
         jobs.build_digests(config, db, clock, only=jobs.immediate)
         jobs.send_outbox(config, db, clock)
+        jobs.check_problems(config, db, clock)
 
     def _track_crawl(self, process: subprocess.Popen) -> None:
         self._crawl = process
@@ -395,6 +403,9 @@ class Service:
     def send_job(self) -> None:
         jobs.build_digests(self.config, self.db, self.clock, only=jobs.own_schedule)
         jobs.send_outbox(self.config, self.db, self.clock)
+
+    def problems_job(self) -> None:
+        jobs.check_problems(self.config, self.db, self.clock)
 
     def prune_job(self) -> None:
         removed = prune(self.db, keep_days=self.config.storage.keep_days, now=self.clock())

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from scheduler.health import health_problems
+from scheduler.problems import KeptProblem
 from scheduler.status_report import (
     MailState,
     OutboxStatusReport,
@@ -17,7 +19,13 @@ from scheduler.time_text import clock_time, relative_time, span
 from store.models import OutboxStatus
 
 
-def render_status(report: StatusReport) -> str:
+def render_status(
+    report: StatusReport,
+    kept: Sequence[KeptProblem] = (),
+    silenced: Callable[[str], bool] = lambda key: False,
+) -> str:
+    """``kept``: the problems table's rows (`scheduler.problems.kept_problems`), for the start
+    times; ``silenced``: whether ``[alerts] silence`` covers a problem's key."""
     now, crawl, articles = report.generated_at, report.crawl, report.articles
     cadence = f"cron {crawl.cron!r}" if crawl.cron else f"every {span(crawl.every)}"
     lines = [
@@ -37,7 +45,22 @@ def render_status(report: StatusReport) -> str:
     for sub in report.subscribers:
         lines += _subscriber_lines(sub, now)
     problems = health_problems(report)
-    lines += ["", "problems:" if problems else "health: ok", *(f"  ! {p}" for p in problems)]
+    loud = [p for p in problems if not silenced(p.key)]
+    lines += ["", "problems:" if loud else "health: ok"]
+    since = {row.key: row.started_at for row in kept if row.ended_at is None}
+    for problem in sorted(problems, key=lambda p: silenced(p.key)):
+        started = since.get(problem.key)
+        when = f" (since {clock_time(started, now)})" if started else ""
+        mark = "~ silenced:" if silenced(problem.key) else "!"
+        lines.append(f"  {mark} {problem}{when}")
+    ended = [row for row in kept if row.ended_at is not None]
+    if ended:
+        lines.append("recently ended:")
+    for row in ended:
+        assert row.ended_at is not None
+        lines.append(
+            f"  - {row.text} ({clock_time(row.started_at, now)} to {clock_time(row.ended_at, now)})"
+        )
     return "\n".join(lines)
 
 

@@ -80,10 +80,16 @@ def check_web(config: AppConfig) -> None:
 def web_context(config: AppConfig, db: Database, clock: Clock) -> WebContext:
     def status() -> dict[str, Any]:
         from scheduler.health import health_problems
+        from scheduler.problems import kept_problems
         from scheduler.status_queries import collect_status
 
         report = collect_status(config, db, clock())
-        return {**report.to_json(), "problems": health_problems(report)}
+        silenced = config.alerts.silenced
+        return {
+            **report.to_json(),
+            "problems": [p for p in health_problems(report) if not silenced(p.key)],
+            "kept_problems": [row.to_json() for row in kept_problems(config, db)],
+        }
 
     token = config.web.token.get_secret_value() if config.web.token else None
     return WebContext(

@@ -117,6 +117,20 @@ class SubscriberStatusOut(_Open):
     choices: ChoicesOut | None = None  # None: they chose nothing
 
 
+class KeptProblemOut(_Open):
+    """A row of the problems table (`scheduler.problems`): open, or recently ended."""
+
+    key: str
+    text: str
+    started_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+    start_notified_at: datetime | None
+    end_notified_at: datetime | None
+    notify_error: str | None
+    silenced: bool
+
+
 class StatusOut(_Open):
     generated_at: datetime
     database: str
@@ -128,3 +142,4 @@ class StatusOut(_Open):
     outbox: OutboxOut
     subscribers: list[SubscriberStatusOut]
     problems: list[str] = []
+    kept_problems: list[KeptProblemOut] = []  # open first, then recently ended
