@@ -166,6 +166,31 @@ def test_a_standby_stops_at_once_on_sigterm(
     assert second.count(STARTED) == 0
 
 
+def test_a_standby_on_postgresql_names_the_active_service_and_stops_on_sigterm(
+    site: DemoServer,
+    mailbox: tuple[Mailbox, int],
+    processes: Processes,
+    postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    """The advisory lock's holder is named (its pid and host, from its session's
+    application_name); a standby stopped while it waits leaves the active one untouched."""
+    _, port = mailbox
+    config = write_config(tmp_path, config_text(postgres_url, site, port, every="1h"))
+    first = processes.start(config, "run", "--standby")
+    first.wait_log(STARTED)
+    second = processes.start(config, "run", "--standby")
+    second.wait_log(STANDING_BY)
+    assert f"held by pid {first.pid} on " in second.log(), second.log()
+    assert second.count(STANDING_BY) == 1  # once per holder, not once per poll
+    second.signal(signal.SIGTERM)
+    assert second.wait(30) == 0, second.log()
+    assert "newswatch standby stopped" in second.log()
+    assert second.count(STARTED) == 0
+    assert first.process.poll() is None, first.log()
+    assert "lost the service lock" not in first.log()
+
+
 MESSAGES = 1000
 
 
