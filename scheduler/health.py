@@ -83,10 +83,13 @@ def source_warnings(
     finished = [run for run in runs if run.status != CrawlStatus.RUNNING]
     if len(finished) >= EMPTY_RUNS and all(map(_found_nothing, finished[:EMPTY_RUNS])):
         warnings.append(Problem(f"the last {EMPTY_RUNS} runs found nothing", "empty-runs"))
-    if finished and finished[0].selector_fallbacks:
+    # a run that read no article (every index answered 304, nothing new) cannot tell whether
+    # the layout is back: the newest run that read articles decides
+    reading = [run for run in finished if run.new + run.updated or run.selector_fallbacks]
+    if reading and reading[0].selector_fallbacks:
         warnings.append(
             Problem(
-                f"the last run needed the selector fallback on {finished[0].selector_fallbacks} "
+                f"the last run needed the selector fallback on {reading[0].selector_fallbacks} "
                 "pages: DW may have changed its layout",
                 "selector-fallback",
             )
