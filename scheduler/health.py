@@ -12,8 +12,9 @@ between its next two fire times):
   re-queued or acknowledged); a backlog: a pending message older than 1 hour, or over 100
   pending;
 * every source warning (:func:`source_warnings`): the last 3 finished runs found nothing, the
-  last finished run needed the selector fallback (DW may have changed its layout), the newest
-  run still "running" after 2 intervals (the crawl was killed or hangs).
+  newest run that read articles needed the selector fallback (DW may have changed its layout;
+  a re-crawl answered 304 reads none, so it cannot tell), the newest run still "running" after
+  2 intervals (the crawl was killed or hangs).
 
 And, with the thresholds of ``[health]`` (:class:`scheduler.config.HealthConfig`), read from a
 source's recent history (runs with no extraction data, as old rows have, are ignored):
