@@ -333,6 +333,7 @@ def test_status_shows_each_subscribers_choices(capsys, tmp_path, database_url) -
         "next_digest_at": None,
         "due": False,
         "state": "unsubscribed",
+        "problems": [],  # a missed digest slot would be named here
         "choices": {
             "unsubscribed_at": "2026-11-23T09:00:00+00:00",
             "paused_until": None,
@@ -353,6 +354,7 @@ def test_status_shows_each_subscribers_choices(capsys, tmp_path, database_url) -
         "next_digest_at": "2026-11-28T09:30:00+00:00",
         "due": False,
         "state": "paused",
+        "problems": [],  # no missed slot: it is paused
         "choices": {
             "unsubscribed_at": None,
             "paused_until": "2026-11-28T09:00:00+00:00",
