@@ -173,6 +173,21 @@ def _die_with_parent() -> None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def start_run(database: Database, source: SourceConfig, clock: Clock) -> int | CrawlOutcome:
+    """The crawl's ``crawl_runs`` row, made before it starts (wherever it runs): its id, or
+    the outcome of a crawl not started because the database refused the row."""
+    try:
+        with database.session() as session:
+            created = CrawlRun(source=source.name, status=CrawlStatus.RUNNING, started_at=clock())
+            session.add(created)
+            session.commit()
+            return created.id
+    except SQLAlchemyError as error:
+        refused = f"crawl not started: the database refused its row: {describe_error(error)}"
+        log.error("%s: %s", source.name, refused)
+        return CrawlOutcome(source.name, -1, None, "", cause=refused)
+
+
 def run_crawl(
     source: SourceConfig,
     crawl: CrawlConfig,
@@ -189,16 +204,9 @@ def run_crawl(
     the row and logged whatever its exit status; when the database refuses the row, the outcome
     carries the cause. ``on_start`` receives the process, so that a stopping service can ask it
     to stop."""
-    try:
-        with database.session() as session:
-            created = CrawlRun(source=source.name, status=CrawlStatus.RUNNING, started_at=clock())
-            session.add(created)
-            session.commit()
-            run_id = created.id
-    except SQLAlchemyError as error:
-        refused = f"crawl not started: the database refused its row: {describe_error(error)}"
-        log.error("%s: %s", source.name, refused)
-        return CrawlOutcome(source.name, -1, None, "", cause=refused)
+    run_id = start_run(database, source, clock)
+    if isinstance(run_id, CrawlOutcome):
+        return run_id
     command = crawl_command(source, crawl, run_id)
     env = crawl_environment(os.environ, database.url)
     bound = max(crawl.every, MIN_CRAWL_SECONDS)

@@ -46,6 +46,7 @@ from scheduler.crawling import (
     STOP_GRACE_SECONDS,
     CrawlOutcome,
     log_error_lines,
+    start_run,
 )
 from scheduler.egg import Egg, EggError, crawler_egg
 from store.clock import Clock
@@ -207,16 +208,9 @@ def run_on_nodes(
     except EggError as error:
         log.error("%s: crawl not started: %s", source.name, error)
         return CrawlOutcome(source.name, -1, None, "", cause=str(error))
-    try:
-        with database.session() as session:
-            created = CrawlRun(source=source.name, status=CrawlStatus.RUNNING, started_at=clock())
-            session.add(created)
-            session.commit()
-            run_id = created.id
-    except SQLAlchemyError as error:
-        refused = f"crawl not started: the database refused its row: {describe_error(error)}"
-        log.error("%s: %s", source.name, refused)
-        return CrawlOutcome(source.name, -1, None, "", cause=refused)
+    run_id = start_run(database, source, clock)
+    if isinstance(run_id, CrawlOutcome):
+        return run_id
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
     limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
     with requests.Session() as http:
