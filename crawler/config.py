@@ -38,6 +38,10 @@ class CrawlConfig(BaseModel):
         le=1_000_000,
         description="items one feed, sitemap or listing page contributes, newest first",
     )
+    warm: bool = Field(
+        default=True,
+        description="start the next crawl's process (its imports) as soon as the last ended",
+    )
     scrapyd: list[str] = Field(
         default=[],
         description="scrapyd nodes (http://host:6800) that run crawls; empty: a local subprocess",

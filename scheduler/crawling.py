@@ -13,6 +13,7 @@ import ctypes
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from crawler.crawl_run import (
     RecentLines,
     already_kept,
 )
+from scheduler.crawl_spares import CrawlSpares, Spare
 from store.clock import Clock
 from store.db import Database, describe_error
 from store.models import CrawlRun, CrawlStatus
@@ -196,6 +198,7 @@ def run_crawl(
     log_file: Path | None = None,
     timeout: float | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
+    spares: CrawlSpares | None = None,
 ) -> CrawlOutcome:
     """Crawl one source in a subprocess; its CrawlRun row tells what it found.
 
@@ -203,7 +206,8 @@ def run_crawl(
     (``crawl_environment``). Its own error lines (a traceback, an ERROR log line) are kept in
     the row and logged whatever its exit status; when the database refuses the row, the outcome
     carries the cause. ``on_start`` receives the process, so that a stopping service can ask it
-    to stop."""
+    to stop. With ``spares`` the crawl runs in the process started ahead for it, when there is
+    one, and the next crawl's process is started when it ends (``scheduler.crawl_spares``)."""
     run_id = start_run(database, source, clock)
     if isinstance(run_id, CrawlOutcome):
         return run_id
@@ -211,23 +215,14 @@ def run_crawl(
     env = crawl_environment(os.environ, database.url)
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
     limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
-    # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
-    with open(log_file, "a+b") if log_file else tempfile.TemporaryFile() as sink:
-        start = sink.seek(0, os.SEEK_END)
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+    spare = spares.take(env) if spares is not None else None
+    try:
+        exit_code, log_errors, output = _crawl_process(
+            command, env, limit, log_file, on_start, spare
         )
-        if on_start is not None:
-            on_start(process)
-        exit_code = wait_or_stop(process, limit)
-        sink.seek(start)
-        log_errors = log_error_lines(raw.decode("utf-8", "replace") for raw in sink)
-        sink.seek(max(start, sink.seek(0, os.SEEK_END) - 16_384))
-        output = sink.read()
+    finally:
+        if spares is not None:
+            spares.prepare(env)
     tail = "\n".join(output.decode("utf-8", "replace").splitlines()[-15:])
     if exit_code != 0:
         log.warning("crawl of %s exited %s; its last lines:\n%s", source.name, exit_code, tail)
@@ -250,6 +245,60 @@ def run_crawl(
             "crawl of %s (exit %s) logged errors:\n%s", source.name, exit_code, "\n".join(added)
         )
     return CrawlOutcome(source.name, exit_code, run, tail, log_errors, cause)
+
+
+def _crawl_process(
+    command: list[str],
+    env: dict[str, str],
+    limit: float,
+    log_file: Path | None,
+    on_start: Callable[[subprocess.Popen], None] | None,
+    spare: Spare | None,
+) -> tuple[int, list[str], bytes]:
+    """Run ``command`` in ``spare`` or a new process: its exit status, its own error lines and
+    the last 16 KB of its output (which ``log_file``, when given, receives too)."""
+    process: subprocess.Popen | None = None
+    if spare is not None:
+        try:
+            process = spare.start(command)
+        except OSError as error:  # it died waiting: a process of the crawl's own
+            log.warning("the crawl process started ahead is gone (%s): starting one", error)
+            spare.stop()
+            spare = None
+    # a file, not a pipe: a chatty crawl must never block on a full pipe buffer
+    with (
+        spare.sink if spare is not None
+        else open(log_file, "a+b") if log_file
+        else tempfile.TemporaryFile()
+    ) as sink:  # fmt: skip
+        start = 0 if spare is not None else sink.seek(0, os.SEEK_END)
+        if process is None:
+            process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        if on_start is not None:
+            on_start(process)
+        exit_code = wait_or_stop(process, limit)
+        if spare is not None and log_file is not None:
+            sink.seek(0)
+            with open(log_file, "ab") as kept:
+                shutil.copyfileobj(sink, kept)
+        sink.seek(start)
+        log_errors = log_error_lines(raw.decode("utf-8", "replace") for raw in sink)
+        sink.seek(max(start, sink.seek(0, os.SEEK_END) - 16_384))
+        output = sink.read()
+    if spare is not None and spare.process.stdout is not None:
+        spare.process.stdout.close()
+    return exit_code, log_errors, output
+
+
+def crawl_spares() -> CrawlSpares:
+    """A keeper of the next crawl's process, started ahead; each dies with its parent."""
+    return CrawlSpares(preexec_fn=_die_with_parent)
 
 
 def _finish_run(

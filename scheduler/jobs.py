@@ -19,6 +19,7 @@ from alerts.match_stage import MatchReport, match_articles
 from alerts.subscribers import Effective, with_choices
 from scheduler import problems
 from scheduler.config import AppConfig
+from scheduler.crawl_spares import CrawlSpares
 from scheduler.crawling import CrawlOutcome, run_crawl
 from scheduler.scrapyd_nodes import run_on_nodes
 from store.clock import Clock
@@ -37,17 +38,20 @@ def crawl_sources(
     log_file: Path | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
     stopping: threading.Event | None = None,
+    spares: CrawlSpares | None = None,
 ) -> list[CrawlOutcome]:
     """Crawl every source (or one) once, each in its own subprocess or scrapyd job
     (``stopping``: a stopping service cancels the job, as ``on_start`` lets it stop a
-    subprocess)."""
+    subprocess; ``spares``: the subprocess started ahead, see ``scheduler.crawl_spares``)."""
     sources = [config.source(source)] if source else config.sources
     outcomes = []
     for each in sources:
         if config.crawl.scrapyd:  # a job on a scrapyd node
             outcome = run_on_nodes(each, config.crawl, db, clock, stopping=stopping)
         else:
-            outcome = run_crawl(each, config.crawl, db, clock, log_file=log_file, on_start=on_start)
+            outcome = run_crawl(
+                each, config.crawl, db, clock, log_file=log_file, on_start=on_start, spares=spares
+            )
         run = outcome.run
         log.info(
             "crawl %s: %s, %s pages, %s new, %s updated, %s known, %s errors%s",

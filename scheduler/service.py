@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from alerts.schedules import Schedule
 from scheduler import jobs
 from scheduler.config import AppConfig, ConfigError, check_templates, load_config
-from scheduler.crawling import STOP_GRACE_SECONDS
+from scheduler.crawling import STOP_GRACE_SECONDS, crawl_spares
 from scheduler.exits import EXIT_FAILURE, CommandError
 from scheduler.lock import AlreadyRunning, ServiceLock, service_lock
 from scheduler.lock_keeper import LockKeeper, check_every, standby_poll_seconds
@@ -96,6 +96,8 @@ class Service:
         self.stopping = threading.Event()
         self._busy = threading.Lock()  # held while a job runs
         self._crawl: subprocess.Popen | None = None
+        # the next crawl's process, started as soon as the last crawl ended ([crawl] warm)
+        self._spares = crawl_spares()
         self._web: WebServer | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -135,6 +137,7 @@ class Service:
             return 0
         finally:
             self._stop_web()
+            self._spares.close()
             keeper.stop()
             lock.release()
             self.db.close()
@@ -211,6 +214,7 @@ class Service:
             return
         log.info("stopping: no new jobs; the running step finishes")
         self.stopping.set()
+        self._spares.close()
         crawl = self._crawl
         if crawl is not None and crawl.poll() is None:
             log.info("asking the running crawl (pid %s) to stop", crawl.pid)
@@ -377,8 +381,16 @@ class Service:
 
     def crawl_cycle(self, source: str) -> None:
         config, db, clock = self.config, self.db, self.clock
+        if not config.crawl.warm:
+            self._spares.discard()
         jobs.crawl_sources(
-            config, db, clock, source, on_start=self._track_crawl, stopping=self.stopping
+            config,
+            db,
+            clock,
+            source,
+            on_start=self._track_crawl,
+            stopping=self.stopping,
+            spares=self._spares if config.crawl.warm else None,
         )
         self._crawl = None
         if self.stopping.is_set() or not self._holds_lock(f"crawl:{source} (match and send)"):
