@@ -1,6 +1,9 @@
 """Crawl speed: the full newswatch crawl against a bare Scrapy spider, and the incremental crawl.
 
     python bench/crawl.py [--articles N] [--concurrency C] [--rounds R] [--rss-articles M]
+                          [--parse-workers auto|N] [--cpus N]
+
+``--cpus 1 --parse-workers 1`` shows what a parse worker costs a crawl that has one core.
 
 The demo site with N generated articles (``synthetic_articles(N)``, default 2,000) is served on
 loopback by ``DemoServer`` in a separate process (this script run with ``--serve``), so the
@@ -14,6 +17,8 @@ Cases, one after another against the same server:
   downloads the article URLs the sitemaps list, with the project's Scrapy settings and the same
   ``-s`` overrides newswatch passes (CONCURRENT_REQUESTS_PER_DOMAIN=C, no delay, no
   AutoThrottle, robots.txt obeyed).
+* ``newswatch-inline``: the first crawl below with ``[crawl] parse_workers = 0``: pages parsed
+  in the reactor's thread (the baseline of the parse workers), into a fresh database.
 * ``newswatch``: ``run_crawl`` (a ``scrapy crawl dw`` subprocess) of a source whose only start
   URL is the sitemap index, into a fresh SQLite file: discovery, parsing, storing. As the
   service runs it (``[crawl] warm``): in the process started ahead, ready before the clock
@@ -270,6 +275,7 @@ def run_newswatch(
     *,
     forget: bool = False,
     warm: bool = True,
+    parse_workers: int | str = "auto",
 ) -> tuple[_Child, float]:
     """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``), and its
     peak RSS in MB; ``forget``: drop the stored validators first (no conditional request);
@@ -286,7 +292,9 @@ def run_newswatch(
     source = SourceConfig(
         name="bench", sitemaps=[base_url + "/sitemap.xml"], allowed_domains=["127.0.0.1"]
     )
-    crawl = CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency)
+    crawl = CrawlConfig(
+        delay=0, autothrottle=False, concurrency=concurrency, parse_workers=parse_workers
+    )
     peak = PeakRss()
     # Database() migrates the schema before the clock starts
     with Database(database_url) as database:
@@ -295,7 +303,7 @@ def run_newswatch(
                 connection.execute(delete(FetchValidator))
         spares = crawl_spares() if warm else None
         if spares is not None:
-            spares.prepare(crawl_environment(os.environ, database.url))
+            spares.prepare(crawl_environment(os.environ, database.url, crawl.parse_workers))
             if not spares.wait_ready(120):
                 raise RuntimeError("the crawl process started ahead did not get ready")
         try:
@@ -353,10 +361,15 @@ CRAWLS = (
 
 
 def crawl_round(
-    server: ServerProcess, urls: list[str], concurrency: int, workdir: Path, number: int
+    server: ServerProcess,
+    urls: list[str],
+    concurrency: int,
+    workdir: Path,
+    number: int,
+    parse_workers: int | str = "auto",
 ) -> tuple[list[dict[str, Any]], bool]:
-    """bare, then the newswatch cases: their rows, and whether the bare and the first newswatch
-    crawl requested the same article URLs."""
+    """bare, a first crawl parsing in its own thread, then the newswatch cases: their rows, and
+    whether the bare and the first newswatch crawl requested the same article URLs."""
     from crawler.config import CrawlConfig, scrapy_settings
 
     settings = scrapy_settings(CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency))
@@ -366,13 +379,24 @@ def crawl_round(
     child = run_bare(urls, settings, workdir, log)
     bare = server.ask("stats")
     rows.append(_row("bare-scrapy", bare, child, log))
+    server.ask("clear")
+    log = workdir / f"newswatch-inline-{number}.log"
+    inline_url = f"sqlite:///{workdir / f'bench-inline-{number}.db'}"
+    child, rss = run_newswatch(server.base_url, concurrency, inline_url, log, parse_workers=0)
+    rows.append(_row("newswatch-inline", server.ask("stats"), child, log, rss))
     database_url = f"sqlite:///{workdir / f'bench-{number}.db'}"
     same = False
     for case, forget, warm in CRAWLS:
         server.ask("clear")
         log = workdir / f"{case}-{number}.log"
         child, rss = run_newswatch(
-            server.base_url, concurrency, database_url, log, forget=forget, warm=warm
+            server.base_url,
+            concurrency,
+            database_url,
+            log,
+            forget=forget,
+            warm=warm,
+            parse_workers=parse_workers,
         )
         stats = server.ask("stats")
         rows.append(_row(case, stats, child, log, rss))
@@ -429,6 +453,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=RSS_ARTICLES,
         help="also crawl a site this large once for peak RSS (0: skip)",
     )
+    parser.add_argument(
+        "--parse-workers",
+        default="auto",
+        help="[crawl] parse_workers of the newswatch cases (newswatch-inline: always 0)",
+    )
+    parser.add_argument(
+        "--cpus",
+        type=int,
+        default=0,
+        help="run the crawls on the first N CPUs only (the server keeps every CPU); 0: all",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.serve:
@@ -440,10 +475,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     large: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as temp:
         server = ServerProcess(options.articles)
+        if options.cpus:  # the crawls this process starts inherit it; the server has started
+            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: options.cpus])
+        workers = options.parse_workers
+        workers = workers if workers == "auto" else int(workers)
         try:
             urls = sitemap_urls(server.base_url)
             for number in range(options.rounds):
-                rows, same_urls = crawl_round(server, urls, options.concurrency, Path(temp), number)
+                rows, same_urls = crawl_round(
+                    server, urls, options.concurrency, Path(temp), number, workers
+                )
                 every += rows
                 same = same and same_urls
         finally:
@@ -465,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_round(every, "newswatch-incremental", "newswatch", "wall_s")
     )
     cold = statistics.median(per_round(every, "newswatch-304-cold", "newswatch", "wall_s"))
+    inline = per_round(every, "newswatch-inline", "bare-scrapy", "pages_per_s")
+    workers_pay = per_round(every, "newswatch", "newswatch-inline", "pages_per_s")
     one_304 = unchanged["not_modified"] == 1 and unchanged["article_requests"] == 0
     checks = [
         ("newswatch_vs_bare_pages_per_s", ratio, f">= {RATIO_TARGET}", ratio >= RATIO_TARGET),
@@ -478,6 +521,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("newswatch_vs_bare_pages_per_s_rounds", ratios),
         ("recrawl_without_validators_vs_first_wall_time", unconditional),
         ("recrawl_in_a_process_of_its_own_vs_first_wall_time", cold),
+        ("newswatch_inline_vs_bare_pages_per_s_rounds", inline),
+        ("parse_workers_vs_inline_pages_per_s_rounds", workers_pay),
+        ("parse_workers_vs_inline_cpu_time", cpu_ratio(by_case, "newswatch", "newswatch-inline")),
         ("newswatch_vs_bare_cpu_time", bare_cpu_share(by_case)),
     ]
     if large is not None:
@@ -505,6 +551,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def cpu_ratio(by_case: dict[str, dict[str, Any]], case: str, base: str) -> float:
+    return round(by_case[case]["cpu_s"] / by_case[base]["cpu_s"], 3)
+
+
 def bare_cpu_share(by_case: dict[str, dict[str, Any]]) -> float:
     return round(by_case["bare-scrapy"]["cpu_s"] / by_case["newswatch"]["cpu_s"], 3)
 
@@ -530,7 +580,12 @@ def _print_table(
         "from its start (bare, -cold) or from being handed its command line (warm: imports done)"
     )
     print(
-        f"best of {options.rounds} rounds; every round, back to back: bare-scrapy, newswatch "
+        f"CPUs for the crawls: {len(os.sched_getaffinity(0))}; [crawl] parse_workers of the "
+        f"newswatch cases: {options.parse_workers} (worker processes, their CPU in cpu s)"
+    )
+    print(
+        f"best of {options.rounds} rounds; every round, back to back: bare-scrapy, "
+        "newswatch-inline (parse_workers 0, fresh database), newswatch "
         "(fresh database), newswatch-incremental (validators dropped: every index read, no "
         "article), newswatch-304 (conditional requests), newswatch-304-cold (the same in a "
         "process started for it); ratios are the median of the rounds' "

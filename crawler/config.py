@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
@@ -38,6 +38,11 @@ class CrawlConfig(BaseModel):
         le=1_000_000,
         description="items one feed, sitemap or listing page contributes, newest first",
     )
+    parse_workers: int | Literal["auto"] = Field(
+        default="auto",
+        description="processes that parse article pages beside the downloads; auto: one per "
+        "core beyond the first (none on one core); 0: in the crawl's own thread",
+    )
     warm: bool = Field(
         default=True,
         description="start the next crawl's process (its imports) as soon as the last ended",
@@ -61,6 +66,15 @@ class CrawlConfig(BaseModel):
                 f"{show_duration(value)} is longer than crawl.every "
                 f"({show_duration(every)}): at most the interval"
             )
+        return value
+
+    @field_validator("parse_workers", mode="before")
+    @classmethod
+    def _parse_workers(cls, value: object) -> object:
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 32:
+            raise ValueError(f'{value!r}: a number of processes from 0 to 32, or "auto"')
         return value
 
     @field_validator("scrapyd")
@@ -127,5 +141,6 @@ def scrapy_settings(crawl: CrawlConfig) -> dict[str, str]:
         "DOWNLOAD_WARNSIZE": crawl.max_page_size // 2,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "NEWSWATCH_MAX_ITEMS_PER_FEED": crawl.max_items_per_feed,
+        "NEWSWATCH_PARSE_WORKERS": crawl.parse_workers,
     }
     return {name: str(value) for name, value in settings.items()}

@@ -10,6 +10,7 @@ own chain (a -> b -> a) is dropped silently by the duplicate filter. Here both r
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scrapy import Request
@@ -46,4 +47,22 @@ class OnSiteRedirectMiddleware(_OnSite, RedirectMiddleware):
 
 
 class OnSiteMetaRefreshMiddleware(_OnSite, MetaRefreshMiddleware):
-    """``<meta http-equiv="refresh">`` redirects, within the allowed domains only."""
+    """``<meta http-equiv="refresh">`` redirects, within the allowed domains only.
+
+    Scrapy looks for the tag in the page's first 4,096 characters, but decodes the whole page
+    to get them (``response.text``), and the spider's parser decodes it again. A page whose
+    first bytes cannot hold the word is passed on undecoded: at most 4 bytes a character, so
+    4,096 characters are within the first 16 KB; a NUL there (UTF-16 or UTF-32) means the
+    bytes do not spell it in ASCII, and Scrapy's own reading decides."""
+
+    def process_response(
+        self, request: Request, response: Response, spider: Any = None
+    ) -> Request | Response:
+        head = response.body[:_HEAD_BYTES]
+        if b"\x00" not in head and not _REFRESH.search(head):
+            return response
+        return super().process_response(request, response, spider)
+
+
+_HEAD_BYTES = 4 * 4096  # Scrapy's get_meta_refresh reads the first 4,096 characters
+_REFRESH = re.compile(rb"refresh", re.IGNORECASE)

@@ -70,6 +70,10 @@ def warm_up() -> None:
             except Exception as error:  # the crawl itself reports what it cannot load
                 print(f"crawler.warm: not preloaded: {path}: {error}", file=sys.stderr)
     get_spider_loader(settings).load(SPIDER)
+    # the page-parsing workers, forked now (one thread, no reactor) with the parser imported
+    from crawler.parse_pool import SETTING, start_ahead, worker_count
+
+    start_ahead(worker_count(settings.get(SETTING)))
     url = settings.get("NEWSWATCH_DATABASE_URL")
     if url:  # the database driver (SQLite's or psycopg)
         from sqlalchemy.engine import make_url

@@ -91,10 +91,13 @@ CRAWL_ENVIRONMENT = frozenset(
 CRAWL_ENVIRONMENT_PREFIXES = ("LC_", "FAKETIME")
 
 
-def crawl_environment(parent: Mapping[str, str], database_url: str) -> dict[str, str]:
+def crawl_environment(
+    parent: Mapping[str, str], database_url: str, parse_workers: int | str = "auto"
+) -> dict[str, str]:
     """The crawl subprocess's environment: the allow-listed part of ``parent`` and its settings.
 
-    The database URL (it may hold a password) goes by environment, not the command line."""
+    The database URL (it may hold a password) goes by environment, not the command line; the
+    parse workers too, so that a process started ahead forks as many as its crawl wants."""
     env = {
         name: value
         for name, value in parent.items()
@@ -102,6 +105,7 @@ def crawl_environment(parent: Mapping[str, str], database_url: str) -> dict[str,
     }
     env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
     env["NEWSWATCH_DATABASE_URL"] = database_url
+    env["NEWSWATCH_PARSE_WORKERS"] = str(parse_workers)
     return env
 
 
@@ -212,7 +216,7 @@ def run_crawl(
     if isinstance(run_id, CrawlOutcome):
         return run_id
     command = crawl_command(source, crawl, run_id)
-    env = crawl_environment(os.environ, database.url)
+    env = crawl_environment(os.environ, database.url, crawl.parse_workers)
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
     limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
     spare = spares.take(env) if spares is not None else None

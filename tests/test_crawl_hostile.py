@@ -61,6 +61,9 @@ KOI8 = 9000012  # in KOI8-R, which only its Content-Type header names
 IN_BOMB_FEED, IN_XXE_FEED = 69010103, 69010105
 # a demo article reached through a redirect within the site
 REDIRECTED = 69010107
+# demo articles reached only through a <meta http-equiv="refresh"> page, in UTF-8 and in UTF-16
+REFRESHED, REFRESHED_UTF16 = 69010108, 69010109
+REFRESH, REFRESH_UTF16, REFRESH_AWAY = "/en/r/a-9000013", "/en/r16/a-9000014", "/en/ra/a-9000015"
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE rss [
@@ -120,6 +123,16 @@ def page_without_charset(article: DemoArticle, base_url: str, encoding: str) -> 
     return html.encode(encoding, errors="xmlcharrefreplace")
 
 
+def refresh_page(target: str) -> str:
+    """A page whose only content is a meta refresh to ``target`` (its keyword in capitals, past
+    a long head: where Scrapy looks, in the first 4,096 characters)."""
+    padding = "<!-- " + "head " * 500 + "-->"
+    return (
+        f'<html><head>{padding}<meta http-equiv="REFRESH" content="0; url={target}">'
+        "</head><body></body></html>"
+    )
+
+
 def install_host_a(a: DemoServer, entity_file: Path) -> None:
     """Host A's bad and good pages and feeds, as routes over the demo site; the external
     entity feed names ``entity_file``."""
@@ -155,6 +168,9 @@ def install_host_a(a: DemoServer, entity_file: Path) -> None:
         FeedItem("redirect to another host", a.url("/en/moved-away/a-9000007")),
         FeedItem("redirect to file:", a.url("/en/passwd/a-9000008")),
         FeedItem("redirect within the site", a.url(f"/en/renamed/a-{REDIRECTED}")),
+        FeedItem("meta refresh", a.url(REFRESH)),
+        FeedItem("meta refresh in UTF-16", a.url(REFRESH_UTF16)),
+        FeedItem("meta refresh to another host", a.url(REFRESH_AWAY)),
         FeedItem("no link", None, guid=str(NO_LINK)),
         FeedItem(seed.title, a.url(seed.canonical_path), guid=str(SEED_ID)),
     ]
@@ -180,6 +196,20 @@ def install_host_a(a: DemoServer, entity_file: Path) -> None:
         "/en/passwd/a-9000008": Route(status=301, headers={"Location": "file:///etc/passwd"}),
         f"/en/renamed/a-{REDIRECTED}": Route(
             status=301, headers={"Location": a.url(a.site.article(REDIRECTED).canonical_path)}
+        ),
+        REFRESH: Route(
+            body=refresh_page(a.url(a.site.article(REFRESHED).canonical_path)).encode(),
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        ),
+        REFRESH_UTF16: Route(  # the bytes do not spell "refresh": Scrapy's own reading decides
+            body=refresh_page(a.url(a.site.article(REFRESHED_UTF16).canonical_path)).encode(
+                "utf-16"
+            ),
+            headers={"Content-Type": "text/html; charset=utf-16"},
+        ),
+        REFRESH_AWAY: Route(
+            body=refresh_page(elsewhere + path[OFFSITE]).encode(),
+            headers={"Content-Type": "text/html; charset=utf-8"},
         ),
         "/feeds/bomb.xml": xml_route(BILLION_LAUGHS.replace("LINK", bomb_item).encode()),
         "/feeds/xxe.xml": xml_route(
@@ -286,6 +316,7 @@ def test_each_bad_page_or_feed_is_one_counted_error_naming_its_url(hostile: Host
         "/en/slow/a-9000006",
         "/en/moved-away/a-9000007",
         "/en/passwd/a-9000008",
+        REFRESH_AWAY,
         "/feeds/moved.xml",
     ]
     robots = [*(f"a-{cid}" for cid in hostile.robots_en), hostile.base_urls["C"]]
@@ -338,6 +369,16 @@ def test_redirect_to_another_host_is_not_followed(hostile: HostileCrawl) -> None
 def test_redirect_within_the_site_is_followed(hostile: HostileCrawl) -> None:
     assert REDIRECTED in hostile.articles
     assert not hostile.errors_naming(f"a-{REDIRECTED}")
+
+
+def test_meta_refresh_within_the_site_is_followed_in_utf8_and_utf16(hostile: HostileCrawl) -> None:
+    assert {REFRESHED, REFRESHED_UTF16} <= set(hostile.articles)
+    assert not hostile.errors_naming(REFRESH + ":")
+    assert not hostile.errors_naming(REFRESH_UTF16)
+
+
+def test_meta_refresh_to_another_host_is_not_followed(hostile: HostileCrawl) -> None:
+    assert "redirect to another host refused" in hostile.errors_naming(REFRESH_AWAY)[0]
 
 
 def test_redirect_to_a_file_url_is_not_followed(hostile: HostileCrawl) -> None:

@@ -38,8 +38,10 @@ from crawler.discovery import (
     read_sitemap,
 )
 from crawler.dw import normalize_url
-from crawler.dw_page import PageError, parse_page
+from crawler.dw_page import PageError
 from crawler.extraction import ExtractionTally
+from crawler.parse_pool import SETTING as PARSE_WORKERS
+from crawler.parse_pool import PageParser, page_parser, worker_count
 from crawler.pipelines import StoreArticlePipeline
 from store.article_schema import CrawledArticle
 from store.validators import Validators, usable
@@ -96,6 +98,10 @@ class DwSpider(Spider):
         self.failed_indexes: set[str] = set()
         self.parent_index: dict[str, str] = {}  # a sitemap -> the sitemap index that named it
         self.store_failed = False
+        self.parser = PageParser(0)  # from_crawler: in workers, as the settings say
+
+    def closed(self, reason: str) -> None:
+        self.parser.close()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -107,6 +113,7 @@ class DwSpider(Spider):
             "NEWSWATCH_MAX_ITEMS_PER_FEED", MAX_ITEMS_PER_FEED
         )
         _quiet_hot_loggers(crawler.settings.get("LOG_LEVEL", "INFO"))
+        spider.parser = page_parser(worker_count(crawler.settings.get(PARSE_WORKERS)))
         # what is loaded by now lives as long as the crawl: keep the collector off it. No
         # gc.collect() first: it took ~0.1 s of every crawl's start-up to free a handful of
         # objects (measured), and what it would free is a few import-time cycles, kept once
@@ -252,10 +259,10 @@ class DwSpider(Spider):
 
     # ------------------------------------------------------------------ articles
 
-    def parse_article(self, response: Response) -> Iterator[CrawledArticle]:
+    async def parse_article(self, response: Response) -> AsyncIterator[CrawledArticle]:
         self.crawler.stats.inc_value(STATS + "pages")
         try:
-            page = parse_page(response.body, response.url, _content_type(response))
+            page = await self.parser.parse(response.body, response.url, _content_type(response))
         except PageError as error:
             self._error(response.url, str(error))
             self.failed_indexes.add(response.meta.get("index", ""))

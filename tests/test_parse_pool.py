@@ -1,0 +1,124 @@
+"""Article pages parsed in worker processes ([crawl] parse_workers): the same articles as a
+crawl that parses in its own thread, errors that stay errors, a dead worker that loses nothing.
+Real crawls of the demo site over loopback, real worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crawler.config import CrawlConfig
+from crawler.dw_page import PageError, parse_page
+from crawler.parse_pool import PageParser
+from demo import DemoServer, demo_articles
+from store.db import Database
+from tests.crawling import DEMO_ARTICLES, crawl, demo_source, stored_articles
+
+SAMPLE_PAGES = (
+    "article-en-2020-a-52060881-old-layout.html",
+    "article-de-2024-a-68117411-new-layout.html",
+)
+
+
+@pytest.fixture
+def server() -> Iterator[DemoServer]:
+    with DemoServer(demo_articles()) as served:
+        yield served
+
+
+def _stored(server: DemoServer, folder: Path, workers: int | str) -> list[tuple[object, ...]]:
+    config = CrawlConfig(delay=0, autothrottle=False, concurrency=4, parse_workers=workers)
+    with Database(f"sqlite:///{folder / f'workers-{workers}.db'}") as database:
+        outcome = crawl(demo_source(server), database, config)
+        assert outcome.ok, outcome.log_tail
+        assert outcome.run is not None and outcome.run.errors == 0
+        return sorted(
+            (a.short_id, a.content_id, a.url, a.title, a.body) for a in stored_articles(database)
+        )
+
+
+def test_a_crawl_with_parse_workers_stores_what_one_parsing_in_its_thread_stores(
+    server: DemoServer, tmp_path: Path
+) -> None:
+    in_thread = _stored(server, tmp_path, 0)
+    in_workers = _stored(server, tmp_path, 2)
+    assert len(in_thread) == DEMO_ARTICLES
+    assert in_workers == in_thread
+
+
+def test_a_worker_parses_a_real_dw_page_as_the_callback_would(dw_samples: Path) -> None:
+    parser = PageParser(1)
+    try:
+        for name in SAMPLE_PAGES:
+            body = (dw_samples / name).read_bytes()
+            page = asyncio.run(parser.parse(body, "https://www.dw.com/", "text/html"))
+            assert page == parse_page(body, "https://www.dw.com/", "text/html")
+        with pytest.raises(PageError, match="empty document"):
+            asyncio.run(parser.parse(b"   ", "https://www.dw.com/x", None))
+    finally:
+        parser.close()
+
+
+def test_a_dead_worker_leaves_the_parse_to_the_crawl_thread(
+    dw_samples: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    parser = PageParser(1)
+    body = (dw_samples / SAMPLE_PAGES[0]).read_bytes()
+    try:
+        pool = parser._pool
+        assert pool is not None
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        with caplog.at_level(logging.WARNING, logger="crawler.parse_pool"):
+            pages = [asyncio.run(parser.parse(body, None, None)) for _ in range(3)]
+        assert all(page.title == pages[0].title for page in pages) and pages[0].title
+        # said once, not for every page after it
+        assert caplog.text.count("a page-parsing worker died") == 1
+    finally:
+        parser.close()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_the_workers_of_a_killed_crawl_process_do_not_outlive_it(sqlite_url: str) -> None:
+    env = {
+        **os.environ,
+        "SCRAPY_SETTINGS_MODULE": "crawler.settings",
+        "NEWSWATCH_PARSE_WORKERS": "1",
+    }
+    env["NEWSWATCH_DATABASE_URL"] = sqlite_url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crawler.warm"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(b"ready")  # its parse worker is forked
+        [worker] = _children(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 60  # the kernel signals it at once; a loaded machine is slow
+    while not _gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(worker), f"parse worker {worker} outlived its crawl process"
