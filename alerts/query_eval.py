@@ -4,15 +4,34 @@
 leaf index, the `Occurrence`s it found (field, word position, words covered) and the decision is
 made here without looking at the text again: AND/OR/NOT as written, a field written on a leaf
 restricts it, a leaf without one counts in the watchlist's fields, `lang:` compares the
-article's language, and `a NEAR/n b` wants an occurrence of each side in one field, not on the
-same words, with at most n words between them, in either order.
+article's language.
+
+`NEAR/n` is decided over spans, as Lucene's and Elasticsearch's unordered span queries are: every
+part of a NEAR stands for the spans (a field, its first and last word, the words it found) where
+it occurs in the article:
+
+- a word or phrase: each of its occurrences;
+- `(a OR b)`: a span of any of them;
+- `(a AND b)`, `(a b)`: one occurrence of every member, all in one field, anywhere in it; the
+  span runs from the first word of the earliest to the last word of the latest;
+- `(a NEAR/3 b)` in parentheses: its parts found near each other (below); the span runs from
+  the first of them to the last.
+
+`x NEAR/n y` wants a span of each part in one field, found on different words, with at most n
+words between them (0 when one lies within the other, as `Daesh` in "Raqqa Daesh attack" for
+`(Raqqa AND attack) NEAR/5 Daesh`), in either order. A chain `a NEAR/5 b NEAR/3 c` wants each part
+within its distance of the one written before it (a within 5 of b, b within 3 of c), every part
+on different words of one field; a part in parentheses (`(a NEAR/5 b) NEAR/3 c`) is nested
+instead: c within 3 of wherever the pair a..b stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import product
+from typing import NamedTuple
 
 from alerts.query_ast import And, Field, Leaf, Near, Not, Occurrence, Or, Phrase, Query, Term
 from alerts.textnorm import fold, preserve_case, word_gaps
@@ -75,7 +94,7 @@ def _walk_leaves(query: Query, *, positive_only: bool = False, negated: bool = F
     if isinstance(query, And | Or):
         parts: tuple[Query, ...] = query.items
     elif isinstance(query, Near):
-        parts = (query.left, query.right)
+        parts = query.parts
     else:
         return []
     return [
@@ -153,7 +172,7 @@ def evaluate(
 
 def _compile(query: Query, index: dict[tuple[object, ...], int]) -> _Test:
     if isinstance(query, Term | Phrase):
-        found = _compile_side(query, index)
+        found = _compile_leaves(query, index)
         return lambda context: bool(found(context))
     if isinstance(query, And):
         tests = [_compile(item, index) for item in query.items]
@@ -164,9 +183,15 @@ def _compile(query: Query, index: dict[tuple[object, ...], int]) -> _Test:
         test = _compile(query.item, index)
         return lambda context: not test(context)
     if isinstance(query, Near):
-        left, right = _compile_side(query.left, index), _compile_side(query.right, index)
-        distance = query.distance
-        return lambda context: _near(left(context), right(context), distance)
+        if not query.chain and all(_of_leaves(part) for part in query.parts):
+            left, right = _compile_leaves(query.left, index), _compile_leaves(query.right, index)
+            distance = query.distance
+            return lambda context: _near(left(context), right(context), distance)
+        parts = [_compile_spans(part, index) for part in query.parts]
+        distances = query.distances
+        return lambda context: any(
+            True for _ in _chains([part(context) for part in parts], distances)
+        )
     code = query.code
     return lambda context: _speaks(context.language, code)
 
@@ -204,30 +229,35 @@ def _counts(occurrence: Occurrence, field: Field | None, context: _Context) -> b
     return occurrence.field == field
 
 
-def _compile_side(
+def _of_leaves(query: Query) -> bool:
+    return isinstance(query, Term | Phrase) or (
+        isinstance(query, Or) and all(isinstance(item, Term | Phrase) for item in query.items)
+    )
+
+
+def _compile_leaves(
     query: Query, index: dict[tuple[object, ...], int]
 ) -> Callable[[_Context], list[Occurrence]]:
-    """The occurrences that count for a leaf, or for an Or of leaves (a side of NEAR/n)."""
-    sides = query.items if isinstance(query, Or) else (query,)
+    """The occurrences that count for a leaf, or for an Or of leaves."""
     wanted: list[tuple[int, Field | None]] = []
-    for side in sides:
-        assert isinstance(side, Term | Phrase), "the parser lets only leaves stand here"
-        wanted.append((index[leaf_key(side)], side.field))
+    for leaf in query.items if isinstance(query, Or) else (query,):
+        assert isinstance(leaf, Term | Phrase)
+        wanted.append((index[leaf_key(leaf)], leaf.field))
 
     def occurrences(context: _Context) -> list[Occurrence]:
-        counted: list[Occurrence] = []
-        for number, field in wanted:
-            for occurrence in context.occurrences.get(number, ()):
-                if _counts(occurrence, field, context):
-                    counted.append(occurrence)
-        return counted
+        return [
+            occurrence
+            for number, field in wanted
+            for occurrence in context.occurrences.get(number, ())
+            if _counts(occurrence, field, context)
+        ]
 
     return occurrences
 
 
 def _near(left: list[Occurrence], right: list[Occurrence], distance: int) -> bool:
-    """Some occurrence of each side in one field, not overlapping, with at most `distance`
-    words between them."""
+    """`a NEAR/n b` of leaves, the common case, without spans: an occurrence of each side in
+    one field, not on the same words, with at most `distance` words between them."""
     for a in left:
         for b in right:
             if a.field != b.field:
@@ -241,6 +271,96 @@ def _near(left: list[Occurrence], right: list[Occurrence], distance: int) -> boo
             if between <= distance:
                 return True
     return False
+
+
+class _Span(NamedTuple):
+    """Where a part of a NEAR stands: its field, first word, one past its last word, and the
+    words its leaves found there (a group's span has words between its members that it did
+    not find; another part may stand on those)."""
+
+    field: Field
+    start: int
+    end: int
+    words: frozenset[int]
+
+
+_Spans = Callable[[_Context], list[_Span]]
+
+
+def _compile_spans(query: Query, index: dict[tuple[object, ...], int]) -> _Spans:
+    """The spans of a part of a NEAR (the module docstring says what they are)."""
+    if isinstance(query, Term | Phrase):
+        found = _compile_leaves(query, index)
+        return lambda context: [
+            _Span(o.field, o.position, o.position + o.words, _range(o.position, o.words))
+            for o in found(context)
+        ]
+    if isinstance(query, Or):
+        items = [_compile_spans(item, index) for item in query.items]
+        return lambda context: _unique(span for item in items for span in item(context))
+    if isinstance(query, And):
+        members = [_compile_spans(item, index) for item in query.items]
+        return lambda context: _groups([member(context) for member in members])
+    assert isinstance(query, Near), "the parser lets only leaves, AND, OR and NEAR stand here"
+    parts = [_compile_spans(part, index) for part in query.parts]
+    distances = query.distances
+    return lambda context: _unique(_chains([part(context) for part in parts], distances))
+
+
+@lru_cache(maxsize=4096)
+def _range(position: int, words: int) -> frozenset[int]:
+    return frozenset(range(position, position + words))
+
+
+def _unique(spans: Iterator[_Span] | list[_Span]) -> list[_Span]:
+    return list(dict.fromkeys(spans))
+
+
+def _groups(members: list[list[_Span]]) -> list[_Span]:
+    """An AND group's spans: one span of every member, all in one field."""
+    if not all(members):
+        return []
+    fields = set.intersection(*({span.field for span in spans} for spans in members))
+    found: dict[_Span, None] = {}
+    for field in fields:
+        in_field = [[span for span in spans if span.field == field] for spans in members]
+        for chosen in product(*in_field):
+            start = min(span.start for span in chosen)
+            end = max(span.end for span in chosen)
+            found[_Span(field, start, end, frozenset().union(*(s.words for s in chosen)))] = None
+    return list(found)
+
+
+def _chains(parts: list[list[_Span]], distances: Sequence[int]) -> Iterator[_Span]:
+    """The spans of a NEAR chain: a span of every part, each within its distance of the one
+    before, all in one field and on different words; lazily, so a bare NEAR stops at the
+    first."""
+    if not all(parts):
+        return
+
+    def extend(
+        at: int, last: _Span, start: int, end: int, words: frozenset[int]
+    ) -> Iterator[_Span]:
+        if at == len(parts):
+            yield _Span(last.field, start, end, words)
+            return
+        for span in parts[at]:
+            if (
+                span.field == last.field
+                and _between(last, span) <= distances[at - 1]
+                and words.isdisjoint(span.words)
+            ):
+                yield from extend(
+                    at + 1, span, min(start, span.start), max(end, span.end), words | span.words
+                )
+
+    for first in parts[0]:
+        yield from extend(1, first, first.start, first.end, first.words)
+
+
+def _between(a: _Span, b: _Span) -> int:
+    """Words between two spans of one field: 0 when one reaches into the other."""
+    return max(0, max(a.start, b.start) - min(a.end, b.end))
 
 
 def _speaks(language: str | None, code: str) -> bool:
