@@ -27,10 +27,9 @@ instead: c within 3 of wherever the pair a..b stands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
 from typing import NamedTuple
 
 from alerts.query_ast import And, Field, Leaf, Near, Not, Occurrence, Or, Phrase, Query, Term
@@ -189,9 +188,14 @@ def _compile(query: Query, index: dict[tuple[object, ...], int]) -> _Test:
             return lambda context: _near(left(context), right(context), distance)
         parts = [_compile_spans(part, index) for part in query.parts]
         distances = query.distances
-        return lambda context: any(
-            True for _ in _chains([part(context) for part in parts], distances)
-        )
+        appearances = [_compile_leaves(leaf, index) for leaf in _walk_leaves(query)]
+
+        def test(context: _Context) -> bool:
+            contested = _contested([found(context) for found in appearances])
+            spans = [part(context, contested) for part in parts]
+            return any(True for _ in _chains(spans, distances))
+
+        return test
     code = query.code
     return lambda context: _speaks(context.language, code)
 
@@ -275,8 +279,8 @@ def _near(left: list[Occurrence], right: list[Occurrence], distance: int) -> boo
 
 class _Span(NamedTuple):
     """Where a part of a NEAR stands: its field, first word, one past its last word, and the
-    words its leaves found there (a group's span has words between its members that it did
-    not find; another part may stand on those)."""
+    contested words its leaves found there (below). A group's span has words between its
+    members that it did not find; another part may stand on those."""
 
     field: Field
     start: int
@@ -284,51 +288,91 @@ class _Span(NamedTuple):
     words: frozenset[int]
 
 
-_Spans = Callable[[_Context], list[_Span]]
+# (field, word) found by more than one leaf written in a NEAR, or by one leaf written twice:
+# the only words two parts could both stand on. Spans keep only those of their words, so that
+# spans reaching as far and holding the same contested words are alike (`_widest`).
+_Contested = frozenset[tuple[Field, int]]
+_Spans = Callable[[_Context, _Contested], list[_Span]]
+_NO_WORDS: frozenset[int] = frozenset()
+
+
+def _contested(appearances: list[list[Occurrence]]) -> _Contested:
+    seen: set[tuple[Field, int]] = set()
+    twice: set[tuple[Field, int]] = set()
+    for found in appearances:
+        for o in found:
+            for word in range(o.position, o.position + o.words):
+                (twice if (o.field, word) in seen else seen).add((o.field, word))
+    return frozenset(twice)
 
 
 def _compile_spans(query: Query, index: dict[tuple[object, ...], int]) -> _Spans:
-    """The spans of a part of a NEAR (the module docstring says what they are)."""
+    """The spans of a part of a NEAR (the module docstring says what they are), without those
+    another span of the part makes needless (`_widest`)."""
     if isinstance(query, Term | Phrase):
         found = _compile_leaves(query, index)
-        return lambda context: [
-            _Span(o.field, o.position, o.position + o.words, _range(o.position, o.words))
+        return lambda context, contested: _widest(
+            _Span(o.field, o.position, o.position + o.words, _words(o, contested))
             for o in found(context)
-        ]
+        )
     if isinstance(query, Or):
         items = [_compile_spans(item, index) for item in query.items]
-        return lambda context: _unique(span for item in items for span in item(context))
+        return lambda context, contested: _widest(
+            span for item in items for span in item(context, contested)
+        )
     if isinstance(query, And):
         members = [_compile_spans(item, index) for item in query.items]
-        return lambda context: _groups([member(context) for member in members])
+        return lambda context, contested: _groups(
+            [member(context, contested) for member in members]
+        )
     assert isinstance(query, Near), "the parser lets only leaves, AND, OR and NEAR stand here"
     parts = [_compile_spans(part, index) for part in query.parts]
     distances = query.distances
-    return lambda context: _unique(_chains([part(context) for part in parts], distances))
+    return lambda context, contested: _widest(
+        _chains([part(context, contested) for part in parts], distances)
+    )
 
 
-@lru_cache(maxsize=4096)
-def _range(position: int, words: int) -> frozenset[int]:
-    return frozenset(range(position, position + words))
+def _words(occurrence: Occurrence, contested: _Contested) -> frozenset[int]:
+    if not contested:
+        return _NO_WORDS
+    field, start = occurrence.field, occurrence.position
+    return frozenset(
+        word for word in range(start, start + occurrence.words) if (field, word) in contested
+    )
 
 
-def _unique(spans: Iterator[_Span] | list[_Span]) -> list[_Span]:
-    return list(dict.fromkeys(spans))
+def _widest(spans: Iterable[_Span]) -> list[_Span]:
+    """The spans no other one makes needless: one that reaches at least as far both ways in
+    the same field with the same contested words is near whatever this one is near, and
+    covers at least as much of any part it is joined with. Exact, and what keeps an AND group
+    of members found 30 times each from growing to 30 x 30 spans."""
+    alike: dict[tuple[Field, frozenset[int]], list[_Span]] = {}
+    for span in spans:
+        alike.setdefault((span.field, span.words), []).append(span)
+    kept: list[_Span] = []
+    for group in alike.values():
+        group.sort(key=lambda span: (span.start, -span.end))
+        reach = -1
+        for span in group:  # starting no earlier than those before: kept if it reaches further
+            if span.end > reach:
+                kept.append(span)
+                reach = span.end
+    return kept
 
 
 def _groups(members: list[list[_Span]]) -> list[_Span]:
-    """An AND group's spans: one span of every member, all in one field."""
-    if not all(members):
-        return []
-    fields = set.intersection(*({span.field for span in spans} for spans in members))
-    found: dict[_Span, None] = {}
-    for field in fields:
-        in_field = [[span for span in spans if span.field == field] for spans in members]
-        for chosen in product(*in_field):
-            start = min(span.start for span in chosen)
-            end = max(span.end for span in chosen)
-            found[_Span(field, start, end, frozenset().union(*(s.words for s in chosen)))] = None
-    return list(found)
+    """An AND group's spans: one span of every member, all in one field; member by member,
+    keeping only the widest at each step."""
+    found = members[0] if members else []
+    for spans in members[1:]:
+        found = _widest(
+            _Span(a.field, min(a.start, b.start), max(a.end, b.end), a.words | b.words)
+            for a in found
+            for b in spans
+            if a.field == b.field
+        )
+    return found
 
 
 def _chains(parts: list[list[_Span]], distances: Sequence[int]) -> Iterator[_Span]:
