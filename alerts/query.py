@@ -2,7 +2,9 @@
 
 The syntax (`alerts.query_parser`) is the one analysts bring from Google Alerts, Talkwalker or
 Meltwater: AND, OR, NOT and a leading `-`, AND implied between adjacent parts, parentheses,
-"phrases", `prefix*`, `a NEAR/n b` (at most n words between them, either order, same field),
+"phrases", `prefix*`, `a NEAR/n b` (at most n words between them, either order, same field;
+chained `a NEAR/5 b NEAR/5 c`, nested `(a NEAR/3 b) NEAR/10 c`, over groups `(a AND b) NEAR/5 c`:
+`alerts.query_eval` says what they match),
 `title:`/`teaser:`/`body:`/`topics:` on a word, phrase or group, `lang:de`, and `=Word` (exact
 case, no inflections or place aliases). The tree is `alerts.query_ast`.
 
@@ -82,7 +84,7 @@ def parse_query(text: str) -> Query:
             1,
             "the query matches articles that contain none of its words (as '-football' or "
             "'lang:de' alone would); give it something to look for",
-        )
+        ).within(text)
     return query
 
 
@@ -158,8 +160,11 @@ def format_query(query: Query) -> str:
         if isinstance(query.item, Term | Phrase | Lang):
             return "-" + format_query(query.item)
         return "NOT " + _bracketed(query.item, (And, Or))
-    sides = (_bracketed(side, (Or,)) for side in (query.left, query.right))
-    return f" NEAR/{query.distance} ".join(sides)
+    parts = [_bracketed(part, (Or, And, Near)) for part in query.parts]
+    written = parts[0]
+    for distance, part in zip(query.distances, parts[1:], strict=True):
+        written += f" NEAR/{distance} {part}"
+    return written
 
 
 def _bracketed(query: Query, kinds: tuple[type, ...]) -> str:

@@ -71,12 +71,27 @@ class Not:
 
 @dataclass(frozen=True)
 class Near:
-    """Both sides occur in the same field with at most `distance` words between them, in either
-    order. Each side is a leaf or an `Or` of leaves (`(Raqqa OR Rakka) NEAR/5 attack`)."""
+    """Parts near each other in one field, in either order: `a NEAR/5 b` (at most 5 words
+    between them), chained `a NEAR/5 b NEAR/3 c` (`chain` holds `(3, c)`: each part within its
+    distance of the part written before it), a part may be a leaf, an `Or` or `And` of parts, or
+    a `Near` of its own in parentheses (`(a NEAR/3 b) NEAR/10 c`). No part holds a `Not` or a
+    `Lang`: those have no place in the text. What each part covers is `alerts.query_eval`'s
+    business (its docstring says it: the span of a part)."""
 
     left: Query
     right: Query
     distance: int
+    chain: tuple[tuple[int, Query], ...] = ()  # a chain's further parts: (distance, part)
+
+    @property
+    def parts(self) -> tuple[Query, ...]:
+        """Every part in written order (two, or more for a chain)."""
+        return (self.left, self.right, *(part for _, part in self.chain))
+
+    @property
+    def distances(self) -> tuple[int, ...]:
+        """The distance between each part and the next: one fewer than `parts`."""
+        return (self.distance, *(distance for distance, _ in self.chain))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,15 @@ own says exactly what analysts write and gives the column of the first thing tha
 
 Precedence, tightest first: `NEAR/n`, then `NOT`/`-`, then AND (also implied between adjacent
 parts), then OR. Keywords are upper case (`and`, `or`, `near` are words to look for).
+
+`NEAR/n` chains (`a NEAR/5 b NEAR/3 c` is one `Near` of three parts, each within its distance of
+the one before) and nests (`(a NEAR/3 b) NEAR/10 c`: the parenthesised pair is one part); a part
+is a word, a phrase, or a parenthesised group of them with AND, OR and NEAR, never NOT, `-` or
+`lang:` (they say nothing about a place in the text). `alerts.query_eval` says what each form
+matches.
+
+A query may span lines (TOML's `query = '''...'''`): an error then names the line and the
+column within it (`line 2, column 5: ...`), a one-line query only the column.
 """
 
 from __future__ import annotations
@@ -70,12 +79,24 @@ _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{1,8})*")
 
 
 class QuerySyntaxError(ValueError):
-    """A query that cannot be read: one line naming the column (1-based) and what was expected.
-    The caller puts the watchlist's name in front."""
+    """A query that cannot be read: one line naming where (1-based) and what was expected.
+    The caller puts the watchlist's name in front. `column` counts within `line`; a query of
+    several lines is told as `line 2, column 5: ...`, one of a single line as `column 5: ...`."""
 
-    def __init__(self, column: int, message: str):
-        super().__init__(f"column {column}: {message}")
-        self.column = column
+    def __init__(self, column: int, message: str, line: int | None = None):
+        where = f"column {column}" if line is None else f"line {line}, column {column}"
+        super().__init__(f"{where}: {message}")
+        self.column, self.line, self.message = column, line or 1, message
+
+    def within(self, text: str) -> QuerySyntaxError:
+        """The same error with its column (counted over the whole of `text`) told as a line and
+        a column within it, when `text` spans several lines."""
+        if "\n" not in text.rstrip():
+            return self
+        offset = min(self.column - 1, len(text))
+        line_start = text.rfind("\n", 0, offset) + 1
+        line = text.count("\n", 0, offset) + 1
+        return QuerySyntaxError(offset - line_start + 1, self.message, line)
 
 
 @cache
@@ -85,6 +106,13 @@ def _parser() -> Lark:
 
 def parse_query(text: str) -> Query:
     """The tree of `text`, or QuerySyntaxError saying where and what is wrong."""
+    try:
+        return _parse(text)
+    except QuerySyntaxError as error:
+        raise error.within(text) from None
+
+
+def _parse(text: str) -> Query:
     if not text.strip():
         raise QuerySyntaxError(1, "the query is empty")
     _check_balance(text)
@@ -188,29 +216,34 @@ def _flatten(kind: type[And] | type[Or], items: list[Query]) -> tuple[Query, ...
 
 
 def _near(children: list[Tree[Token] | Token], field: Field | None) -> Query:
-    if len(children) > 3:
-        raise QuerySyntaxError(
-            _at(_token(children[3])),
-            "NEAR/n joins two sides; write (a NEAR/5 b) AND (b NEAR/5 c) for more",
-        )
-    operator = _token(children[1])
-    distance = operator.removeprefix("NEAR").removeprefix("/")
-    if not distance.isascii() or not distance.isdigit():
-        raise QuerySyntaxError(
-            _at(operator), f"{str(operator)!r}: NEAR needs a number of words, as in NEAR/5"
-        )
-    left, right = (_near_side(child, field) for child in (children[0], children[2]))
-    return Near(left, right, int(distance))
+    """`a NEAR/5 b`, or a chain `a NEAR/5 b NEAR/3 c`: one Near of all the parts."""
+    distances: list[int] = []
+    for operator in map(_token, children[1::2]):
+        distance = operator.removeprefix("NEAR").removeprefix("/")
+        if not distance.isascii() or not distance.isdigit():
+            raise QuerySyntaxError(
+                _at(operator), f"{str(operator)!r}: NEAR needs a number of words, as in NEAR/5"
+            )
+        distances.append(int(distance))
+    parts = [_near_part(child, field) for child in children[0::2]]
+    chain = tuple(zip(distances[1:], parts[2:], strict=True))
+    return Near(parts[0], parts[1], distances[0], chain)
 
 
-def _near_side(node: Tree[Token] | Token, field: Field | None) -> Query:
-    side = _convert(node, field)
-    items = side.items if isinstance(side, Or) else (side,)
-    if not all(isinstance(item, Term | Phrase) for item in items):
-        raise QuerySyntaxError(
-            _column(node), 'each side of NEAR/n is a word, a "phrase" or an OR of them'
-        )
-    return side
+def _near_part(node: Tree[Token] | Token, field: Field | None) -> Query:
+    """A part of NEAR/n: anything but NOT, '-' and lang:, which stand for no place in the text
+    (reported where the first of them is written)."""
+    if isinstance(node, Tree):
+        placeless = [
+            _column(tree) for tree in node.iter_subtrees() if tree.data in ("negation", "lang")
+        ]
+        if placeless:
+            raise QuerySyntaxError(
+                min(placeless),
+                'a part of NEAR/n is made of words, "phrases", AND, OR and NEAR; '
+                "put NOT, '-' and lang: outside it, as in (a NEAR/5 b) -c",
+            )
+    return _convert(node, field)
 
 
 def _lang(token: Token) -> Lang:

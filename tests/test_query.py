@@ -3,7 +3,9 @@ and that deciding an article agrees with a slow evaluator written independently 
 
 from __future__ import annotations
 
+import itertools
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -34,6 +36,8 @@ from alerts.query_ast import Field, Leaf
 from alerts.query_parser import parse_query as parse_syntax
 from alerts.watchlists import WatchlistConfig
 from alerts.word_positions import WordPositions
+from scheduler.cli import main
+from scheduler.config import load_config
 
 # --- parsing every construct ------------------------------------------------------------------
 
@@ -76,6 +80,25 @@ def test_the_issue_examples_parse_into_the_tree_an_analyst_means() -> None:
         ("-(a OR b)", Not(Or((Term("a"), Term("b"))))),
         ("a NEAR/0 b", Near(Term("a"), Term("b"), 0)),
         ('(a OR "b c") NEAR/3 d', Near(Or((Term("a"), Phrase("b c"))), Term("d"), 3)),
+        ("a NEAR/5 b NEAR/3 c", Near(Term("a"), Term("b"), 5, ((3, Term("c")),))),
+        ("(a NEAR/3 b) NEAR/10 c", Near(Near(Term("a"), Term("b"), 3), Term("c"), 10)),
+        ("a NEAR/10 (b NEAR/3 c)", Near(Term("a"), Near(Term("b"), Term("c"), 3), 10)),
+        (
+            "(Raqqa AND attack) NEAR/5 Daesh",
+            Near(And((Term("Raqqa"), Term("attack"))), Term("Daesh"), 5),
+        ),
+        (
+            "(Raqqa attack) NEAR/5 Daesh",
+            Near(And((Term("Raqqa"), Term("attack"))), Term("Daesh"), 5),
+        ),
+        (
+            '"Islamic State" NEAR/5 (Raqqa OR Rakka)',
+            Near(Phrase("Islamic State"), Or((Term("Raqqa"), Term("Rakka"))), 5),
+        ),
+        (
+            "title:(a NEAR/2 b)",
+            Near(Term("a", field="title"), Term("b", field="title"), 2),
+        ),
         ("teaser:a", Term("a", field="teaser")),
         ("body:a", Term("a", field="body")),
         ("topics:Syria", Term("Syria", field="topics")),
@@ -137,8 +160,10 @@ def test_precedence_is_not_then_and_then_or(text: str, tree: Query) -> None:
         ("a NEAR/x b", 3, "NEAR needs a number of words, as in NEAR/5"),
         ("a NEAR b", 3, "NEAR needs a number of words"),
         ("a NEAR/5", 9, "found the end"),
-        ("a NEAR/3 b NEAR/2 c", 12, "NEAR/n joins two sides"),
-        ("(a AND b) NEAR/3 c", 1, "each side of NEAR/n is a word"),
+        ("a NEAR/3 b NEAR/x c", 12, "NEAR needs a number of words"),
+        ("(a -b) NEAR/3 c", 4, "put NOT, '-' and lang: outside it"),
+        ("a NEAR/3 (b OR NOT c)", 16, "put NOT, '-' and lang: outside it"),
+        ("(a lang:de) NEAR/3 c", 4, "a part of NEAR/n is made of words"),
         ("a NEAR/3 -b", 10, "found '-'"),
         ("()", 2, "found ')'"),
         ('"Islamic State', 1, "'\"' is never closed"),
@@ -164,6 +189,27 @@ def test_a_mistake_is_one_line_naming_the_column(text: str, column: int, says: s
     assert message.startswith(f"column {column}: ")
     assert says in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "says"),
+    [
+        ("(Raqqa OR Rakka)\nAND (attack OR\n  Anschlag OR)", 3, 14, "found ')'"),
+        ("Raqqa\n  AND (attack OR Anschlag\n", 2, 7, "'(' is never closed"),
+        ("Raqqa\n  title:Rakka\n  tittle:x", 3, 3, "unknown field 'tittle:'"),
+        ("Raqqa\nNEAR/x attack", 2, 1, "NEAR needs a number of words"),
+        ("Raqqa AND\n  attack AND\n", 2, 13, "found the end"),
+        ("\n-football\n", 1, 1, "matches articles that contain none of its words"),
+    ],
+)
+def test_a_mistake_in_a_query_of_several_lines_names_the_line_and_its_column(
+    text: str, line: int, column: int, says: str
+) -> None:
+    with pytest.raises(QuerySyntaxError) as raised:
+        parse_query(text)
+    assert str(raised.value).startswith(f"line {line}, column {column}: ")
+    assert (raised.value.line, raised.value.column) == (line, column)
+    assert says in str(raised.value)
 
 
 def test_a_query_that_needs_a_word_besides_its_negations_is_accepted() -> None:
@@ -205,6 +251,78 @@ def test_near_counts_the_words_between_either_order_in_one_field() -> None:
     assert not evaluate(query, {0: phrase, 1: [Occurrence("title", 2)]}, None)
 
 
+def test_a_chain_wants_each_part_near_the_one_before_on_different_words() -> None:
+    query = parse_query("a NEAR/1 b NEAR/1 c")  # leaves a=0, b=1, c=2
+
+    def at(a: int, b: int, c: int, field_c: Field = "body") -> bool:
+        return evaluate(
+            query,
+            {0: [Occurrence("body", a)], 1: [Occurrence("body", b)], 2: [Occurrence(field_c, c)]},
+            None,
+        )
+
+    assert at(0, 2, 4)  # a _ b _ c
+    assert at(4, 2, 0)  # either order
+    assert at(2, 0, 1)  # b c a: a within 1 of b, c next to b
+    assert not at(0, 2, 5)  # c two words after b
+    assert not at(0, 3, 4)  # a two words before b, though c is near b
+    assert not at(0, 2, 4, "title")
+    same_word = parse_query("Raqqa NEAR/3 attack NEAR/3 Raqqa")  # two Raqqas
+    once = {0: [Occurrence("body", 0)], 1: [Occurrence("body", 2)]}
+    assert not evaluate(same_word, once, None)
+    assert evaluate(same_word, {**once, 0: [Occurrence("body", 0), Occurrence("body", 4)]}, None)
+
+
+def test_a_nested_near_is_one_part_spanning_its_pair() -> None:
+    query = parse_query("(a NEAR/3 b) NEAR/1 c")
+
+    def at(a: int, b: int, c: int) -> bool:
+        return evaluate(
+            query,
+            {0: [Occurrence("body", a)], 1: [Occurrence("body", b)], 2: [Occurrence("body", c)]},
+            None,
+        )
+
+    assert at(0, 4, 6)  # a _ _ _ b _ c: c one word after the pair's end
+    assert at(4, 0, 6)  # the pair either way round
+    assert at(2, 6, 0)  # c _ a: c one word before the pair's start
+    assert at(0, 4, 2)  # c inside the pair's span, on a word of its own
+    assert not at(0, 4, 7)  # two words after b
+    assert not at(0, 5, 6)  # a and b four words apart: no pair
+    chained = parse_query("a NEAR/3 b NEAR/1 c")
+    occurrences = {
+        0: [Occurrence("body", 4)],
+        1: [Occurrence("body", 0)],
+        2: [Occurrence("body", 6)],
+    }
+    assert evaluate(query, occurrences, None)  # c next to the pair (to a)
+    assert not evaluate(chained, occurrences, None)  # but not next to b
+
+
+def test_an_and_group_near_something_wants_every_member_and_the_group_span_near() -> None:
+    query = parse_query("(Raqqa AND attack) NEAR/2 Daesh")  # Raqqa=0, attack=1, Daesh=2
+
+    def at(raqqa: list[int], attack: list[int], daesh: list[int]) -> bool:
+        def where(positions: list[int]) -> list[Occurrence]:
+            return [Occurrence("body", p) for p in positions]
+
+        return evaluate(query, {0: where(raqqa), 1: where(attack), 2: where(daesh)}, None)
+
+    assert at([0], [9], [12])  # members far apart, two words between the group and Daesh
+    assert at([5], [9], [2])  # Daesh two words before the group
+    assert at([0], [9], [4])  # Daesh inside the group's span
+    assert not at([0], [9], [13])
+    assert not at([0], [], [1])  # every member must occur
+    assert not at([0], [1], [0])  # not on the same word
+    assert at([0], [1], [0, 3])
+    title_member = {
+        0: [Occurrence("title", 0)],
+        1: [Occurrence("body", 0)],
+        2: [Occurrence("body", 1)],
+    }
+    assert not evaluate(query, title_member, None)  # the members in one field
+
+
 def test_fields_and_languages_decide_as_written() -> None:
     query = parse_query("title:Raqqa lang:de")
     assert evaluate(query, {0: [Occurrence("title", 3)]}, "de")
@@ -231,11 +349,6 @@ phrases = st.builds(
     Phrase, st.sampled_from(PHRASE_TEXTS), st.booleans(), st.booleans(), fields_or_none
 )
 leaf_nodes: st.SearchStrategy[Leaf] = terms | phrases
-near_sides: st.SearchStrategy[Query] = leaf_nodes | st.lists(
-    leaf_nodes, min_size=2, max_size=3
-).map(lambda items: Or(tuple(items)))
-nears = st.builds(Near, near_sides, near_sides, st.integers(0, 3))
-langs = st.builds(Lang, st.sampled_from(["de", "en", "de-at"]))
 
 
 def _canonical(kind: type[And] | type[Or], items: list[Query]) -> Query:
@@ -244,6 +357,47 @@ def _canonical(kind: type[And] | type[Or], items: list[Query]) -> Query:
     for item in items:
         flat.extend(item.items if isinstance(item, kind) else (item,))
     return kind(tuple(flat))
+
+
+distances = st.integers(0, 3)
+
+
+def _near_of(parts: list[Query], gaps: list[int]) -> Near:
+    return Near(parts[0], parts[1], gaps[0], tuple(zip(gaps[1:], parts[2:], strict=True)))
+
+
+def _nears_over(parts: st.SearchStrategy[Query]) -> st.SearchStrategy[Near]:
+    """Two parts, or a chain of three, with a distance between each."""
+    return st.integers(2, 3).flatmap(
+        lambda size: st.builds(
+            _near_of,
+            st.lists(parts, min_size=size, max_size=size),
+            st.lists(distances, min_size=size - 1, max_size=size - 1),
+        )
+    )
+
+
+def near_parts(leaf: st.SearchStrategy[Leaf]) -> st.SearchStrategy[Query]:
+    """A part of NEAR: a leaf, or AND / OR / NEAR of parts (groups and nesting)."""
+    return st.recursive(
+        leaf,
+        lambda children: (
+            st.lists(children, min_size=2, max_size=3).map(lambda items: _canonical(Or, items))
+            | st.lists(children, min_size=2, max_size=2).map(lambda items: _canonical(And, items))
+            | _nears_over(children)
+        ),
+        max_leaves=4,
+    )
+
+
+near_sides = near_parts(leaf_nodes)
+nears = _nears_over(near_sides)
+# fewer fields and no exact case: NEARs that find something in the texts made for them
+plain_leaves: st.SearchStrategy[Leaf] = st.builds(
+    Term, st.sampled_from(TERM_TEXTS), st.booleans(), st.just(False)
+) | st.builds(Phrase, st.sampled_from(PHRASE_TEXTS), st.booleans(), st.just(False))
+plain_nears = _nears_over(near_parts(plain_leaves))
+langs = st.builds(Lang, st.sampled_from(["de", "en", "de-at"]))
 
 
 queries: st.SearchStrategy[Query] = st.recursive(
@@ -271,21 +425,54 @@ def reference_spans(leaf: Leaf, text: str) -> list[tuple[int, int]]:
     return [(found.start(1), found.end(1)) for found in re.finditer(pattern, text, flags)]
 
 
+RefSpan = tuple[str, int, int, frozenset[int]]  # field, first char, end char, chars found
+
+
 def reference(
     query: Query,
     article: dict[str, str],
     language: str | None,
     fields: list[Field] | None,
 ) -> bool:
-    def spans(side: Query) -> list[tuple[str, int, int]]:
-        items = side.items if isinstance(side, Or) else (side,)
-        found = []
-        for leaf in items:
-            assert isinstance(leaf, Term | Phrase)
-            searched = [leaf.field] if leaf.field else (fields or FIELDS)
-            for field in searched:
-                found += [(field, *span) for span in reference_spans(leaf, article[field])]
+    def spans(part: Query) -> set[RefSpan]:
+        """Where a part of NEAR stands, by brute force over every combination."""
+        if isinstance(part, Term | Phrase):
+            searched = [part.field] if part.field else (fields or FIELDS)
+            return {
+                (field, start, end, frozenset(range(start, end)))
+                for field in searched
+                for start, end in reference_spans(part, article[field])
+            }
+        if isinstance(part, Or):
+            return {span for item in part.items for span in spans(item)}
+        if isinstance(part, And):
+            found = set()
+            for chosen in itertools.product(*(spans(item) for item in part.items)):
+                if len({span[0] for span in chosen}) == 1:
+                    found.add(hull(chosen, frozenset().union(*(span[3] for span in chosen))))
+            return found
+        assert isinstance(part, Near)
+        found = set()
+        for chosen in itertools.product(*(spans(item) for item in part.parts)):
+            chars = [span[3] for span in chosen]
+            if (
+                len({span[0] for span in chosen}) == 1
+                and sum(map(len, chars)) == len(frozenset().union(*chars))  # different words
+                and all(
+                    words_between(chosen[at], chosen[at + 1]) <= distance
+                    for at, distance in enumerate(part.distances)
+                )
+            ):
+                found.add(hull(chosen, frozenset().union(*chars)))
         return found
+
+    def hull(chosen: tuple[RefSpan, ...], chars: frozenset[int]) -> RefSpan:
+        return (chosen[0][0], min(s[1] for s in chosen), max(s[2] for s in chosen), chars)
+
+    def words_between(a: RefSpan, b: RefSpan) -> int:
+        if a[1] < b[2] and b[1] < a[2]:
+            return 0  # one reaches into the other
+        return len(re.findall(r"\w+", article[a[0]][min(a[2], b[2]) : max(a[1], b[1])]))
 
     if isinstance(query, Term | Phrase):
         return bool(spans(query))
@@ -298,15 +485,7 @@ def reference(
     if isinstance(query, Lang):
         code = (language or "").lower()
         return language is not None and (code == query.code or code.startswith(query.code + "-"))
-    for field_a, start_a, end_a in spans(query.left):
-        for field_b, start_b, end_b in spans(query.right):
-            if field_a != field_b or (start_a < end_b and start_b < end_a):
-                continue
-            text = article[field_a]
-            gap = text[min(end_a, end_b) : max(start_a, start_b)]
-            if len(re.findall(r"\w+", gap)) <= query.distance:
-                return True
-    return False
+    return bool(spans(query))
 
 
 def occurrences_by_tokens(
@@ -350,6 +529,30 @@ def test_evaluation_agrees_with_a_slow_reference(
     assert evaluate(query, occurrences, language, fields) == reference(
         query, article, language, fields
     )
+
+
+def texts_for(query: Query) -> st.SearchStrategy[str]:
+    """Texts made of the query's own words and a filler, so its NEARs have something to find."""
+    words = sorted({word for leaf in leaves(query) for word in leaf.text.split()})
+    return st.lists(st.sampled_from([*words, "filler"]), max_size=12).map(" ".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data(), plain_nears | nears | near_sides.map(lambda part: Near(part, part, 1)))
+def test_chained_nested_and_grouped_nears_agree_with_the_slow_reference(
+    data: st.DataObject, query: Query
+) -> None:
+    """The evaluator over word positions, and the matcher (its automaton finding the words in
+    the text), against the reference over regular-expression matches."""
+    article = data.draw(st.fixed_dictionaries({field: texts_for(query) for field in FIELDS}))
+    fields = data.draw(st.lists(st.sampled_from(FIELDS), min_size=1, unique=True))
+    expected = reference(query, article, None, fields)
+    occurrences = occurrences_by_tokens(leaves(query), article)
+    assert evaluate(query, occurrences, None, fields) == expected
+    watchlist = WatchlistConfig(
+        name="q", query=format_query(query), fields=fields, inflections=False, places=False
+    )
+    assert bool(Matcher([watchlist]).match(an_article(**article))) == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -503,6 +706,43 @@ def test_the_issue_queries_match_the_articles_an_analyst_expects() -> None:
     assert not query_hit(title_de, body="Raqqa nach dem Krieg", language="de")
 
 
+def test_chained_nested_and_grouped_nears_match_the_articles_an_analyst_expects() -> None:
+    group = "(Raqqa AND attack) NEAR/5 Daesh"
+    hit = query_hit(group, body="Daesh fighters claimed the attack on Raqqa on Monday.")
+    assert hit is not None and hit.terms == {"Raqqa": 1, "attack": 1, "Daesh": 1}
+    assert query_hit(group, body="Raqqa: Daesh claimed it. A long week later, an attack.")
+    assert not query_hit(
+        group, body="Daesh was driven out long ago, the city says. Raqqa saw an attack."
+    )
+    assert not query_hit(group, body="Daesh claimed the attack.")  # every member of the group
+
+    either = '"Islamic State" NEAR/5 (Raqqa OR Rakka)'
+    assert query_hit(either, body="Fighters of the Islamic State left Rakka.", language="de")
+    assert not query_hit(
+        either, body="The Islamic State lost ground; months later, far away, Raqqa."
+    )
+
+    chain = "Raqqa NEAR/3 attack NEAR/3 Daesh"
+    assert query_hit(chain, body="In Raqqa an attack, claimed by Daesh.")
+    assert not query_hit(chain, body="In Raqqa an attack was reported; later on, the Daesh group")
+    # each part near the one written before it: attack is five words from Raqqa here
+    assert not query_hit(chain, body="Raqqa, they say, Daesh then claimed attack.")
+    assert query_hit(
+        "Raqqa NEAR/3 Daesh NEAR/3 attack", body="Raqqa, they say, Daesh then claimed attack."
+    )
+
+    nested = "(Raqqa NEAR/1 attack) NEAR/3 Daesh"
+    assert query_hit(nested, body="Daesh claimed it: attack in Raqqa.")  # Daesh near the pair
+    assert not query_hit(nested, body="Daesh claimed it: an attack, they say, in Raqqa.")
+
+
+def test_a_grouped_near_finds_inflections_and_place_names_as_a_word_does() -> None:
+    watchlist = WatchlistConfig(name="q", query="(Raqqa AND Anschlag) NEAR/5 Daesh")
+    article = an_article(body="Daesh bekannte sich zu den Anschlägen in Rakka.", language="de")
+    hits = Matcher([watchlist]).match(article)
+    assert hits and hits[0].terms == {"Raqqa": 1, "Anschlag": 1, "Daesh": 1}
+
+
 def test_a_field_named_in_the_query_is_searched_even_if_fields_leaves_it_out() -> None:
     assert query_hit("topics:Syria Raqqa", body="Raqqa", topics=("Syria",))
     assert not query_hit("Syria Raqqa", body="Raqqa", topics=("Syria",))
@@ -526,6 +766,39 @@ def test_a_bad_query_stops_the_config_naming_the_watchlist_and_the_column() -> N
         WatchlistConfig(name="syria", query="Raqqa", exclude=["football"])
     with pytest.raises(ValueError, match="needs a query or at least one of terms, match_case"):
         WatchlistConfig(name="syria")
+
+
+def test_newswatch_check_names_the_line_and_column_of_a_mistake_in_a_multi_line_query(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text(
+        '[[watchlists]]\nname = "syria"\nterms = ["Raqqa"]\n\n'
+        "[[watchlists]]\n"
+        'name = "is-raqqa"\n'
+        "query = '''\n"
+        '("Islamic State" OR Daesh)\n'
+        "  NEAR/5 (Raqqa OR Rakka\n"
+        "     OR Ракка))\n"
+        "'''\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "check"]) == 2
+    out, err = capsys.readouterr()
+    assert err == (
+        f"newswatch: config error: {config}: watchlists[1]: watchlist 'is-raqqa': "
+        "query line 3, column 15: ')' closes no '('\n"
+    )
+    assert out == ""
+    # mended, the same file loads and check accepts it
+    config.write_text(config.read_text(encoding="utf-8").replace("Ракка))", "Ракка)"))
+    assert load_config(config).watchlists[1].rules() == Near(
+        Or((Phrase("Islamic State"), Term("Daesh"))),
+        Or((Term("Raqqa"), Term("Rakka"), Term("Ракка"))),
+        5,
+    )
+    assert main(["--config", str(config), "check"]) == 0
+    assert "watchlist is-raqqa" in capsys.readouterr().out
 
 
 def test_the_fingerprint_follows_what_the_query_means() -> None:
