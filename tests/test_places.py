@@ -330,6 +330,22 @@ def test_a_new_process_reads_the_cache_file_without_building_the_index(built_cac
     assert int(max_rss_kb) < 100_000
 
 
+def test_processes_building_the_cache_file_at_once_all_answer(tmp_path: Path) -> None:
+    """Two processes starting on an empty folder both build the file, each into a temporary
+    file of its own moved over the other's: both answer, one whole file is left."""
+    program = "from alerts.places import place_aliases; print(len(place_aliases('Raqqa')))"
+    env = {**os.environ, "NEWSWATCH_CACHE_DIR": str(tmp_path)}
+    started = [
+        subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, env=env)
+        for _ in range(2)
+    ]
+    answers = [process.communicate(timeout=120)[0] for process in started]
+    assert [process.returncode for process in started] == [0, 0]
+    assert answers[0] == answers[1] == f"{len(place_aliases('Raqqa'))}\n".encode()
+    assert [path.name for path in tmp_path.iterdir()] == [places.cache_path(tmp_path).name]
+    assert isinstance(places._cached_index(tmp_path), places._CachedIndex)
+
+
 @pytest.mark.parametrize(
     "damage",
     [
