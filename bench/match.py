@@ -20,8 +20,9 @@ articles and terms. The `re` baseline is one pattern `\\b(?:t1|t2|...)\\b` (IGNO
 over the same fields; it is slow, so it runs on a subset of the articles (stated in the table).
 Each matcher case runs R times (default 3), the runs going round all the cases, and its fastest
 run counts: the figures are of the matcher, not of what else the machine was doing. The first
-case with places on also pays for loading the place index once (its compile s). Prints a
-table, then one JSON line per figure, then the ratios and targets.
+case with places on also pays for opening the place-name cache file, or building it where there
+is none (its compile s; bench/places.py measures that alone). Prints a table, then one JSON
+line per figure, then the ratios and targets.
 
 Over 300 lines for one benchmark: the multilingual article generator, the cases and their table
 live in one script that runs on its own.

@@ -27,6 +27,20 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def place_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The place-name cache (alerts.places) of this test run, for it and every process it starts:
+    built once per run, never in the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("newswatch-cache")
+    before = os.environ.get("NEWSWATCH_CACHE_DIR")
+    os.environ["NEWSWATCH_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("NEWSWATCH_CACHE_DIR", None)
+    else:
+        os.environ["NEWSWATCH_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def dw_samples() -> Path:
     folder = os.environ.get("NEWSWATCH_DW_SAMPLES")
