@@ -1,9 +1,9 @@
 """Crawl speed: the full newswatch crawl against a bare Scrapy spider, and the incremental crawl.
 
     python bench/crawl.py [--articles N] [--concurrency C] [--rounds R] [--rss-articles M]
-                          [--parse-workers auto|N] [--cpus N]
+                          [--parse-workers N] [--cpus N]
 
-``--cpus 1 --parse-workers 1`` shows what a parse worker costs a crawl that has one core.
+``--cpus 1`` shows what a parse worker costs a crawl that has one core.
 
 The demo site with N generated articles (``synthetic_articles(N)``, default 2,000) is served on
 loopback by ``DemoServer`` in a separate process (this script run with ``--serve``), so the
@@ -17,8 +17,9 @@ Cases, one after another against the same server:
   downloads the article URLs the sitemaps list, with the project's Scrapy settings and the same
   ``-s`` overrides newswatch passes (CONCURRENT_REQUESTS_PER_DOMAIN=C, no delay, no
   AutoThrottle, robots.txt obeyed).
-* ``newswatch-inline``: the first crawl below with ``[crawl] parse_workers = 0``: pages parsed
-  in the reactor's thread (the baseline of the parse workers), into a fresh database.
+* ``newswatch-parse-workers``: the first crawl below with ``[crawl] parse_workers = N``
+  (``--parse-workers``, 1): pages parsed in worker processes, into a fresh database; against
+  ``newswatch``, which parses in the reactor's thread (the default, 0).
 * ``newswatch``: ``run_crawl`` (a ``scrapy crawl dw`` subprocess) of a source whose only start
   URL is the sitemap index, into a fresh SQLite file: discovery, parsing, storing. As the
   service runs it (``[crawl] warm``): in the process started ahead, ready before the clock
@@ -275,7 +276,7 @@ def run_newswatch(
     *,
     forget: bool = False,
     warm: bool = True,
-    parse_workers: int | str = "auto",
+    parse_workers: int = 0,
 ) -> tuple[_Child, float]:
     """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``), and its
     peak RSS in MB; ``forget``: drop the stored validators first (no conditional request);
@@ -366,10 +367,11 @@ def crawl_round(
     concurrency: int,
     workdir: Path,
     number: int,
-    parse_workers: int | str = "auto",
+    parse_workers: int = 1,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """bare, a first crawl parsing in its own thread, then the newswatch cases: their rows, and
-    whether the bare and the first newswatch crawl requested the same article URLs."""
+    """bare, a first crawl parsing in ``parse_workers`` processes, then the newswatch cases:
+    their rows, and whether the bare and the first newswatch crawl requested the same article
+    URLs."""
     from crawler.config import CrawlConfig, scrapy_settings
 
     settings = scrapy_settings(CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency))
@@ -380,10 +382,12 @@ def crawl_round(
     bare = server.ask("stats")
     rows.append(_row("bare-scrapy", bare, child, log))
     server.ask("clear")
-    log = workdir / f"newswatch-inline-{number}.log"
-    inline_url = f"sqlite:///{workdir / f'bench-inline-{number}.db'}"
-    child, rss = run_newswatch(server.base_url, concurrency, inline_url, log, parse_workers=0)
-    rows.append(_row("newswatch-inline", server.ask("stats"), child, log, rss))
+    log = workdir / f"newswatch-parse-workers-{number}.log"
+    workers_url = f"sqlite:///{workdir / f'bench-workers-{number}.db'}"
+    child, rss = run_newswatch(
+        server.base_url, concurrency, workers_url, log, parse_workers=parse_workers
+    )
+    rows.append(_row("newswatch-parse-workers", server.ask("stats"), child, log, rss))
     database_url = f"sqlite:///{workdir / f'bench-{number}.db'}"
     same = False
     for case, forget, warm in CRAWLS:
@@ -396,7 +400,6 @@ def crawl_round(
             log,
             forget=forget,
             warm=warm,
-            parse_workers=parse_workers,
         )
         stats = server.ask("stats")
         rows.append(_row(case, stats, child, log, rss))
@@ -455,8 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--parse-workers",
-        default="auto",
-        help="[crawl] parse_workers of the newswatch cases (newswatch-inline: always 0)",
+        type=int,
+        default=1,
+        help="[crawl] parse_workers of the newswatch-parse-workers case (the others: 0)",
     )
     parser.add_argument(
         "--cpus",
@@ -478,7 +482,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.cpus:  # the crawls this process starts inherit it; the server has started
             os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: options.cpus])
         workers = options.parse_workers
-        workers = workers if workers == "auto" else int(workers)
         try:
             urls = sitemap_urls(server.base_url)
             for number in range(options.rounds):
@@ -506,8 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_round(every, "newswatch-incremental", "newswatch", "wall_s")
     )
     cold = statistics.median(per_round(every, "newswatch-304-cold", "newswatch", "wall_s"))
-    inline = per_round(every, "newswatch-inline", "bare-scrapy", "pages_per_s")
-    workers_pay = per_round(every, "newswatch", "newswatch-inline", "pages_per_s")
+    workers_pay = per_round(every, "newswatch-parse-workers", "newswatch", "pages_per_s")
     one_304 = unchanged["not_modified"] == 1 and unchanged["article_requests"] == 0
     checks = [
         ("newswatch_vs_bare_pages_per_s", ratio, f">= {RATIO_TARGET}", ratio >= RATIO_TARGET),
@@ -521,9 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("newswatch_vs_bare_pages_per_s_rounds", ratios),
         ("recrawl_without_validators_vs_first_wall_time", unconditional),
         ("recrawl_in_a_process_of_its_own_vs_first_wall_time", cold),
-        ("newswatch_inline_vs_bare_pages_per_s_rounds", inline),
-        ("parse_workers_vs_inline_pages_per_s_rounds", workers_pay),
-        ("parse_workers_vs_inline_cpu_time", cpu_ratio(by_case, "newswatch", "newswatch-inline")),
+        ("parse_workers_vs_in_thread_pages_per_s_rounds", workers_pay),
+        (
+            "parse_workers_vs_in_thread_cpu_time",
+            cpu_ratio(by_case, "newswatch-parse-workers", "newswatch"),
+        ),
         ("newswatch_vs_bare_cpu_time", bare_cpu_share(by_case)),
     ]
     if large is not None:
@@ -580,12 +584,13 @@ def _print_table(
         "from its start (bare, -cold) or from being handed its command line (warm: imports done)"
     )
     print(
-        f"CPUs for the crawls: {len(os.sched_getaffinity(0))}; [crawl] parse_workers of the "
-        f"newswatch cases: {options.parse_workers} (worker processes, their CPU in cpu s)"
+        f"CPUs for the crawls: {len(os.sched_getaffinity(0))}; newswatch-parse-workers: "
+        f"parse_workers {options.parse_workers} (worker processes, their CPU in cpu s); the "
+        "other newswatch cases parse in the reactor's thread (parse_workers 0, the default)"
     )
     print(
         f"best of {options.rounds} rounds; every round, back to back: bare-scrapy, "
-        "newswatch-inline (parse_workers 0, fresh database), newswatch "
+        "newswatch-parse-workers (fresh database), newswatch "
         "(fresh database), newswatch-incremental (validators dropped: every index read, no "
         "article), newswatch-304 (conditional requests), newswatch-304-cold (the same in a "
         "process started for it); ratios are the median of the rounds' "

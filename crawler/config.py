@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
@@ -38,10 +38,10 @@ class CrawlConfig(BaseModel):
         le=1_000_000,
         description="items one feed, sitemap or listing page contributes, newest first",
     )
-    parse_workers: int | Literal["auto"] = Field(
-        default="auto",
-        description="processes that parse article pages beside the downloads; auto: one per "
-        "core beyond the first (none on one core); 0: in the crawl's own thread",
+    parse_workers: int = Field(
+        default=0,
+        description="processes that parse article pages beside the downloads; 0: in the "
+        "crawl's own thread",
     )
     warm: bool = Field(
         default=True,
@@ -71,10 +71,8 @@ class CrawlConfig(BaseModel):
     @field_validator("parse_workers", mode="before")
     @classmethod
     def _parse_workers(cls, value: object) -> object:
-        if value == "auto":
-            return value
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 32:
-            raise ValueError(f'{value!r}: a number of processes from 0 to 32, or "auto"')
+            raise ValueError(f"{value!r}: a number of processes from 0 to 32")
         return value
 
     @field_validator("scrapyd")

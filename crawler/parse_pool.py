@@ -3,10 +3,12 @@
 The reactor's one thread downloads, schedules, runs the callbacks and stores; parsing a page
 (one lexbor parse and the field readers, ``crawler.dw_page.parse_page``) is about a third of a
 crawl's CPU. With ``NEWSWATCH_PARSE_WORKERS`` = N > 0 the spider hands each page's bytes to one of
-N processes (``concurrent.futures.ProcessPoolExecutor``) and awaits the ParsedPage, so that on a
-machine with a core to spare the parse runs beside the downloads. N = 0 parses in the callback,
-as before; ``auto`` (the default) is one worker per available core beyond the first (none on one
-core: a worker would only add the pickling), at most MAX_AUTO_WORKERS.
+N processes (``concurrent.futures.ProcessPoolExecutor``) and awaits the ParsedPage, so that the
+parse can run beside the downloads. N = 0 (the default) parses in the callback. Measured on a
+2-core machine (bench/crawl.py, the site on loopback), one worker gave 0.82-0.89x the pages/s
+of parsing in the callback and 1.25x its CPU: a lexbor parse costs about what sending the page
+and its result between processes costs. It is there for machines where ``bench/crawl.py
+--parse-workers N`` shows that it pays.
 
 The workers are forked when the pool is made (in the crawl's process before its reactor has
 threads: ``crawler.warm`` makes it ahead, else the spider on opening); they inherit the imported
@@ -20,7 +22,6 @@ import asyncio
 import ctypes
 import logging
 import multiprocessing
-import os
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -29,16 +30,14 @@ from concurrent.futures.process import BrokenProcessPool
 from crawler.dw_page import ParsedPage, parse_page
 
 log = logging.getLogger(__name__)
-MAX_AUTO_WORKERS = 4
 SETTING = "NEWSWATCH_PARSE_WORKERS"
 PR_SET_PDEATHSIG = 1
 
 
 def worker_count(setting: str | int | None) -> int:
-    """Workers for a NEWSWATCH_PARSE_WORKERS value: a number, or ``auto`` (one per available core
-    beyond the first, at most MAX_AUTO_WORKERS)."""
-    if setting is None or str(setting).strip().lower() in ("", "auto"):
-        return max(0, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)) - 1))
+    """Workers for a NEWSWATCH_PARSE_WORKERS value (unset or empty: 0)."""
+    if setting is None or not str(setting).strip():
+        return 0
     return max(0, int(setting))
 
 

@@ -92,7 +92,7 @@ CRAWL_ENVIRONMENT_PREFIXES = ("LC_", "FAKETIME")
 
 
 def crawl_environment(
-    parent: Mapping[str, str], database_url: str, parse_workers: int | str = "auto"
+    parent: Mapping[str, str], database_url: str, parse_workers: int = 0
 ) -> dict[str, str]:
     """The crawl subprocess's environment: the allow-listed part of ``parent`` and its settings.
 
