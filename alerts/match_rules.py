@@ -61,6 +61,12 @@ class MatchRules:
             frozenset((term.leaf.field,)) if term.leaf.field else self._fields[term.watchlist]
             for term in terms
         ]
+        # Watchlists whose every term counts in every field scanned for them (no field written
+        # in the query or on a term): each occurrence the matcher found for them counts.
+        self._counted_anywhere = [not query.named_fields for query in self._queries]
+        for term in terms:
+            if term.leaf.field:
+                self._counted_anywhere[term.watchlist] = False
         self._explains = [
             term.role in ("terms", "match_case")
             or (term.role == "query" and leaf in self._queries[term.watchlist].positive)
@@ -75,10 +81,14 @@ class MatchRules:
         positions: FieldPositions,
     ) -> list[F] | None:
         """The occurrences that explain a match of `watchlist` (its terms, or a query's words
-        outside NOT), or None when its rules say no."""
+        outside NOT), or None when its rules say no. `found`: occurrences of its terms in the
+        fields `scanned` for it."""
         query = self._queries[watchlist]
         counts_in, leaf_of, explains = self._counts_in, self._leaf, self._explains
-        counted = [o for o in found if o.field in counts_in[o.term]]
+        if self._counted_anywhere[watchlist]:
+            counted = list(found)
+        else:
+            counted = [o for o in found if o.field in counts_in[o.term]]
         by_leaf: dict[int, list[Occurrence]] = {}
         for o in counted:
             occurrence = _located(o, positions) if query.needs_positions else _UNPLACED[o.field]

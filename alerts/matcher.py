@@ -102,6 +102,7 @@ class Matcher:
         # its watchlist, and whether its case or separators need a look at the original.
         self._key_watchlist = [self._terms[key.term].watchlist for key in self._keys]
         self._key_verified = [bool(key.verify_case or key.verify_gaps) for key in self._keys]
+        self._written = [term.written for term in self._terms]
         self._listening_by_language: dict[str | None, dict[Field, frozenset[int]]] = {}
 
     def match(self, article: ArticleText) -> list[WatchlistHit]:
@@ -249,7 +250,8 @@ class Matcher:
     def _term_counts(self, positive: list[_Found]) -> dict[str, int]:
         """Term as written -> occurrences, in configuration order (the order of term ids)."""
         counts = Counter(occurrence.term for occurrence in positive)
-        return {self._terms[term_id].written: counts[term_id] for term_id in sorted(counts)}
+        written = self._written
+        return {written[term_id]: counts[term_id] for term_id in sorted(counts)}
 
     def _term_hits(self, positive: list[_Found]) -> list[TermHit]:
         """The first HITS_PER_TERM occurrences of each term (by field, then position), terms in
@@ -257,7 +259,7 @@ class Matcher:
         field_rank = _FIELD_RANK
         ordered = sorted(positive, key=lambda o: (o.term, field_rank[o.field], o.start))
         hits: list[TermHit] = []
-        terms = self._terms
+        written = self._written
         term, taken = -1, 0
         for occurrence in ordered:
             if occurrence.term != term:
@@ -265,7 +267,7 @@ class Matcher:
             if taken < HITS_PER_TERM:
                 taken += 1
                 form = occurrence.text.original[occurrence.start : occurrence.end]
-                hits.append(TermHit(terms[term].written, form, occurrence.how, occurrence.field))
+                hits.append(TermHit(written[term], form, occurrence.how, occurrence.field))
         return hits
 
     def _snippet(self, in_field: list[_Found]) -> Snippet:
@@ -289,15 +291,18 @@ def _without_repeats(found: list[_Found]) -> list[_Found]:
     if all(o.how == "exact" for o in found):
         return found
     kept = [o for o in found if o.how == "exact"]
-    spans: dict[tuple[int, Field], list[tuple[int, int]]] = {}
-    for o in kept:
-        spans.setdefault((o.term, o.field), []).append((o.start, o.end))
     others = sorted(
         (o for o in found if o.how != "exact"),
         key=lambda o: (HOW_RANK[o.how], o.start - o.end, o.start),
     )
+    # Only the terms and fields of the other occurrences need the exact ones' spans.
+    spans: dict[tuple[int, Field], list[tuple[int, int]]] = {(o.term, o.field): [] for o in others}
+    for o in kept:
+        taken = spans.get((o.term, o.field))
+        if taken is not None:
+            taken.append((o.start, o.end))
     for o in others:
-        taken = spans.setdefault((o.term, o.field), [])
+        taken = spans[o.term, o.field]
         if all(o.end <= start or end <= o.start for start, end in taken):
             taken.append((o.start, o.end))
             kept.append(o)
