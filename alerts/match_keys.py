@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Literal
 
 import ahocorasick
@@ -51,16 +52,16 @@ class Key:
     verify_gaps: list[str] | None  # phrases, terms with punctuation: what separates their words
     stems: bool  # whether its stems go into the inflection automata
 
-    @property
-    def capitals(self) -> list[bool] | None:
+    @cached_property
+    def capitals(self) -> tuple[bool, ...] | None:
         """For an alias that is a place only with its capital ("Газа", not "газа"): which of
         its words begin with one, which an inflected occurrence must repeat ("Газы")."""
         if self.how != "place" or self.verify_case is None:
             return None
         return capitals_of(self.verify_case)
 
-    @property
-    def initials(self) -> list[bool] | None:
+    @cached_property
+    def initials(self) -> tuple[bool, ...] | None:
         """For a term written with a capital ("Male", the capital of the Maldives): which of its
         words begin with one. An inflected occurrence must keep them, so "Male" does not hit
         German "mal" (once) by its stem; None when no word of it begins with a capital."""
@@ -68,9 +69,11 @@ class Key:
         return initials if any(initials) else None
 
 
-def capitals_of(text: str) -> list[bool]:
-    """Whether each word of `text` begins with a capital letter."""
-    return [word[0].isupper() for word in _WORDS.findall(preserve_case(text))]
+@lru_cache(maxsize=65536)
+def capitals_of(text: str) -> tuple[bool, ...]:
+    """Whether each word of `text` begins with a capital letter. Cached: the matcher asks for
+    the capitals of every inflected occurrence of a capitalised term, and the same forms recur."""
+    return tuple(word[0].isupper() for word in _WORDS.findall(preserve_case(text)))
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,14 @@ from typing import Protocol, TypeVar
 
 from alerts.match_keys import Term
 from alerts.query import Field, Occurrence, compile_query, leaf_key
-from alerts.watchlists import WatchlistConfig
+from alerts.watchlists import FIELD_ORDER, WatchlistConfig
 from alerts.word_positions import WordPositions
 
 __all__ = ["FieldPositions", "MatchRules"]
 
 FieldPositions = dict[Field, WordPositions]  # per article: filled as NEAR/n needs them
+# Without NEAR/n an occurrence is only its field: one (immutable) Occurrence per field serves all.
+_UNPLACED: dict[Field, Occurrence] = {field: Occurrence(field, 0) for field in FIELD_ORDER}
 
 
 class _Text(Protocol):
@@ -59,6 +61,12 @@ class MatchRules:
             frozenset((term.leaf.field,)) if term.leaf.field else self._fields[term.watchlist]
             for term in terms
         ]
+        # Watchlists whose every term counts in every field scanned for them (no field written
+        # in the query or on a term): each occurrence the matcher found for them counts.
+        self._counted_anywhere = [not query.named_fields for query in self._queries]
+        for term in terms:
+            if term.leaf.field:
+                self._counted_anywhere[term.watchlist] = False
         self._explains = [
             term.role in ("terms", "match_case")
             or (term.role == "query" and leaf in self._queries[term.watchlist].positive)
@@ -73,17 +81,26 @@ class MatchRules:
         positions: FieldPositions,
     ) -> list[F] | None:
         """The occurrences that explain a match of `watchlist` (its terms, or a query's words
-        outside NOT), or None when its rules say no."""
+        outside NOT), or None when its rules say no. `found`: occurrences of its terms in the
+        fields `scanned` for it."""
         query = self._queries[watchlist]
-        counted = [o for o in found if o.field in self._counts_in[o.term]]
+        counts_in, leaf_of, explains = self._counts_in, self._leaf, self._explains
+        if self._counted_anywhere[watchlist]:
+            counted = list(found)
+        else:
+            counted = [o for o in found if o.field in counts_in[o.term]]
         by_leaf: dict[int, list[Occurrence]] = {}
         for o in counted:
-            by_leaf.setdefault(self._leaf[o.term], []).append(
-                _located(o, positions) if query.needs_positions else Occurrence(o.field, 0)
-            )
+            occurrence = _located(o, positions) if query.needs_positions else _UNPLACED[o.field]
+            leaf = leaf_of[o.term]
+            in_leaf = by_leaf.get(leaf)
+            if in_leaf is None:
+                by_leaf[leaf] = [occurrence]
+            else:
+                in_leaf.append(occurrence)
         if not query.matches(by_leaf, language, self._fields[watchlist]):
             return None
-        explaining = [o for o in counted if self._explains[o.term]]
+        explaining = [o for o in counted if explains[o.term]]
         # Not empty: a query that could match without its words is refused at config load, and
         # one that matches has one of its words outside NOT (it is monotone in those).
         return explaining or None

@@ -41,6 +41,7 @@ __all__ = ["ArticleText", "How", "Matcher", "TermHit", "WatchlistHit"]
 
 TOPIC_SEPARATOR = " · "  # not whitespace: a phrase never runs from one topic into the next
 HITS_PER_TERM = 3  # TermHits kept per term: its first occurrences
+_FIELD_RANK: dict[str, int] = {field: rank for rank, field in enumerate(FIELD_ORDER)}
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ class Matcher:
         self._terms = self._table.terms
         self._keys = self._table.keys
         self._rules = MatchRules(self._watchlists, self._terms)
+        # Per key, what each occurrence needs, read by index (no attribute look-ups per hit):
+        # its watchlist, and whether its case or separators need a look at the original.
+        self._key_watchlist = [self._terms[key.term].watchlist for key in self._keys]
+        self._key_verified = [bool(key.verify_case or key.verify_gaps) for key in self._keys]
+        self._written = [term.written for term in self._terms]
         self._listening_by_language: dict[str | None, dict[Field, frozenset[int]]] = {}
 
     def match(self, article: ArticleText) -> list[WatchlistHit]:
@@ -146,23 +152,27 @@ class Matcher:
     ) -> None:
         """Occurrences of the keys as written; with `inflected`, only of the keys its stem
         automaton does not hold (`_collect_stems` finds the others as written too)."""
-        keys, terms = self._keys, self._terms
+        keys, key_watchlist, verified = self._keys, self._key_watchlist, self._key_verified
+        original_span = text.original_span
         for key_id, start, end in self._scan_folded(text.text, inflected):
-            key = keys[key_id]
-            watchlist = terms[key.term].watchlist
+            watchlist = key_watchlist[key_id]
             if watchlist not in listening:
                 continue
-            if (key.verify_case or key.verify_gaps) and not _written_as(text, start, end, key):
+            key = keys[key_id]
+            if verified[key_id] and not _written_as(text, start, end, key):
                 continue
-            first, last = text.original_span(start, end)
+            first, last = original_span(start, end)
             occurrence = _Found(field, text, key.term, key.how, first, last)
-            found.setdefault(watchlist, []).append(occurrence)
+            in_watchlist = found.get(watchlist)
+            if in_watchlist is None:
+                found[watchlist] = [occurrence]
+            else:
+                in_watchlist.append(occurrence)
         if self._table.exact is not None:
             for key_id, start, end in scan(self._table.exact, text.original):
-                key = keys[key_id]
-                watchlist = terms[key.term].watchlist
+                watchlist = key_watchlist[key_id]
                 if watchlist in listening:
-                    occurrence = _Found(field, text, key.term, "exact", start, end)
+                    occurrence = _Found(field, text, keys[key_id].term, "exact", start, end)
                     found.setdefault(watchlist, []).append(occurrence)
 
     def _collect_stems(
@@ -181,18 +191,20 @@ class Matcher:
         stream = stemmed(text, language)
         if stream is None:
             return
-        keys, terms = self._keys, self._terms
+        keys, key_watchlist = self._keys, self._key_watchlist
+        word_range, spells, original_span = stream.word_range, stream.spells, stream.original_span
+        original = text.original
         for key_id, start, end in scan_padded(inflected.stems, stream.text):
-            key = keys[key_id]
-            watchlist = terms[key.term].watchlist
+            watchlist = key_watchlist[key_id]
             if watchlist not in listening:
                 continue
-            words = stream.word_range(start, end)
-            as_written = stream.spells(key.folded, *words)
+            key = keys[key_id]
+            words = word_range(start, end)
+            as_written = spells(key.folded, *words)
             if as_written and continuous:
                 continue
-            first, last = stream.original_span(*words)
-            written = text.original[first:last]
+            first, last = original_span(*words)
+            written = original[first:last]
             if key.verify_gaps and word_gaps(written) != key.verify_gaps:
                 continue
             if key.verify_case is not None and not _has_capitals(written, key):
@@ -238,21 +250,24 @@ class Matcher:
     def _term_counts(self, positive: list[_Found]) -> dict[str, int]:
         """Term as written -> occurrences, in configuration order (the order of term ids)."""
         counts = Counter(occurrence.term for occurrence in positive)
-        return {self._terms[term_id].written: counts[term_id] for term_id in sorted(counts)}
+        written = self._written
+        return {written[term_id]: counts[term_id] for term_id in sorted(counts)}
 
     def _term_hits(self, positive: list[_Found]) -> list[TermHit]:
         """The first HITS_PER_TERM occurrences of each term (by field, then position), terms in
         configuration order."""
-        field_rank = {field: rank for rank, field in enumerate(FIELD_ORDER)}
+        field_rank = _FIELD_RANK
         ordered = sorted(positive, key=lambda o: (o.term, field_rank[o.field], o.start))
         hits: list[TermHit] = []
-        taken: Counter[int] = Counter()
+        written = self._written
+        term, taken = -1, 0
         for occurrence in ordered:
-            if taken[occurrence.term] < HITS_PER_TERM:
-                taken[occurrence.term] += 1
+            if occurrence.term != term:
+                term, taken = occurrence.term, 0
+            if taken < HITS_PER_TERM:
+                taken += 1
                 form = occurrence.text.original[occurrence.start : occurrence.end]
-                written = self._terms[occurrence.term].written
-                hits.append(TermHit(written, form, occurrence.how, occurrence.field))
+                hits.append(TermHit(written[term], form, occurrence.how, occurrence.field))
         return hits
 
     def _snippet(self, in_field: list[_Found]) -> Snippet:
@@ -276,15 +291,18 @@ def _without_repeats(found: list[_Found]) -> list[_Found]:
     if all(o.how == "exact" for o in found):
         return found
     kept = [o for o in found if o.how == "exact"]
-    spans: dict[tuple[int, Field], list[tuple[int, int]]] = {}
-    for o in kept:
-        spans.setdefault((o.term, o.field), []).append((o.start, o.end))
     others = sorted(
         (o for o in found if o.how != "exact"),
         key=lambda o: (HOW_RANK[o.how], o.start - o.end, o.start),
     )
+    # Only the terms and fields of the other occurrences need the exact ones' spans.
+    spans: dict[tuple[int, Field], list[tuple[int, int]]] = {(o.term, o.field): [] for o in others}
+    for o in kept:
+        taken = spans.get((o.term, o.field))
+        if taken is not None:
+            taken.append((o.start, o.end))
     for o in others:
-        taken = spans.setdefault((o.term, o.field), [])
+        taken = spans[o.term, o.field]
         if all(o.end <= start or end <= o.start for start, end in taken):
             taken.append((o.start, o.end))
             kept.append(o)

@@ -37,11 +37,21 @@ class StemmedText:
     keys: list[str]
     folded: NormalisedText
     _word_ends: list[int] | None = field(default=None, repr=False)
+    _spaces_before: tuple[int, int] = field(default=(0, 0), repr=False)  # (offset, spaces)
 
     def word_range(self, start: int, end: int) -> tuple[int, int]:
         """Indices of the first and last word an occurrence at [start, end) of `text` covers:
-        word i starts after i spaces."""
-        return self.text.count(" ", 0, start), self.text.count(" ", 0, end)
+        word i starts after i spaces. The spaces before `end` are counted on from those before
+        the previous occurrence's end (the automaton reports occurrences in order of their
+        ends), so a text's occurrences cost one count over it, not one each."""
+        text = self.text
+        counted_to, spaces = self._spaces_before
+        if end >= counted_to:
+            spaces += text.count(" ", counted_to, end)
+        else:
+            spaces -= text.count(" ", end, counted_to)
+        self._spaces_before = (end, spaces)
+        return spaces - text.count(" ", start, end), spaces
 
     def spells(self, folded_key: str, first: int, last: int) -> bool:
         """Whether words first..last are `folded_key` itself (found as written, not inflected)."""

@@ -237,6 +237,8 @@ class NormalisedText:
         return orig_end + (position - norm_end)
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
+        if not self._change_starts:  # the folded text has the original's offsets
+            return start, end
         return self.original_start(start), self.original_end(end)
 
 

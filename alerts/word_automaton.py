@@ -40,7 +40,7 @@ def build_automaton(term_ids: TermIds) -> ahocorasick.Automaton | None:
     if not term_ids:
         return None
     automaton = ahocorasick.Automaton()
-    for key, (whole_words, prefixes) in term_ids.items():
+    for key, (whole_words, prefixes) in sorted(term_ids.items()):
         entry: _KeyEntry = (
             len(key),
             needs_boundary(key[0]),
@@ -62,7 +62,7 @@ def build_padded_automaton(keys: list[tuple[str, bool, int]]) -> ahocorasick.Aut
         after = " " if needs_boundary(key[-1]) and not prefix else ""
         padded.setdefault(before + key + after, []).append(term_id)
     automaton = ahocorasick.Automaton()
-    for key, term_ids in padded.items():
+    for key, term_ids in sorted(padded.items()):
         spaces_before = 1 if key.startswith(" ") else 0
         spaces_after = 1 if key.endswith(" ") else 0
         automaton.add_word(key, (len(key), spaces_before, spaces_after, tuple(term_ids)))
