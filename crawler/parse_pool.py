@@ -5,10 +5,10 @@ The reactor's one thread downloads, schedules, runs the callbacks and stores; pa
 crawl's CPU. With ``NEWSWATCH_PARSE_WORKERS`` = N > 0 the spider hands each page's bytes to one of
 N processes (``concurrent.futures.ProcessPoolExecutor``) and awaits the ParsedPage, so that the
 parse can run beside the downloads. N = 0 (the default) parses in the callback. Measured on a
-2-core machine (bench/crawl.py, the site on loopback), one worker gave 0.82-0.89x the pages/s
-of parsing in the callback and 1.25x its CPU: a lexbor parse costs about what sending the page
-and its result between processes costs. It is there for machines where ``bench/crawl.py
---parse-workers N`` shows that it pays.
+2-core machine (bench/crawl.py, the site on loopback), one worker gave 0.82-1.12x the pages/s
+of parsing in the callback, run to run, for 1.25-1.32x its CPU: a lexbor parse costs about what
+sending the page and its result between processes costs. It is there for machines where
+``bench/crawl.py --parse-workers N`` shows that it pays.
 
 The workers are forked when the pool is made (in the crawl's process before its reactor has
 threads: ``crawler.warm`` makes it ahead, else the spider on opening); they inherit the imported

@@ -13,14 +13,17 @@ What is stored already comes from the storing pipeline, which holds the crawl's 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Self
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -49,6 +52,8 @@ from store.validators import Validators, usable
 STATS = "newswatch/"
 MAX_SITEMAPS = 200  # sitemap files followed from one index, per crawl
 MAX_ITEMS_PER_FEED = 1000  # [crawl] max_items_per_feed: NEWSWATCH_MAX_ITEMS_PER_FEED
+# start() looks again this often when nothing woke it (a missed wake-up costs this much)
+WAKE_SECONDS = 0.05
 
 
 def _split(value: str | list[str] | None) -> list[str]:
@@ -98,6 +103,12 @@ class DwSpider(Spider):
         self.failed_indexes: set[str] = set()
         self.parent_index: dict[str, str] = {}  # a sitemap -> the sitemap index that named it
         self.store_failed = False
+        # articles to request, as (url, date its index gave, index): start() makes each Request
+        # when the downloader has room, so that a sitemap of 20,000 articles is 20,000 small
+        # tuples here, not 20,000 pending Requests (~2.4 KB each) in the scheduler
+        self.queued: deque[tuple[str, datetime | None, str]] = deque()
+        self.open_indexes = 0  # index requests made whose callback or errback has not run
+        self._wake = asyncio.Event()
         self.parser = PageParser(0)  # from_crawler: in workers, as the settings say
 
     def closed(self, reason: str) -> None:
@@ -113,6 +124,7 @@ class DwSpider(Spider):
             "NEWSWATCH_MAX_ITEMS_PER_FEED", MAX_ITEMS_PER_FEED
         )
         _quiet_hot_loggers(crawler.settings.get("LOG_LEVEL", "INFO"))
+        crawler.signals.connect(spider._wake.set, signal=signals.request_left_downloader)
         spider.parser = page_parser(worker_count(crawler.settings.get(PARSE_WORKERS)))
         # what is loaded by now lives as long as the crawl: keep the collector off it. No
         # gc.collect() first: it took ~0.1 s of every crawl's start-up to free a handful of
@@ -139,6 +151,27 @@ class DwSpider(Spider):
             yield self._index_request(url, self.parse_sitemap)
         for url in self.source.pages:
             yield self._index_request(url, self.parse_listing)
+        async for request in self._article_requests():
+            yield request
+
+    async def _article_requests(self) -> AsyncIterator[Request]:
+        """The queued articles' requests, one whenever the engine has room for it (Scrapy's lazy
+        start requests), until every index has been read and the queue is empty."""
+        engine = self.crawler.engine
+        while self.queued or self.open_indexes:
+            if self.queued and not engine.needs_backout():
+                url, listed_at, index = self.queued.popleft()
+                yield Request(
+                    url,
+                    callback=self.parse_article,
+                    errback=self.on_error,
+                    meta={"listed_at": listed_at, "index": index},
+                )
+                continue
+            self._wake.clear()
+            # an index read, an article queued or a download done wakes it
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), WAKE_SECONDS)
 
     def _index_request(self, url: str, callback: Any, parent: str | None = None) -> Request:
         """A feed, sitemap or listing request; conditional when its validators are stored
@@ -146,6 +179,7 @@ class DwSpider(Spider):
         if parent is not None:
             self.parent_index.setdefault(url, parent)
         known = self.validators.get(url)
+        self.open_indexes += 1
         return Request(
             url,
             callback=callback,
@@ -153,8 +187,12 @@ class DwSpider(Spider):
             dont_filter=True,
             priority=10,
             headers=known.headers() if known else None,
-            meta={"handle_httpstatus_list": [304], "index": url},
+            meta={"handle_httpstatus_list": [304], "index": url, "discovery": True},
         )
+
+    def _index_done(self) -> None:
+        self.open_indexes -= 1
+        self._wake.set()
 
     def kept_validators(self) -> dict[str, Validators]:
         """The validators to keep: of the indexes whose every article was fetched and stored."""
@@ -169,14 +207,14 @@ class DwSpider(Spider):
 
     # ------------------------------------------------------------------ discovery
 
-    def parse_feed(self, response: Response) -> Iterator[Request]:
-        yield from self._follow(response, read_feed)
+    def parse_feed(self, response: Response) -> None:
+        self._follow(response, read_feed)
 
-    def parse_listing(self, response: Response) -> Iterator[Request]:
-        yield from self._follow(response, read_listing)
+    def parse_listing(self, response: Response) -> None:
+        self._follow(response, read_listing)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
-        found = yield from self._follow(response, read_sitemap)
+        found = self._follow(response, read_sitemap)
         index = response.meta.get("index", response.url)
         for url in found.sitemaps if found else []:
             if self.sitemaps_followed >= MAX_SITEMAPS:
@@ -192,7 +230,16 @@ class DwSpider(Spider):
 
     def _follow(
         self, response: Response, read: Callable[[bytes, str], Discovered]
-    ) -> Generator[Request, None, Discovered | None]:
+    ) -> Discovered | None:
+        """Read an index and queue its articles (the sitemaps it names are the caller's)."""
+        try:
+            return self._read_index(response, read)
+        finally:
+            self._index_done()
+
+    def _read_index(
+        self, response: Response, read: Callable[[bytes, str], Discovered]
+    ) -> Discovered | None:
         index = response.meta.get("index", response.url)
         self.crawler.stats.inc_value(STATS + "pages")
         if response.status == 304:  # unchanged since the stored validators: all it lists is known
@@ -221,11 +268,11 @@ class DwSpider(Spider):
                 self.max_items,
                 over,
             )
-        yield from self._article_requests(articles, index)
+        self._queue_articles(articles, index)
         return found
 
-    def _article_requests(self, articles: Iterable[ListedArticle], index: str) -> Iterator[Request]:
-        """Requests for the articles not stored yet, or dated later than the stored version.
+    def _queue_articles(self, articles: Iterable[ListedArticle], index: str) -> None:
+        """Queue the articles not stored yet, or dated later than the stored version.
 
         A known article skipped here may still be requested when another index (read later in
         the same crawl) dates it later; each article is requested at most once a crawl."""
@@ -247,12 +294,8 @@ class DwSpider(Spider):
                 self.skipped_ids.discard(content_id)
                 self.crawler.stats.inc_value(STATS + "skipped_known", -1)
             self.requested_ids.add(content_id)
-            yield Request(
-                normalize_url(listed.url),
-                callback=self.parse_article,
-                errback=self.on_error,
-                meta={"listed_at": listed.listed_at, "index": index},
-            )
+            self.queued.append((normalize_url(listed.url), listed.listed_at, index))
+        self._wake.set()
 
     def _known(self, content_ids: list[int]) -> dict[int, datetime | None]:
         return self.store.known_versions(content_ids) if self.store is not None else {}
@@ -285,6 +328,8 @@ class DwSpider(Spider):
         """A request that failed: one counted error naming the URL the index gave (the first
         of a redirect chain)."""
         request = failure.request  # type: ignore[attr-defined]
+        if request.meta.get("discovery"):
+            self._index_done()
         error = failure.value
         if isinstance(error, HttpError):
             reason = f"HTTP {error.response.status}"
