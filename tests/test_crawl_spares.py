@@ -35,8 +35,13 @@ def spares() -> Iterator[CrawlSpares]:
 
 
 def _crawl(
-    server: DemoServer, database: Database, spares: CrawlSpares | None, log: Path
+    server: DemoServer,
+    database: Database,
+    spares: CrawlSpares | None,
+    log: Path | None = None,
+    started: list[int] | None = None,
 ) -> CrawlOutcome:
+    """One crawl of the demo site; ``started`` receives the pid of the process that ran it."""
     return run_crawl(
         demo_source(server),
         FAST,
@@ -44,6 +49,7 @@ def _crawl(
         system_clock,
         log_file=log,
         timeout=CRAWL_TIMEOUT,
+        on_start=None if started is None else lambda process: started.append(process.pid),
         spares=spares,
     )
 
@@ -64,16 +70,7 @@ def test_a_crawl_runs_in_the_process_started_ahead_and_the_next_one_is_started(
         spares.prepare(crawl_environment(os.environ, database.url))
         ahead = _waiting_spare(spares)
         started: list[int] = []
-        outcome = run_crawl(
-            demo_source(server),
-            FAST,
-            database,
-            system_clock,
-            log_file=log,
-            timeout=CRAWL_TIMEOUT,
-            on_start=lambda process: started.append(process.pid),
-            spares=spares,
-        )
+        outcome = _crawl(server, database, spares, log, started)
         assert outcome.ok, outcome.log_tail
         assert started == [ahead]  # the crawl was the process started ahead
         assert outcome.run is not None and outcome.run.new == DEMO_ARTICLES
@@ -119,15 +116,7 @@ def test_a_spare_is_not_used_with_another_database(
         spares.prepare(crawl_environment(os.environ, first.url))
         ahead = _waiting_spare(spares)
         started: list[int] = []
-        outcome = run_crawl(
-            demo_source(server),
-            FAST,
-            other,
-            system_clock,
-            timeout=CRAWL_TIMEOUT,
-            on_start=lambda process: started.append(process.pid),
-            spares=spares,
-        )
+        outcome = _crawl(server, other, spares, started=started)
         assert outcome.ok, outcome.log_tail
         assert started and started[0] != ahead
         # the articles went where the crawl was asked to put them
