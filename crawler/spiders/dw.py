@@ -125,6 +125,7 @@ class DwSpider(Spider):
         )
         _quiet_hot_loggers(crawler.settings.get("LOG_LEVEL", "INFO"))
         crawler.signals.connect(spider._wake.set, signal=signals.request_left_downloader)
+        crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
         spider.parser = page_parser(worker_count(crawler.settings.get(PARSE_WORKERS)))
         # what is loaded by now lives as long as the crawl: keep the collector off it. No
         # gc.collect() first: it took ~0.1 s of every crawl's start-up to free a handful of
@@ -193,6 +194,11 @@ class DwSpider(Spider):
     def _index_done(self) -> None:
         self.open_indexes -= 1
         self._wake.set()
+
+    def _dropped(self, request: Request) -> None:
+        """The scheduler refused a request: an index one will have no callback or errback."""
+        if request.meta.get("discovery"):
+            self._index_done()
 
     def kept_validators(self) -> dict[str, Validators]:
         """The validators to keep: of the indexes whose every article was fetched and stored."""
