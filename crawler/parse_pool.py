@@ -19,7 +19,6 @@ thread (logged once) rather than fork again from a process with threads.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
 import signal
@@ -28,10 +27,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from crawler.dw_page import ParsedPage, parse_page
+from crawler.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
 SETTING = "NEWSWATCH_PARSE_WORKERS"
-PR_SET_PDEATHSIG = 1
 
 
 def worker_count(setting: str | int | None) -> int:
@@ -39,16 +38,6 @@ def worker_count(setting: str | int | None) -> int:
     if setting is None or not str(setting).strip():
         return 0
     return max(0, int(setting))
-
-
-def _die_with_parent() -> None:
-    """In a worker: killed when the crawl's process dies, even by SIGKILL (Linux), instead of
-    waiting forever for pages (it holds the write end of its own queue)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:  # not Linux
-        return
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class PageParser:
@@ -61,8 +50,13 @@ class PageParser:
             # fork while this process has one thread (the warm-up, or a crawl opening); forked
             # from a process with threads, a worker could inherit a lock some thread held
             method = "fork" if threading.active_count() == 1 else "forkserver"
+            # a worker is killed with its crawl, even by SIGKILL, instead of waiting forever
+            # for pages (it holds the write end of its own queue)
             self._pool = ProcessPoolExecutor(
-                workers, multiprocessing.get_context(method), initializer=_die_with_parent
+                workers,
+                multiprocessing.get_context(method),
+                initializer=die_with_parent,
+                initargs=(signal.SIGKILL,),
             )
             # start them now, not on the first page: a fork pool launches all its workers then
             self._pool.submit(int).result()

@@ -9,7 +9,6 @@ lines of its output)."""
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ from crawler.crawl_run import (
     RecentLines,
     already_kept,
 )
+from crawler.parent_death import die_with_parent
 from scheduler.crawl_spares import CrawlSpares, Spare
 from store.clock import Clock
 from store.db import Database, describe_error
@@ -40,7 +40,6 @@ from store.models import CrawlRun, CrawlStatus
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
-PR_SET_PDEATHSIG = 1
 MIN_CRAWL_SECONDS = 30.0
 
 
@@ -160,23 +159,9 @@ def crawl_command(
     return command
 
 
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:  # not Linux: a crawl outlives a killed service and finishes on its own
-        return None
-
-
-# loaded here, once: between fork and exec (with the service's threads about) nothing may take
-# a lock, and dlopen does
-_LIBC = _load_libc()
-
-
 def _die_with_parent() -> None:
-    """In the crawl subprocess: SIGTERM when the service dies, even by SIGKILL (Linux). Only a
-    system call: safe between fork and exec."""
-    if _LIBC is not None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    """In the crawl subprocess: SIGTERM when the service dies, even by SIGKILL (Linux)."""
+    die_with_parent(signal.SIGTERM)
 
 
 def start_run(database: Database, source: SourceConfig, clock: Clock) -> int | CrawlOutcome:
