@@ -633,6 +633,24 @@ def test_utf8_bytes_with_a_bom_are_decoded() -> None:
     assert page.title == "Grüße aus Köln – „Straße“"
 
 
+def test_utf8_bytes_given_to_lexbor_read_as_the_decoded_text() -> None:
+    """A UTF-8 page is parsed from its bytes as they came (not decoded and encoded again): every
+    real sample reads exactly as its decoded text does."""
+    for path in sorted(samples_folder().glob("*.html")):
+        data = path.read_bytes()
+        from_bytes = parse_page(data, content_type="text/html; charset=utf-8")
+        assert from_bytes == parse_page(data.decode("utf-8")), path.name
+
+
+def test_a_byte_that_is_not_utf8_is_replaced_as_in_the_text() -> None:
+    data = classic_page(body="<p>Bärenstark: 5 € für M\udcfcller.</p>").encode(
+        "utf-8", errors="surrogateescape"
+    )  # a lone latin-1 "ü" (0xfc) in UTF-8 bytes
+    page = parse_page(data, content_type="text/html; charset=utf-8")
+    assert page.body == "Bärenstark: 5 € für M\ufffdller."
+    assert page.title == "Grüße aus Köln – „Straße“"
+
+
 @pytest.mark.parametrize("data", [b"", b"   \n\t", "", "\n"])
 def test_empty_document_is_a_page_error(data: bytes | str) -> None:
     with pytest.raises(PageError, match="empty"):
