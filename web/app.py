@@ -16,6 +16,11 @@ modules named for what they hold:
 
 from __future__ import annotations
 
+# anyio imports its file module on first use: the first static file served would import it in
+# the server's thread, through whatever import hooks are installed, racing the main thread's
+# own compiling (CPython 3.11's parser is not thread-safe: "AST constructor recursion depth
+# mismatch", once in clean-clone CI under pytest); imported here, with the app, instead
+from anyio import open_file as _open_file  # noqa: F401
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
