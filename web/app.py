@@ -18,8 +18,9 @@ from __future__ import annotations
 
 # anyio imports its file module on first use: the first static file served would import it in
 # the server's thread, through whatever import hooks are installed, racing the main thread's
-# own compiling (CPython 3.11's parser is not thread-safe: "AST constructor recursion depth
-# mismatch", once in clean-clone CI under pytest); imported here, with the app, instead
+# own compiling (under pytest, whose hook rewrites anyio as a plugin, that failed once in
+# clean-clone CI with CPython 3.11's spurious "AST constructor recursion depth mismatch",
+# python/cpython gh-106905); imported here, with the app, instead
 from anyio import open_file as _open_file  # noqa: F401
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
