@@ -78,7 +78,7 @@ def parse_page(
     markup: bytes | str
     if isinstance(data, bytes | bytearray | memoryview):
         markup = bytes(data)
-        html, encoding = _decode(markup, content_type)
+        html, encoding = decode_html(markup, content_type)
         if not _same_text(markup, html, encoding):
             markup = html  # lexbor reads bytes as UTF-8: give it the text
     elif isinstance(data, str):
@@ -96,17 +96,13 @@ def parse_page(
         raise PageError(f"unreadable page ({type(exc).__name__}: {exc})") from exc
 
 
-def decode_html(data: bytes, content_type: str | None = None) -> str:
-    """Bytes → text as a browser reads them (``w3lib.encoding.html_to_unicode``): a BOM, else the
-    charset of the HTTP ``Content-Type`` (when the caller has it), else the page's ``<meta
-    charset>``/http-equiv, else UTF-8 when the bytes are UTF-8 (cut short mid-character too), else
-    windows-1252. A label that names no text encoding (rot13, base64 ...) is ignored, and UTF-16
-    declared in the page's own markup is read as UTF-8 (as browsers do: the markup was ASCII)."""
-    return _decode(data, content_type)[0]
-
-
-def _decode(data: bytes, content_type: str | None) -> tuple[str, str]:
-    """``decode_html``'s text and the encoding it was read in."""
+def decode_html(data: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Bytes → text as a browser reads them (``w3lib.encoding.html_to_unicode``), and the encoding
+    it was read in: a BOM, else the charset of the HTTP ``Content-Type`` (when the caller has it),
+    else the page's ``<meta charset>``/http-equiv, else UTF-8 when the bytes are UTF-8 (cut short
+    mid-character too), else windows-1252. A label that names no text encoding (rot13, base64
+    ...) is ignored, and UTF-16 declared in the page's own markup is read as UTF-8 (as browsers
+    do: the markup was ASCII)."""
     try:
         encoding, text = html_to_unicode(content_type, data, auto_detect_fun=_utf8_or_cp1252)
     except LookupError:  # a declared codec that is no text encoding
@@ -126,7 +122,7 @@ def _same_text(data: bytes, text: str, encoding: str) -> bool:
     so that lexbor can parse the bytes as they came instead of the text encoded again (which
     costs a third of a lexbor parse on a page with any non-ASCII character)."""
     return (
-        encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+        codecs.lookup(encoding).name == "utf-8"  # w3lib names it "utf-8" or "utf8"
         and not data.startswith(codecs.BOM_UTF8)
         and "\ufffd" not in text
     )
