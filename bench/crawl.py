@@ -1,9 +1,9 @@
 """Crawl speed: the full newswatch crawl against a bare Scrapy spider, and the incremental crawl.
 
     python bench/crawl.py [--articles N] [--concurrency C] [--rounds R] [--rss-articles M]
-                          [--parse-workers N] [--cpus N]
+                          [--parse-workers N|auto] [--cpus N]
 
-``--cpus 1`` shows what a parse worker costs a crawl that has one core.
+``--cpus 1`` shows what a parse worker costs a crawl that has one core (``auto`` gives none).
 
 The demo site with N generated articles (``synthetic_articles(N)``, default 2,000) is served on
 loopback by ``DemoServer`` in a separate process (this script run with ``--serve``), so the
@@ -17,19 +17,21 @@ Cases, one after another against the same server:
   downloads the article URLs the sitemaps list, with the project's Scrapy settings and the same
   ``-s`` overrides newswatch passes (CONCURRENT_REQUESTS_PER_DOMAIN=C, no delay, no
   AutoThrottle, robots.txt obeyed).
-* ``newswatch-parse-workers``: the first crawl below with ``[crawl] parse_workers = N``
-  (``--parse-workers``, 1): pages parsed in worker processes, into a fresh database; against
-  ``newswatch``, which parses in the reactor's thread (the default, 0).
 * ``newswatch``: ``run_crawl`` (a ``scrapy crawl dw`` subprocess) of a source whose only start
   URL is the sitemap index, into a fresh SQLite file: discovery, parsing, storing. As the
   service runs it (``[crawl] warm``): in the process started ahead, ready before the clock
-  starts (its imports done while nothing was due).
+  starts (its imports done while nothing was due), with ``[crawl] parse_workers`` as
+  ``--parse-workers`` says (default ``auto``, the configuration's default: one worker process
+  where the crawl has two CPUs or more). The re-crawls below run the same way.
 * ``newswatch-incremental``: the same crawl again into the same database with the stored
   validators dropped: every index is read again, nothing is new, no article is fetched.
 * ``newswatch-304``: the same crawl again as newswatch runs it: the unchanged sitemap index is
   asked for conditionally and answers 304 (with robots.txt, the crawl's only requests).
 * ``newswatch-304-cold``: the same, in a process started for it, as ``newswatch crawl`` by hand
   or ``warm = false`` run it: its start-up (imports) is in its wall time.
+* ``newswatch-in-thread``: the first crawl with ``[crawl] parse_workers = 0``, every page parsed
+  in the reactor's thread, into a fresh database: what the parse workers bring, against
+  ``newswatch``.
 * once, after the rounds: a first crawl of a site with ``--rss-articles`` (20,000) articles, for
   the crawl subprocess's peak RSS (VmHWM) against that of the 2,000-article first crawl.
 
@@ -63,7 +65,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from scrapy import Request, Spider
 from scrapy.http import Response
@@ -276,7 +278,7 @@ def run_newswatch(
     *,
     forget: bool = False,
     warm: bool = True,
-    parse_workers: int = 0,
+    parse_workers: int | Literal["auto"] = "auto",
 ) -> tuple[_Child, float]:
     """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``), and its
     peak RSS in MB; ``forget``: drop the stored validators first (no conditional request);
@@ -348,7 +350,8 @@ def _row(
     }
 
 
-# the newswatch cases of a round, in order, into one database: a first crawl (fresh database),
+# the newswatch cases of a round after bare, in order, into one database: a first crawl (fresh
+# database),
 # a re-crawl with the validators dropped (every index read again, no article fetched), and a
 # re-crawl as newswatch does it (conditional requests: the unchanged sitemap index answers 304)
 # (case, drop the validators, in the process started ahead); the last, for reference: the
@@ -367,11 +370,11 @@ def crawl_round(
     concurrency: int,
     workdir: Path,
     number: int,
-    parse_workers: int = 1,
+    parse_workers: int | Literal["auto"] = "auto",
 ) -> tuple[list[dict[str, Any]], bool]:
-    """bare, a first crawl parsing in ``parse_workers`` processes, then the newswatch cases:
-    their rows, and whether the bare and the first newswatch crawl requested the same article
-    URLs."""
+    """bare, the newswatch cases parsing in ``parse_workers`` processes, then a first crawl
+    parsing in the reactor's thread: their rows, and whether the bare and the first newswatch
+    crawl requested the same article URLs."""
     from crawler.config import CrawlConfig, scrapy_settings
 
     settings = scrapy_settings(CrawlConfig(delay=0, autothrottle=False, concurrency=concurrency))
@@ -381,13 +384,6 @@ def crawl_round(
     child = run_bare(urls, settings, workdir, log)
     bare = server.ask("stats")
     rows.append(_row("bare-scrapy", bare, child, log))
-    server.ask("clear")
-    log = workdir / f"newswatch-parse-workers-{number}.log"
-    workers_url = f"sqlite:///{workdir / f'bench-workers-{number}.db'}"
-    child, rss = run_newswatch(
-        server.base_url, concurrency, workers_url, log, parse_workers=parse_workers
-    )
-    rows.append(_row("newswatch-parse-workers", server.ask("stats"), child, log, rss))
     database_url = f"sqlite:///{workdir / f'bench-{number}.db'}"
     same = False
     for case, forget, warm in CRAWLS:
@@ -400,22 +396,32 @@ def crawl_round(
             log,
             forget=forget,
             warm=warm,
+            parse_workers=parse_workers,
         )
         stats = server.ask("stats")
         rows.append(_row(case, stats, child, log, rss))
         if case == "newswatch":
             same = stats["article_targets"] == bare["article_targets"]
+    server.ask("clear")
+    log = workdir / f"newswatch-in-thread-{number}.log"
+    in_thread_url = f"sqlite:///{workdir / f'bench-in-thread-{number}.db'}"
+    child, rss = run_newswatch(server.base_url, concurrency, in_thread_url, log, parse_workers=0)
+    rows.append(_row("newswatch-in-thread", server.ask("stats"), child, log, rss))
     return rows, same
 
 
-def peak_rss(articles: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+def peak_rss(
+    articles: int, concurrency: int, workdir: Path, parse_workers: int | Literal["auto"]
+) -> dict[str, Any]:
     """One first crawl of a site with ``articles`` generated articles (its own server): its row."""
     server = ServerProcess(articles)
     try:
         server.ask("clear")
         log = workdir / f"rss-{articles}.log"
         url = f"sqlite:///{workdir / f'rss-{articles}.db'}"
-        child, rss = run_newswatch(server.base_url, concurrency, url, log)
+        child, rss = run_newswatch(
+            server.base_url, concurrency, url, log, parse_workers=parse_workers
+        )
         return _row(f"newswatch-{articles}", server.ask("stats"), child, log, rss)
     finally:
         server.close()
@@ -458,9 +464,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--parse-workers",
-        type=int,
-        default=1,
-        help="[crawl] parse_workers of the newswatch-parse-workers case (the others: 0)",
+        type=_workers,
+        default="auto",
+        help="[crawl] parse_workers of the newswatch cases (newswatch-in-thread: 0); default "
+        "auto, as configured by default",
     )
     parser.add_argument(
         "--cpus",
@@ -493,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             server.close()
         if options.rss_articles:
-            large = peak_rss(options.rss_articles, options.concurrency, Path(temp))
+            large = peak_rss(options.rss_articles, options.concurrency, Path(temp), workers)
 
     rows = best(every)
     by_case = {row["case"]: row for row in rows}
@@ -509,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_round(every, "newswatch-incremental", "newswatch", "wall_s")
     )
     cold = statistics.median(per_round(every, "newswatch-304-cold", "newswatch", "wall_s"))
-    workers_pay = per_round(every, "newswatch-parse-workers", "newswatch", "pages_per_s")
+    workers_pay = per_round(every, "newswatch", "newswatch-in-thread", "pages_per_s")
     one_304 = unchanged["not_modified"] == 1 and unchanged["article_requests"] == 0
     checks = [
         ("newswatch_vs_bare_pages_per_s", ratio, f">= {RATIO_TARGET}", ratio >= RATIO_TARGET),
@@ -526,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("parse_workers_vs_in_thread_pages_per_s_rounds", workers_pay),
         (
             "parse_workers_vs_in_thread_cpu_time",
-            cpu_ratio(by_case, "newswatch-parse-workers", "newswatch"),
+            cpu_ratio(by_case, "newswatch", "newswatch-in-thread"),
         ),
         ("newswatch_vs_bare_cpu_time", bare_cpu_share(by_case)),
     ]
@@ -553,6 +560,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, note in notes:
         print(json.dumps({"bench": "crawl", "case": name, "value": note}))
     return 0
+
+
+def _workers(value: str) -> int | Literal["auto"]:
+    """``--parse-workers``: auto or a number of processes."""
+    return "auto" if value == "auto" else int(value)
+
+
+def _worker_count(setting: int | Literal["auto"]) -> int:
+    from crawler.parse_pool import worker_count
+
+    return worker_count(setting)
 
 
 def cpu_ratio(by_case: dict[str, dict[str, Any]], case: str, base: str) -> float:
@@ -584,16 +602,17 @@ def _print_table(
         "from its start (bare, -cold) or from being handed its command line (warm: imports done)"
     )
     print(
-        f"CPUs for the crawls: {len(os.sched_getaffinity(0))}; newswatch-parse-workers: "
-        f"parse_workers {options.parse_workers} (worker processes, their CPU in cpu s); the "
-        "other newswatch cases parse in the reactor's thread (parse_workers 0, the default)"
+        f"CPUs for the crawls: {len(os.sched_getaffinity(0))}; the newswatch cases: "
+        f"parse_workers {options.parse_workers} ({_worker_count(options.parse_workers)} "
+        "worker processes here, their CPU in cpu s); newswatch-in-thread: parse_workers 0, "
+        "every page parsed in the reactor's thread"
     )
     print(
-        f"best of {options.rounds} rounds; every round, back to back: bare-scrapy, "
-        "newswatch-parse-workers (fresh database), newswatch "
+        f"best of {options.rounds} rounds; every round, back to back: bare-scrapy, newswatch "
         "(fresh database), newswatch-incremental (validators dropped: every index read, no "
         "article), newswatch-304 (conditional requests), newswatch-304-cold (the same in a "
-        "process started for it); ratios are the median of the rounds' "
+        "process started for it), newswatch-in-thread (fresh database); ratios are the "
+        "median of the rounds' "
         "own ratios. The machine may be loaded: compare within a run only"
     )
     print(f"newswatch requested exactly the bare spider's article URLs: {same}")
@@ -611,7 +630,7 @@ def _print_table(
             f"{row['article_phase_s']:>9}{rate:>9}{_shown(row['scrapy_elapsed_s']):>10}"
             f"{row['wall_s']:>8}{row['cpu_s']:>8}{_shown(row['peak_rss_mb']):>8}"
         )
-    spread = {}
+    spread: dict[str, list[float]] = {}
     for row in every:
         if row["pages_per_s"] is not None:
             spread.setdefault(row["case"], []).append(row["pages_per_s"])

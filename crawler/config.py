@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
@@ -38,10 +38,10 @@ class CrawlConfig(BaseModel):
         le=1_000_000,
         description="items one feed, sitemap or listing page contributes, newest first",
     )
-    parse_workers: int = Field(
-        default=0,
+    parse_workers: int | Literal["auto"] = Field(
+        default="auto",
         description="processes that parse article pages beside the downloads; 0: in the "
-        "crawl's own thread",
+        "crawl's own thread; auto: one where the crawl has two CPUs or more, else 0",
     )
     warm: bool = Field(
         default=True,
@@ -71,8 +71,10 @@ class CrawlConfig(BaseModel):
     @field_validator("parse_workers", mode="before")
     @classmethod
     def _parse_workers(cls, value: object) -> object:
+        if value == "auto":
+            return value
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 32:
-            raise ValueError(f"{value!r}: a number of processes from 0 to 32")
+            raise ValueError(f'{value!r}: "auto" or a number of processes from 0 to 32')
         return value
 
     @field_validator("scrapyd")

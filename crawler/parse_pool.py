@@ -3,17 +3,24 @@
 The reactor's one thread downloads, schedules, runs the callbacks and stores; parsing a page
 (one lexbor parse and the field readers, ``crawler.dw_page.parse_page``) is about a third of a
 crawl's CPU. With ``NEWSWATCH_PARSE_WORKERS`` = N > 0 the spider hands each page's bytes to one of
-N processes (``concurrent.futures.ProcessPoolExecutor``) and awaits the ParsedPage, so that the
-parse can run beside the downloads. N = 0 (the default) parses in the callback. Measured on a
-2-core machine (bench/crawl.py, the site on loopback), one worker gave 0.82-1.12x the pages/s
-of parsing in the callback, run to run, for 1.25-1.32x its CPU: a lexbor parse costs about what
-sending the page and its result between processes costs. It is there for machines where
-``bench/crawl.py --parse-workers N`` shows that it pays.
+N processes and awaits the ParsedPage, so that the parse runs beside the downloads. N = 0 (the
+default) parses in the callback.
+
+Each worker is one process at the other end of a socket pair, read and written by the crawl's
+own event loop (``loop.sock_sendall`` / ``loop.sock_recv``): a page goes out as its bytes behind
+a small header, its ParsedPage comes back pickled, in the order the pages went out. No thread
+is added to the crawl's process. (``concurrent.futures.ProcessPoolExecutor`` adds two, and
+handing each page through them cost the reactor's thread about what the parse saved it: one
+worker gave 0.82-1.12x the pages/s of parsing in the callback.) A page goes to the worker with
+the fewest pages outstanding. Measured on 2 CPUs (bench/crawl.py, 3 rounds), one worker gives
+1.15-1.82x the pages/s of parsing in the callback for 0.91x the CPU; on one CPU 0.73-1.11x for
+1.18x the CPU, so ``auto`` (the default) makes one only where there are two CPUs or more.
 
 The workers are forked when the pool is made (in the crawl's process before its reactor has
 threads: ``crawler.warm`` makes it ahead, else the spider on opening); they inherit the imported
-parser. A worker that dies breaks the pool: that crawl parses the rest of its pages in its own
-thread (logged once) rather than fork again from a process with threads.
+parser. A worker that dies (or answers what cannot be read) is dropped; its outstanding pages
+and, once none is left, the rest of the crawl's pages are parsed in the crawl's own thread
+(logged once) rather than fork again from a process with threads.
 """
 
 from __future__ import annotations
@@ -21,23 +28,191 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import pickle
 import signal
+import socket
+import struct
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from multiprocessing.context import ForkContext, ForkServerContext
 
-from crawler.dw_page import ParsedPage, parse_page
+from crawler.dw_page import PageError, ParsedPage, parse_page
 from crawler.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
 SETTING = "NEWSWATCH_PARSE_WORKERS"
+_HEADER = struct.Struct("!II")  # the message's length after the header, its metadata's length
+_REPLY = struct.Struct("!I")  # the pickled reply's length
+_BUFFER = 4 * 1024 * 1024  # socket buffer asked for: a few pages in flight (the kernel caps it)
 
 
 def worker_count(setting: str | int | None) -> int:
-    """Workers for a NEWSWATCH_PARSE_WORKERS value (unset or empty: 0)."""
+    """Workers for a NEWSWATCH_PARSE_WORKERS value: a number, or ``auto`` (one where this
+    process may run on two CPUs or more: the reactor's thread on one, the worker beside it;
+    else 0, since on one CPU a worker only adds the sending); unset or empty: 0."""
     if setting is None or not str(setting).strip():
         return 0
+    if str(setting).strip().lower() == "auto":
+        return 1 if len(os.sched_getaffinity(0)) >= 2 else 0
     return max(0, int(setting))
+
+
+class WorkerGone(Exception):
+    """The worker died (or answered nonsense) before it answered this page."""
+
+
+# ---------------------------------------------------------------------- the worker's side
+
+
+def _serve(connection: socket.socket, inherited: list[int]) -> None:
+    """A worker: read pages, answer ``("page", ParsedPage)`` or ``("error", message)`` for
+    each, in order, until the crawl closes its end. ``inherited``: the crawl's ends of the
+    socket pairs, which a forked worker holds too (open here, they would keep its own stream
+    from ever ending)."""
+    die_with_parent(signal.SIGKILL)  # even a crawl killed by SIGKILL takes its workers along
+    for descriptor in inherited:
+        os.close(descriptor)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle
+    with connection:
+        while True:
+            header = _read_exactly(connection, _HEADER.size)
+            if header is None:
+                return  # the crawl closed its end
+            size, meta_size = _HEADER.unpack(header)
+            message = _read_exactly(connection, size)
+            if message is None:
+                return
+            url, content_type = pickle.loads(message[:meta_size])
+            reply: tuple[str, object]
+            try:
+                reply = ("page", parse_page(message[meta_size:], url, content_type))
+            except PageError as error:
+                reply = ("error", str(error))
+            data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+            connection.sendall(_REPLY.pack(len(data)) + data)
+
+
+def _read_exactly(connection: socket.socket, size: int) -> bytes | None:
+    """``size`` bytes, or None at the end of the stream."""
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        count = connection.recv_into(view[got:])
+        if count == 0:
+            return None
+        got += count
+    return bytes(buffer)
+
+
+# ---------------------------------------------------------------------- the crawl's side
+
+
+class _Worker:
+    """One worker process and the crawl's end of its socket; pages out and replies back are
+    handled by two tasks on the event loop that parses with it."""
+
+    def __init__(self, context: ForkContext | ForkServerContext, forked_with: list[int]) -> None:
+        """``forked_with``: descriptors a forked worker inherits and must close (the crawl's
+        ends of the workers made before it); empty for a worker that is not forked."""
+        ours, theirs = socket.socketpair()
+        for end in (ours, theirs):
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _BUFFER)
+        inherited = [*forked_with, ours.fileno()] if context.get_start_method() == "fork" else []
+        self.process = context.Process(target=_serve, args=(theirs, inherited), daemon=True)
+        self.process.start()
+        theirs.close()
+        ours.setblocking(False)
+        self.socket = ours
+        self.alive = True
+        self.outgoing: deque[tuple[bytes, asyncio.Future[tuple[str, object]]]] = deque()
+        self.waiting: deque[asyncio.Future[tuple[str, object]]] = deque()  # sent, not answered
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.outgoing) + len(self.waiting)
+
+    def submit(self, message: bytes) -> asyncio.Future[tuple[str, object]]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # the first page, or a new loop (asyncio.run per test)
+            self._attach(loop)
+        future: asyncio.Future[tuple[str, object]] = loop.create_future()
+        self.outgoing.append((message, future))
+        assert self._wake is not None
+        self._wake.set()
+        return future
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.outgoing or self.waiting:  # left on a loop that is gone: the stream is unsure
+            self._fail()
+            raise WorkerGone("worker left mid-page by its event loop")
+        self._loop, self._wake = loop, asyncio.Event()
+        self._tasks = [loop.create_task(self._send()), loop.create_task(self._receive())]
+
+    async def _send(self) -> None:
+        assert self._loop is not None and self._wake is not None
+        try:
+            while True:
+                while self.outgoing:
+                    message, future = self.outgoing.popleft()
+                    if future.cancelled():  # its callback is gone: not worth a parse
+                        continue
+                    self.waiting.append(future)  # before sending: the reply may come at once
+                    await self._loop.sock_sendall(self.socket, message)
+                self._wake.clear()
+                await self._wake.wait()
+        except OSError:
+            self._fail()
+
+    async def _receive(self) -> None:
+        assert self._loop is not None
+        try:
+            while True:
+                header = await self._read(_REPLY.size)
+                reply = pickle.loads(await self._read(_REPLY.unpack(header)[0]))
+                future = self.waiting.popleft()
+                if not future.done():  # its callback may have been cancelled meanwhile
+                    future.set_result(reply)
+        except (OSError, EOFError, IndexError, pickle.UnpicklingError):
+            self._fail()
+
+    async def _read(self, size: int) -> bytes:
+        assert self._loop is not None
+        chunks, got = [], 0
+        while got < size:
+            chunk = await self._loop.sock_recv(self.socket, min(size - got, _BUFFER))
+            if not chunk:
+                raise EOFError("the worker closed its end")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _fail(self) -> None:
+        """Dead: every page it held is left to the caller."""
+        self.alive = False
+        pages = [future for _, future in self.outgoing] + list(self.waiting)
+        self.outgoing.clear()
+        self.waiting.clear()
+        for future in pages:
+            # a page of a loop that is gone has no one awaiting it
+            if not future.done() and not future.get_loop().is_closed():
+                future.set_exception(WorkerGone())
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self.alive = False
+        self.socket.close()  # the worker reads the end of its stream and exits
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 class PageParser:
@@ -45,38 +220,57 @@ class PageParser:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._workers: list[_Worker] = []
         if workers > 0:
             # fork while this process has one thread (the warm-up, or a crawl opening); forked
             # from a process with threads, a worker could inherit a lock some thread held
-            method = "fork" if threading.active_count() == 1 else "forkserver"
-            # a worker is killed with its crawl, even by SIGKILL, instead of waiting forever
-            # for pages (it holds the write end of its own queue)
-            self._pool = ProcessPoolExecutor(
-                workers,
-                multiprocessing.get_context(method),
-                initializer=die_with_parent,
-                initargs=(signal.SIGKILL,),
+            context: ForkContext | ForkServerContext = (
+                multiprocessing.get_context("fork")
+                if threading.active_count() == 1
+                else multiprocessing.get_context("forkserver")
             )
-            # start them now, not on the first page: a fork pool launches all its workers then
-            self._pool.submit(int).result()
+            for _ in range(workers):
+                ends = [worker.socket.fileno() for worker in self._workers]
+                self._workers.append(_Worker(context, ends))
+        self._said_gone = False
 
-    async def parse(self, body: bytes, url: str, content_type: str | None) -> ParsedPage:
+    async def parse(self, body: bytes, url: str | None, content_type: str | None) -> ParsedPage:
         """The page parsed (raises PageError as ``parse_page`` does)."""
-        pool = self._pool
-        if pool is not None:
+        worker = self._pick()
+        if worker is not None:
+            meta = pickle.dumps((url, content_type), pickle.HIGHEST_PROTOCOL)
+            message = _HEADER.pack(len(meta) + len(body), len(meta)) + meta + body
             try:
-                return await asyncio.wrap_future(pool.submit(parse_page, body, url, content_type))
-            except BrokenProcessPool:
-                if self._pool is pool:
-                    log.warning("a page-parsing worker died: this crawl parses in its own thread")
-                    self._pool = None
+                kind, value = await worker.submit(message)
+            except WorkerGone:
+                self._gone()
+            else:
+                if kind == "page" and isinstance(value, ParsedPage):
+                    return value
+                raise PageError(str(value))
         return parse_page(body, url, content_type)
 
+    def _pick(self) -> _Worker | None:
+        alive = [worker for worker in self._workers if worker.alive]
+        if len(alive) < len(self._workers):
+            self._gone()
+        return min(alive, key=lambda worker: worker.outstanding) if alive else None
+
+    def _gone(self) -> None:
+        """Drop the dead; say so once per crawl."""
+        dead = [worker for worker in self._workers if not worker.alive]
+        self._workers = [worker for worker in self._workers if worker.alive]
+        for worker in dead:
+            worker.close()
+        if dead and not self._said_gone:
+            self._said_gone = True
+            where = "the other workers" if self._workers else "its own thread"
+            log.warning("a page-parsing worker died: this crawl parses in %s", where)
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for worker in self._workers:
+            worker.close()
+        self._workers = []
 
 
 _AHEAD: list[PageParser] = []  # the pool crawler.warm started before its crawl was due

@@ -91,7 +91,7 @@ CRAWL_ENVIRONMENT_PREFIXES = ("LC_", "FAKETIME")
 
 
 def crawl_environment(
-    parent: Mapping[str, str], database_url: str, parse_workers: int = 0
+    parent: Mapping[str, str], database_url: str, parse_workers: int | str = "auto"
 ) -> dict[str, str]:
     """The crawl subprocess's environment: the allow-listed part of ``parent`` and its settings.
 

@@ -62,7 +62,7 @@ def check(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str
         ("[storage]\nkeep_days = 99999999999\n", "storage.keep_days", "36500"),
         ("[storage]\nkeep_days = 0\n", "storage.keep_days", "greater than or equal to 1"),
         ("[crawl]\nparse_workers = -1\n", "crawl.parse_workers", "from 0 to 32"),
-        ('[crawl]\nparse_workers = "many"\n', "crawl.parse_workers", "'many': a number of"),
+        ('[crawl]\nparse_workers = "many"\n', "crawl.parse_workers", "'many': \"auto\" or a"),
         ("[crawl]\nparse_workers = 33\n", "crawl.parse_workers", "from 0 to 32"),
     ],
 )

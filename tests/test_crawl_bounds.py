@@ -309,7 +309,7 @@ def test_crawl_environment_keeps_only_the_allow_list() -> None:
         "LD_PRELOAD": "/usr/lib/libfaketime.so.1",
         "FAKETIME": "+6d",
         "NEWSWATCH_DATABASE_URL": "sqlite:///newswatch.db",
-        "NEWSWATCH_PARSE_WORKERS": "0",
+        "NEWSWATCH_PARSE_WORKERS": "auto",
         "SCRAPY_SETTINGS_MODULE": "crawler.settings",
     }
 

@@ -18,7 +18,7 @@ import pytest
 
 from crawler.config import CrawlConfig
 from crawler.dw_page import PageError, parse_page
-from crawler.parse_pool import PageParser
+from crawler.parse_pool import PageParser, _Worker
 from demo import DemoServer, demo_articles
 from store.db import Database
 from tests.crawling import DEMO_ARTICLES, crawl, demo_source, stored_articles
@@ -35,7 +35,7 @@ def server() -> Iterator[DemoServer]:
         yield served
 
 
-def _stored(server: DemoServer, folder: Path, workers: int | str) -> list[tuple[object, ...]]:
+def _stored(server: DemoServer, folder: Path, workers: int) -> list[tuple[object, ...]]:
     config = CrawlConfig(delay=0, autothrottle=False, concurrency=4, parse_workers=workers)
     with Database(f"sqlite:///{folder / f'workers-{workers}.db'}") as database:
         outcome = crawl(demo_source(server), database, config)
@@ -68,21 +68,76 @@ def test_a_worker_parses_a_real_dw_page_as_the_callback_would(dw_samples: Path) 
         parser.close()
 
 
+def _kill(worker: _Worker) -> None:
+    assert worker.process.pid is not None
+    os.kill(worker.process.pid, signal.SIGKILL)
+
+
 def test_a_dead_worker_leaves_the_parse_to_the_crawl_thread(
     dw_samples: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     parser = PageParser(1)
     body = (dw_samples / SAMPLE_PAGES[0]).read_bytes()
     try:
-        pool = parser._pool
-        assert pool is not None
-        for pid in list(pool._processes):
-            os.kill(pid, signal.SIGKILL)
+        for worker in parser._workers:
+            _kill(worker)
+            worker.process.join()
         with caplog.at_level(logging.WARNING, logger="crawler.parse_pool"):
             pages = [asyncio.run(parser.parse(body, None, None)) for _ in range(3)]
         assert all(page.title == pages[0].title for page in pages) and pages[0].title
         # said once, not for every page after it
         assert caplog.text.count("a page-parsing worker died") == 1
+        assert "parses in its own thread" in caplog.text
+    finally:
+        parser.close()
+
+
+def test_pages_a_worker_held_when_it_died_are_parsed_all_the_same(
+    dw_samples: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed with pages outstanding: each of them, and every page after, is still parsed
+    (by the worker left, then in the crawl's thread), none lost, none given another's result."""
+    parser = PageParser(2)
+    bodies = [(dw_samples / name).read_bytes() for name in SAMPLE_PAGES] * 4
+    expected = [parse_page(body, None, None) for body in bodies]
+
+    async def crawl() -> list[object]:
+        pages = [asyncio.ensure_future(parser.parse(body, None, None)) for body in bodies]
+        doomed = parser._workers[0]
+        # until it has been sent a page it has not answered
+        while not doomed.waiting and not all(page.done() for page in pages):
+            await asyncio.sleep(0)
+        _kill(doomed)
+        return list(await asyncio.gather(*pages))
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="crawler.parse_pool"):
+            assert asyncio.run(crawl()) == expected
+            assert "parses in the other workers" in caplog.text
+            _kill(parser._workers[0])
+            assert asyncio.run(crawl()) == expected
+        assert parser._workers == []
+    finally:
+        parser.close()
+
+
+def test_a_page_whose_crawl_stopped_waiting_does_not_answer_for_the_next(
+    dw_samples: Path,
+) -> None:
+    """A callback cancelled while its page is in a worker (the crawl closing, a timeout): the
+    next page gets its own ParsedPage, not the one the cancelled page was owed."""
+    first, second = [(dw_samples / name).read_bytes() for name in SAMPLE_PAGES]
+    parser = PageParser(1)
+
+    async def crawl() -> object:
+        owed = asyncio.ensure_future(parser.parse(first, None, None))
+        while not parser._workers[0].waiting and not owed.done():  # sent, not answered
+            await asyncio.sleep(0)
+        owed.cancel()
+        return await parser.parse(second, None, None)
+
+    try:
+        assert asyncio.run(crawl()) == parse_page(second, None, None)
     finally:
         parser.close()
 
