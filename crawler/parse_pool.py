@@ -167,7 +167,7 @@ class _Worker:
                     await self._loop.sock_sendall(self.socket, message)
                 self._wake.clear()
                 await self._wake.wait()
-        except OSError:
+        except Exception:  # the worker gone (a broken pipe): its pages are left to the caller
             self._fail()
 
     async def _receive(self) -> None:
@@ -179,7 +179,7 @@ class _Worker:
                 future = self.waiting.popleft()
                 if not future.done():  # its callback may have been cancelled meanwhile
                     future.set_result(reply)
-        except (OSError, EOFError, IndexError, pickle.UnpicklingError):
+        except Exception:  # the worker gone, or an answer that is not one: never a page lost
             self._fail()
 
     async def _read(self, size: int) -> bytes:
