@@ -41,7 +41,8 @@ class CrawlConfig(BaseModel):
     parse_workers: int | Literal["auto"] = Field(
         default="auto",
         description="processes that parse article pages beside the downloads; 0: in the "
-        "crawl's own thread; auto: one where the crawl has two CPUs or more, else 0",
+        "crawl's own thread; auto: one where the crawl may use two CPUs or more (affinity, cgroup "
+        "quota), else 0",
     )
     warm: bool = Field(
         default=True,

@@ -3,8 +3,9 @@
 The reactor's one thread downloads, schedules, runs the callbacks and stores; parsing a page
 (one lexbor parse and the field readers, ``crawler.dw_page.parse_page``) is about a third of a
 crawl's CPU. With ``NEWSWATCH_PARSE_WORKERS`` = N > 0 the spider hands each page's bytes to one of
-N processes and awaits the ParsedPage, so that the parse runs beside the downloads. N = 0 (the
-default) parses in the callback.
+N processes and awaits the ParsedPage, so that the parse runs beside the downloads; N = 0 parses
+in the callback, and ``auto`` (the default) is 1 where the process may run on two CPUs or more
+(its affinity mask and its cgroup's CPU quota), else 0.
 
 Each worker is one process at the other end of a socket pair, read and written by the crawl's
 own event loop (``loop.sock_sendall`` / ``loop.sock_recv``): a page goes out as its bytes behind
@@ -12,15 +13,17 @@ a small header, its ParsedPage comes back pickled, in the order the pages went o
 is added to the crawl's process. (``concurrent.futures.ProcessPoolExecutor`` adds two, and
 handing each page through them cost the reactor's thread about what the parse saved it: one
 worker gave 0.82-1.12x the pages/s of parsing in the callback.) A page goes to the worker with
-the fewest pages outstanding. Measured on 2 CPUs (bench/crawl.py, 3 rounds), one worker gives
-1.15-1.82x the pages/s of parsing in the callback for 0.91x the CPU; on one CPU 0.73-1.11x for
-1.18x the CPU, so ``auto`` (the default) makes one only where there are two CPUs or more.
+the fewest pages outstanding. Measured on 2 CPUs (bench/crawl.py, 3 rounds of one run), one
+worker gives 1.50-2.06x the pages/s of parsing in the callback for 0.93x the CPU; on one CPU
+(``--cpus 1 --parse-workers 1``) 0.73-1.11x for 1.18x the CPU, hence ``auto``.
 
-The workers are forked when the pool is made (in the crawl's process before its reactor has
-threads: ``crawler.warm`` makes it ahead, else the spider on opening); they inherit the imported
-parser. A worker that dies (or answers what cannot be read) is dropped; its outstanding pages
-and, once none is left, the rest of the crawl's pages are parsed in the crawl's own thread
-(logged once) rather than fork again from a process with threads.
+The workers are started when the pool is made: forked while the process has one thread (then
+they inherit the imported parser), else by the forkserver (they import it). ``crawler.warm``
+makes the pool ahead, before the reactor runs; a crawl in a process of its own makes it when the
+spider opens. A worker that dies (or answers what cannot be read) is dropped; its outstanding
+pages and, once none is left, the rest of the crawl's pages are parsed in the crawl's own thread
+(logged once) rather than start another. A page the worker could not parse for a reason other
+than PageError is parsed again in the crawl's thread, which raises what it raises there.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import pickle
 import signal
@@ -36,6 +40,7 @@ import struct
 import threading
 from collections import deque
 from multiprocessing.context import ForkContext, ForkServerContext
+from pathlib import Path
 
 from crawler.dw_page import PageError, ParsedPage, parse_page
 from crawler.parent_death import die_with_parent
@@ -54,8 +59,24 @@ def worker_count(setting: str | int | None) -> int:
     if setting is None or not str(setting).strip():
         return 0
     if str(setting).strip().lower() == "auto":
-        return 1 if len(os.sched_getaffinity(0)) >= 2 else 0
+        return 1 if _cpus() >= 2 else 0
     return max(0, int(setting))
+
+
+_CRAWL_ENDS: set[int] = set()  # every pool's crawl-side sockets: a forked worker closes them all
+
+
+def _cpus() -> int:
+    """CPUs this process may use: its affinity mask, within its cgroup's CPU quota (cgroup v2
+    ``cpu.max``: a container or systemd unit limited to one CPU sees every CPU of the host)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max" or not quota.isdigit() or not period.isdigit() or int(period) == 0:
+        return cpus
+    return max(1, min(cpus, int(quota) // int(period)))
 
 
 class WorkerGone(Exception):
@@ -66,14 +87,19 @@ class WorkerGone(Exception):
 
 
 def _serve(connection: socket.socket, inherited: list[int]) -> None:
-    """A worker: read pages, answer ``("page", ParsedPage)`` or ``("error", message)`` for
+    """A worker: read pages, answer ``("page", ParsedPage)``, ``("error", message)`` (a
+    PageError) or ``("retry", what)`` (anything else: the crawl parses that page itself) for
     each, in order, until the crawl closes its end. ``inherited``: the crawl's ends of the
-    socket pairs, which a forked worker holds too (open here, they would keep its own stream
+    socket pairs, which a forked worker holds too (open here, they would keep their streams
     from ever ending)."""
     die_with_parent(signal.SIGKILL)  # even a crawl killed by SIGKILL takes its workers along
     for descriptor in inherited:
-        os.close(descriptor)
+        if descriptor != connection.fileno():  # never its own (a number reused)
+            os.close(descriptor)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle
+    # forked inside a running reactor, it inherited Scrapy's SIGTERM handler, which only asks
+    # that reactor (not running here) to stop: terminate() must end the worker
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with connection:
         while True:
             header = _read_exactly(connection, _HEADER.size)
@@ -89,6 +115,8 @@ def _serve(connection: socket.socket, inherited: list[int]) -> None:
                 reply = ("page", parse_page(message[meta_size:], url, content_type))
             except PageError as error:
                 reply = ("error", str(error))
+            except Exception as error:  # parse_page raises only PageError; a bug should not
+                reply = ("retry", repr(error)[:300])  # cost the crawl its worker
             data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
             connection.sendall(_REPLY.pack(len(data)) + data)
 
@@ -119,7 +147,10 @@ class _Worker:
         for end in (ours, theirs):
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
             end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _BUFFER)
-        inherited = [*forked_with, ours.fileno()] if context.get_start_method() == "fork" else []
+        _CRAWL_ENDS.add(ours.fileno())
+        inherited = (
+            sorted({*forked_with, *_CRAWL_ENDS}) if context.get_start_method() == "fork" else []
+        )
         self.process = context.Process(target=_serve, args=(theirs, inherited), daemon=True)
         self.process.start()
         theirs.close()
@@ -204,12 +235,23 @@ class _Worker:
             if not future.done() and not future.get_loop().is_closed():
                 future.set_exception(WorkerGone())
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker: it reads the end of its stream and exits (``wait``: up to 5 s for
+        that; else, or when that is not enough, it is killed)."""
         for task in self._tasks:
             task.cancel()
         self.alive = False
-        self.socket.close()  # the worker reads the end of its stream and exits
-        self.process.join(5)
+        descriptor = self.socket.fileno()
+        if descriptor >= 0:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                # the cancelled tasks leave the selector only on the loop's next pass: take
+                # the descriptor out now, before its number can be given to another socket
+                loop.remove_reader(descriptor)
+                loop.remove_writer(descriptor)
+            _CRAWL_ENDS.discard(descriptor)
+            self.socket.close()
+        self.process.join(5 if wait else 0)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
@@ -232,6 +274,9 @@ class PageParser:
             for _ in range(workers):
                 ends = [worker.socket.fileno() for worker in self._workers]
                 self._workers.append(_Worker(context, ends))
+            # closed before multiprocessing's exit handler joins the workers, even when the
+            # spider never opened (else that join waits on a worker whose stream stays open)
+            multiprocessing.util.Finalize(self, self.close, exitpriority=10)
         self._said_gone = False
 
     async def parse(self, body: bytes, url: str | None, content_type: str | None) -> ParsedPage:
@@ -247,7 +292,9 @@ class PageParser:
             else:
                 if kind == "page" and isinstance(value, ParsedPage):
                     return value
-                raise PageError(str(value))
+                if kind == "error":
+                    raise PageError(str(value))
+                log.warning("a page-parsing worker failed on %s (%s): parsed here", url, value)
         return parse_page(body, url, content_type)
 
     def _pick(self) -> _Worker | None:
@@ -261,7 +308,7 @@ class PageParser:
         dead = [worker for worker in self._workers if not worker.alive]
         self._workers = [worker for worker in self._workers if worker.alive]
         for worker in dead:
-            worker.close()
+            worker.close(wait=False)  # dead, or answering nonsense: not waited for
         if dead and not self._said_gone:
             self._said_gone = True
             where = "the other workers" if self._workers else "its own thread"

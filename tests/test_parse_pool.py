@@ -68,9 +68,9 @@ def test_a_worker_parses_a_real_dw_page_as_the_callback_would(dw_samples: Path) 
         parser.close()
 
 
-def _kill(worker: _Worker) -> None:
+def _signal(worker: _Worker, number: int) -> None:
     assert worker.process.pid is not None
-    os.kill(worker.process.pid, signal.SIGKILL)
+    os.kill(worker.process.pid, number)
 
 
 def test_a_dead_worker_leaves_the_parse_to_the_crawl_thread(
@@ -80,7 +80,7 @@ def test_a_dead_worker_leaves_the_parse_to_the_crawl_thread(
     body = (dw_samples / SAMPLE_PAGES[0]).read_bytes()
     try:
         for worker in parser._workers:
-            _kill(worker)
+            _signal(worker, signal.SIGKILL)
             worker.process.join()
         with caplog.at_level(logging.WARNING, logger="crawler.parse_pool"):
             pages = [asyncio.run(parser.parse(body, None, None)) for _ in range(3)]
@@ -102,20 +102,20 @@ def test_pages_a_worker_held_when_it_died_are_parsed_all_the_same(
     expected = [parse_page(body, None, None) for body in bodies]
 
     async def crawl() -> list[object]:
-        pages = [asyncio.ensure_future(parser.parse(body, None, None)) for body in bodies]
         doomed = parser._workers[0]
-        # until it has been sent a page it has not answered
-        while not doomed.waiting and not all(page.done() for page in pages):
+        _signal(doomed, signal.SIGSTOP)  # it can take pages but answer none
+        pages = [asyncio.ensure_future(parser.parse(body, None, None)) for body in bodies]
+        while not doomed.waiting:  # until it has been sent a page
             await asyncio.sleep(0)
-        _kill(doomed)
+        _signal(doomed, signal.SIGKILL)
         return list(await asyncio.gather(*pages))
 
     try:
         with caplog.at_level(logging.WARNING, logger="crawler.parse_pool"):
             assert asyncio.run(crawl()) == expected
             assert "parses in the other workers" in caplog.text
-            _kill(parser._workers[0])
-            assert asyncio.run(crawl()) == expected
+            assert asyncio.run(crawl()) == expected  # the second: every page in this thread
+        assert caplog.text.count("a page-parsing worker died") == 1  # once per crawl
         assert parser._workers == []
     finally:
         parser.close()
@@ -130,11 +130,16 @@ def test_a_page_whose_crawl_stopped_waiting_does_not_answer_for_the_next(
     parser = PageParser(1)
 
     async def crawl() -> object:
+        [worker] = parser._workers
+        _signal(worker, signal.SIGSTOP)  # it answers nothing until the page is cancelled
         owed = asyncio.ensure_future(parser.parse(first, None, None))
-        while not parser._workers[0].waiting and not owed.done():  # sent, not answered
+        while not worker.waiting:  # sent, not answered
             await asyncio.sleep(0)
         owed.cancel()
-        return await parser.parse(second, None, None)
+        _signal(worker, signal.SIGCONT)
+        page = await parser.parse(second, None, None)
+        assert owed.cancelled()
+        return page
 
     try:
         assert asyncio.run(crawl()) == parse_page(second, None, None)
@@ -177,3 +182,21 @@ def test_the_workers_of_a_killed_crawl_process_do_not_outlive_it(sqlite_url: str
     while not _gone(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(worker), f"parse worker {worker} outlived its crawl process"
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 1)])
+def test_auto_gives_a_worker_only_to_a_crawl_with_two_cpus_or_more(cpus: int, workers: int) -> None:
+    """``parse_workers = "auto"`` (the default) as the crawl process reads it, run on the first
+    ``cpus`` CPUs of this machine (a child process: the affinity mask is real, not patched)."""
+    if len(os.sched_getaffinity(0)) < cpus:
+        pytest.skip(f"this machine has fewer than {cpus} CPUs")
+    script = (
+        f"import os; os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cpus}]); "
+        "from crawler.parse_pool import worker_count; print(worker_count('auto'))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown.strip() == str(workers)
+    assert CrawlConfig().parse_workers == "auto"
+    assert CrawlConfig.model_validate({"parse_workers": "auto"}).parse_workers == "auto"
