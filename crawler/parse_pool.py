@@ -86,13 +86,15 @@ class WorkerGone(Exception):
 # ---------------------------------------------------------------------- the worker's side
 
 
-def _serve(connection: socket.socket, inherited: list[int]) -> None:
+def _serve(connection: socket.socket, inherited: list[int], parent: int | None) -> None:
     """A worker: read pages, answer ``("page", ParsedPage)``, ``("error", message)`` (a
     PageError) or ``("retry", what)`` (anything else: the crawl parses that page itself) for
     each, in order, until the crawl closes its end. ``inherited``: the crawl's ends of the
     socket pairs, which a forked worker holds too (open here, they would keep their streams
-    from ever ending)."""
+    from ever ending). ``parent``: the crawl's pid, when it forked this worker itself."""
     die_with_parent(signal.SIGKILL)  # even a crawl killed by SIGKILL takes its workers along
+    if parent is not None and os.getppid() != parent:
+        return  # the crawl died before the line above: nothing would have signalled us
     for descriptor in inherited:
         if descriptor != connection.fileno():  # never its own (a number reused)
             os.close(descriptor)
@@ -140,18 +142,17 @@ class _Worker:
     """One worker process and the crawl's end of its socket; pages out and replies back are
     handled by two tasks on the event loop that parses with it."""
 
-    def __init__(self, context: ForkContext | ForkServerContext, forked_with: list[int]) -> None:
-        """``forked_with``: descriptors a forked worker inherits and must close (the crawl's
-        ends of the workers made before it); empty for a worker that is not forked."""
+    def __init__(self, context: ForkContext | ForkServerContext) -> None:
         ours, theirs = socket.socketpair()
         for end in (ours, theirs):
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
             end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _BUFFER)
         _CRAWL_ENDS.add(ours.fileno())
-        inherited = (
-            sorted({*forked_with, *_CRAWL_ENDS}) if context.get_start_method() == "fork" else []
+        forked = context.get_start_method() == "fork"
+        inherited = sorted(_CRAWL_ENDS) if forked else []  # a forked worker closes them
+        self.process = context.Process(
+            target=_serve, args=(theirs, inherited, os.getpid() if forked else None), daemon=True
         )
-        self.process = context.Process(target=_serve, args=(theirs, inherited), daemon=True)
         self.process.start()
         theirs.close()
         ours.setblocking(False)
@@ -271,9 +272,7 @@ class PageParser:
                 if threading.active_count() == 1
                 else multiprocessing.get_context("forkserver")
             )
-            for _ in range(workers):
-                ends = [worker.socket.fileno() for worker in self._workers]
-                self._workers.append(_Worker(context, ends))
+            self._workers = [_Worker(context) for _ in range(workers)]
             # closed before multiprocessing's exit handler joins the workers, even when the
             # spider never opened (else that join waits on a worker whose stream stays open)
             multiprocessing.util.Finalize(self, self.close, exitpriority=10)
