@@ -351,11 +351,11 @@ def _row(
 
 
 # the newswatch cases of a round after bare, in order, into one database: a first crawl (fresh
-# database),
-# a re-crawl with the validators dropped (every index read again, no article fetched), and a
-# re-crawl as newswatch does it (conditional requests: the unchanged sitemap index answers 304)
-# (case, drop the validators, in the process started ahead); the last, for reference: the
-# re-crawl as `newswatch crawl` by hand runs it, in a process started for it (its imports timed)
+# database), a re-crawl with the validators dropped (every index read again, no article
+# fetched), and a re-crawl as newswatch does it (conditional requests: the unchanged sitemap
+# index answers 304) (case, drop the validators, in the process started ahead); the last, for
+# reference: the re-crawl as `newswatch crawl` by hand runs it, in a process started for it
+# (its imports timed)
 CRAWLS = (
     ("newswatch", False, True),
     ("newswatch-incremental", True, True),

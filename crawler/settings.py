@@ -80,7 +80,7 @@ NEWSWATCH_STORE_SECONDS = 5.0  # ... or what arrived in this long
 # a feed, sitemap or listing page contributes at most this many items, the newest by its dates
 NEWSWATCH_MAX_ITEMS_PER_FEED = 1000
 # article pages parsed in this many worker processes (crawler.parse_pool); 0: in the callback;
-# auto: one where this process has two CPUs or more, else 0
+# auto: one where this process may use two CPUs or more (affinity, cgroup quota), else 0
 NEWSWATCH_PARSE_WORKERS = os.environ.get("NEWSWATCH_PARSE_WORKERS", "auto")
 NEWSWATCH_RUN_ID = 0  # the CrawlRun row `newswatch crawl` made for this crawl; 0: make one
 
