@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -135,27 +136,60 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# PostgreSQL advisory lock key held while a process upgrades the schema ("newswatch" in ASCII)
+MIGRATION_LOCK = 0x6E657773_77617463
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is there already)."""
+    """Bring the schema to the newest migration (a no-op when it is there already), one process
+    at a time: each holds the database's lock for its whole upgrade, so that processes opening
+    a new database at once (`newswatch run` and `newswatch crawl` started together) wait for the
+    first, which makes the schema, and then find it made, instead of making the same tables
+    again ("table articles already exists")."""
     from alembic import command
 
+    with engine.connect() as connection:
+        current, newest = _revisions(connection)
+    if current == newest:  # the common case: nothing to do, no lock taken
+        return
     with engine.begin() as connection:
+        _lock_for_upgrade(connection)
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
 
+def _revisions(
+    connection: Connection, script: ScriptDirectory | None = None
+) -> tuple[set[str], set[str]]:
+    """The database's schema revisions, and the newest this newswatch knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = script or ScriptDirectory(str(MIGRATIONS))
+    current = MigrationContext.configure(connection).get_current_heads()
+    return set(current), set(script.get_heads())
+
+
+def _lock_for_upgrade(connection: Connection) -> None:
+    """SQLite: take the write lock now (``BEGIN IMMEDIATE``; the driver would begin only at the
+    first INSERT, after the tables are made), waiting up to the busy timeout for another writer.
+    PostgreSQL: newswatch's advisory lock, released with the transaction."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+
+
 def schema_problem(connection: Connection, shown: str, *, must_be_newest: bool) -> str | None:
     """Why this database's schema will not do, in one line, or None. A revision this newswatch
     does not know never does; one behind the newest (or none) only ``must_be_newest``."""
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     script = ScriptDirectory(str(MIGRATIONS))
-    current = MigrationContext.configure(connection).get_current_heads()
-    newest = script.get_heads()
-    if set(current) == set(newest):
+    current, newest = _revisions(connection, script)
+    if current == newest:
         return None
     for revision in current:
         try:
@@ -173,8 +207,8 @@ def schema_problem(connection: Connection, shown: str, *, must_be_newest: bool) 
             "or fix storage.url)"
         )
     return (
-        f"database {shown} has an older schema (revision {', '.join(current)}; this newswatch "
-        f"needs {', '.join(newest)}): {FIRST_WRITE} upgrades it"
+        f"database {shown} has an older schema (revision {', '.join(sorted(current))}; this "
+        f"newswatch needs {', '.join(sorted(newest))}): {FIRST_WRITE} upgrades it"
     )
 
 

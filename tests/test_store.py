@@ -79,6 +79,38 @@ def _race_writer(url: str, ids: list[int], barrier: multiprocessing.synchronize.
         raise
 
 
+def _first_opener(url: str, barrier: multiprocessing.synchronize.Barrier,
+                  results: multiprocessing.Queue) -> None:  # fmt: skip
+    try:
+        barrier.wait(timeout=60)
+        Database(url).close()  # creates the schema, or finds it made by another
+        results.put("opened")
+    except BaseException as error:  # report it to the test instead of hanging it
+        results.put(f"opening failed: {error}")
+
+
+def test_processes_opening_a_new_database_at_once_all_open_it(database_url: str) -> None:
+    """`newswatch run` and `newswatch crawl` (or a test and its service) started together on
+    a database not made yet: one makes the schema, the others wait for it and use it, instead
+    of making the same tables again ("table articles already exists")."""
+    context = multiprocessing.get_context("spawn")
+    openers = 4
+    barrier = context.Barrier(openers)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_first_opener, args=(database_url, barrier, results))
+        for _ in range(openers)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert outcomes == ["opened"] * openers
+    with Database(database_url, must_exist=True) as db:
+        assert {"articles", "alembic_version"} <= set(inspect(db.engine).get_table_names())
+
+
 @pytest.mark.parametrize("writers", [2])
 def test_two_processes_storing_the_same_articles_leave_one_row_each(
     database_url: str, writers: int
