@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
+import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,12 +121,27 @@ def _make_folder(folder: Path) -> None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, wal: bool = True) -> None:
     cursor = dbapi_connection.cursor()
-    if wal:
-        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    if wal:
+        _journal_in_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _journal_in_wal(cursor: sqlite3.Cursor) -> None:
+    """``PRAGMA journal_mode=WAL``. Two connections turning one new file to WAL at the same
+    moment: SQLite refuses one at once ("database is locked") without asking its busy handler,
+    so it is asked again, every 10 ms until the busy timeout, as the busy handler would."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
 
 
 def alembic_config(engine: Engine) -> Config:
