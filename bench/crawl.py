@@ -459,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=ARTICLES, help="generated articles")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests per host")
     parser.add_argument(
-        "--rounds", type=int, default=ROUNDS, help="rounds; a ratio is the median of the rounds'"
+        "--rounds", type=int, default=ROUNDS, help="rounds; each ratio is their median"
     )
     parser.add_argument(
         "--rss-articles",

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from alembic.config import Config
-    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -139,7 +138,8 @@ def _journal_in_wal(cursor: sqlite3.Cursor) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() >= deadline:
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # "database is locked"
+            if not busy or time.monotonic() >= deadline:
                 raise
         time.sleep(0.01)
 
@@ -153,7 +153,7 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-# PostgreSQL advisory lock key held while a process upgrades the schema ("newswatch" in ASCII)
+# PostgreSQL advisory lock key held while a process upgrades the schema ("newswatc" in ASCII)
 MIGRATION_LOCK = 0x6E657773_77617463
 
 
@@ -165,10 +165,6 @@ def upgrade(engine: Engine) -> None:
     again ("table articles already exists")."""
     from alembic import command
 
-    with engine.connect() as connection:
-        current, newest = _revisions(connection)
-    if current == newest:  # the common case: nothing to do, no lock taken
-        return
     with engine.begin() as connection:
         _lock_for_upgrade(connection)
         config = alembic_config(engine)
@@ -176,14 +172,12 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def _revisions(
-    connection: Connection, script: ScriptDirectory | None = None
-) -> tuple[set[str], set[str]]:
+def _revisions(connection: Connection) -> tuple[set[str], set[str]]:
     """The database's schema revisions, and the newest this newswatch knows."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    script = script or ScriptDirectory(str(MIGRATIONS))
+    script = ScriptDirectory(str(MIGRATIONS))
     current = MigrationContext.configure(connection).get_current_heads()
     return set(current), set(script.get_heads())
 
@@ -198,16 +192,18 @@ def _lock_for_upgrade(connection: Connection) -> None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
 
 
-def schema_problem(connection: Connection, shown: str, *, must_be_newest: bool) -> str | None:
-    """Why this database's schema will not do, in one line, or None. A revision this newswatch
-    does not know never does; one behind the newest (or none) only ``must_be_newest``."""
+def schema_problem(
+    current: set[str], newest: set[str], shown: str, *, must_be_newest: bool
+) -> str | None:
+    """Why a database at schema revisions ``current`` will not do, in one line, or None
+    (``_revisions``). A revision this newswatch does not know never does; one behind the newest
+    (or none) only ``must_be_newest``."""
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    script = ScriptDirectory(str(MIGRATIONS))
-    current, newest = _revisions(connection, script)
     if current == newest:
         return None
+    script = ScriptDirectory(str(MIGRATIONS))
     for revision in current:
         try:
             script.get_revision(revision)
@@ -253,11 +249,14 @@ class Database:
         try:
             if must_exist or migrate:
                 with self.engine.connect() as connection:
-                    problem = schema_problem(connection, shown, must_be_newest=must_exist)
+                    current, newest = _revisions(connection)
+                problem = schema_problem(current, newest, shown, must_be_newest=must_exist)
                 if problem:
                     raise DatabaseUnavailable(problem)
-            if migrate and not must_exist:
-                upgrade(self.engine)
+                # the common case, the schema newest already, takes no lock; else upgrade()
+                # takes it, and finds what another opener made meanwhile
+                if migrate and not must_exist and current != newest:
+                    upgrade(self.engine)
         except (DBAPIError, OSError) as error:
             self.engine.dispose()
             raise DatabaseUnavailable(
