@@ -8,9 +8,12 @@ in the callback, and ``auto`` (the default) is 1 where the process may run on tw
 (its affinity mask and its cgroup's CPU quota), else 0.
 
 Each worker is one process at the other end of a socket pair, read and written by the crawl's
-own event loop (``loop.sock_sendall`` / ``loop.sock_recv``): a page goes out as its bytes behind
-a small header, its ParsedPage comes back pickled, in the order the pages went out. No thread
-is added to the crawl's process. (``concurrent.futures.ProcessPoolExecutor`` adds two, and
+own event loop: a page goes out as its bytes behind a small header, sent at once (what the socket
+cannot take yet goes out when the loop finds it writable), and its ParsedPage comes back pickled,
+in the order the pages went out, read by a reader the loop calls whenever the socket is readable
+(one registration for the crawl, where ``loop.sock_recv`` registered and removed one per reply,
+and a task per direction added two task steps a page). No thread is added to the crawl's
+process. (``concurrent.futures.ProcessPoolExecutor`` adds two, and
 handing each page through them cost the reactor's thread about what the parse saved it: one
 worker gave 0.82-1.12x the pages/s of parsing in the callback.) A page goes to the worker with
 the fewest pages outstanding. Measured on 2 CPUs (bench/crawl.py, 3 rounds of one run), one
@@ -50,6 +53,7 @@ SETTING = "NEWSWATCH_PARSE_WORKERS"
 _HEADER = struct.Struct("!II")  # the message's length after the header, its metadata's length
 _REPLY = struct.Struct("!I")  # the pickled reply's length
 _BUFFER = 4 * 1024 * 1024  # socket buffer asked for: a few pages in flight (the kernel caps it)
+_READ = 256 * 1024  # bytes of replies read at a time
 
 
 def worker_count(setting: str | int | None) -> int:
@@ -139,8 +143,9 @@ def _read_exactly(connection: socket.socket, size: int) -> bytes | None:
 
 
 class _Worker:
-    """One worker process and the crawl's end of its socket; pages out and replies back are
-    handled by two tasks on the event loop that parses with it."""
+    """One worker process and the crawl's end of its socket, served by the event loop that
+    parses with it: a page is sent at once (what the socket cannot take yet goes out when it is
+    writable), and replies are read whenever it is readable, into one buffer."""
 
     def __init__(self, context: ForkContext | ForkServerContext) -> None:
         ours, theirs = socket.socketpair()
@@ -158,79 +163,102 @@ class _Worker:
         ours.setblocking(False)
         self.socket = ours
         self.alive = True
-        self.outgoing: deque[tuple[bytes, asyncio.Future[tuple[str, object]]]] = deque()
         self.waiting: deque[asyncio.Future[tuple[str, object]]] = deque()  # sent, not answered
+        self._unsent: deque[memoryview] = deque()  # what the socket could not take yet
+        self._replies = bytearray()  # read, not yet a whole reply
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def outstanding(self) -> int:
-        return len(self.outgoing) + len(self.waiting)
+        return len(self.waiting)
 
     def submit(self, message: bytes) -> asyncio.Future[tuple[str, object]]:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # the first page, or a new loop (asyncio.run per test)
             self._attach(loop)
         future: asyncio.Future[tuple[str, object]] = loop.create_future()
-        self.outgoing.append((message, future))
-        assert self._wake is not None
-        self._wake.set()
+        self.waiting.append(future)  # before sending: the reply may come at once
+        if self._unsent:  # behind what is waiting for room
+            self._unsent.append(memoryview(message))
+            return future
+        try:
+            sent = self.socket.send(message)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the worker gone (a broken pipe): its pages are left to the caller
+            self._fail()
+            return future
+        if sent < len(message):
+            self._unsent.append(memoryview(message)[sent:])
+            loop.add_writer(self.socket.fileno(), self._on_writable)
         return future
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self.outgoing or self.waiting:  # left on a loop that is gone: the stream is unsure
+        self._detach()
+        if self.waiting:  # left on a loop that is gone: the stream is unsure
             self._fail()
             raise WorkerGone("worker left mid-page by its event loop")
-        self._loop, self._wake = loop, asyncio.Event()
-        self._tasks = [loop.create_task(self._send()), loop.create_task(self._receive())]
+        self._loop = loop
+        loop.add_reader(self.socket.fileno(), self._on_readable)
 
-    async def _send(self) -> None:
-        assert self._loop is not None and self._wake is not None
+    def _detach(self) -> None:
+        """Take the socket out of its loop's selector (before its number can be reused)."""
+        loop, self._loop = self._loop, None
+        descriptor = self.socket.fileno()
+        if loop is not None and not loop.is_closed() and descriptor >= 0:
+            loop.remove_reader(descriptor)
+            loop.remove_writer(descriptor)
+
+    def _on_writable(self) -> None:
         try:
-            while True:
-                while self.outgoing:
-                    message, future = self.outgoing.popleft()
-                    if future.cancelled():  # its callback is gone: not worth a parse
-                        continue
-                    self.waiting.append(future)  # before sending: the reply may come at once
-                    await self._loop.sock_sendall(self.socket, message)
-                self._wake.clear()
-                await self._wake.wait()
-        except Exception:  # the worker gone (a broken pipe): its pages are left to the caller
+            while self._unsent:
+                chunk = self._unsent[0]
+                sent = self.socket.send(chunk)
+                if sent < len(chunk):
+                    self._unsent[0] = chunk[sent:]
+                    return
+                self._unsent.popleft()
+        except BlockingIOError:
+            return
+        except OSError:
             self._fail()
-
-    async def _receive(self) -> None:
+            return
         assert self._loop is not None
+        self._loop.remove_writer(self.socket.fileno())
+
+    def _on_readable(self) -> None:
         try:
-            while True:
-                header = await self._read(_REPLY.size)
-                reply = pickle.loads(await self._read(_REPLY.unpack(header)[0]))
+            data = self.socket.recv(_READ)
+            if not data:
+                raise EOFError("the worker closed its end")
+            replies = self._replies
+            replies += data
+            at = 0
+            while len(replies) - at >= _REPLY.size:
+                (size,) = _REPLY.unpack_from(replies, at)
+                if len(replies) - at - _REPLY.size < size:
+                    break
+                start = at + _REPLY.size
+                with memoryview(replies) as view:  # released before the buffer is cut
+                    reply = pickle.loads(view[start : start + size])
+                at = start + size
                 future = self.waiting.popleft()
                 if not future.done():  # its callback may have been cancelled meanwhile
                     future.set_result(reply)
+            del replies[:at]
+        except BlockingIOError:
+            return
         except Exception:  # the worker gone, or an answer that is not one: never a page lost
             self._fail()
-
-    async def _read(self, size: int) -> bytes:
-        assert self._loop is not None
-        chunks, got = [], 0
-        while got < size:
-            chunk = await self._loop.sock_recv(self.socket, min(size - got, _BUFFER))
-            if not chunk:
-                raise EOFError("the worker closed its end")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
 
     def _fail(self) -> None:
         """Dead: every page it held is left to the caller."""
         self.alive = False
-        pages = [future for _, future in self.outgoing] + list(self.waiting)
-        self.outgoing.clear()
+        self._detach()
+        pages = list(self.waiting)
         self.waiting.clear()
+        self._unsent.clear()
+        self._replies.clear()
         for future in pages:
             # a page of a loop that is gone has no one awaiting it
             if not future.done() and not future.get_loop().is_closed():
@@ -239,17 +267,10 @@ class _Worker:
     def close(self, wait: bool = True) -> None:
         """Stop the worker: it reads the end of its stream and exits (``wait``: up to 5 s for
         that; else, or when that is not enough, it is killed)."""
-        for task in self._tasks:
-            task.cancel()
         self.alive = False
+        self._detach()
         descriptor = self.socket.fileno()
         if descriptor >= 0:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                # the cancelled tasks leave the selector only on the loop's next pass: take
-                # the descriptor out now, before its number can be given to another socket
-                loop.remove_reader(descriptor)
-                loop.remove_writer(descriptor)
             _CRAWL_ENDS.discard(descriptor)
             self.socket.close()
         self.process.join(5 if wait else 0)

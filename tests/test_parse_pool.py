@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -144,6 +145,38 @@ def test_a_page_whose_crawl_stopped_waiting_does_not_answer_for_the_next(
     try:
         assert asyncio.run(crawl()) == parse_page(second, None, None)
     finally:
+        parser.close()
+
+
+def test_pages_sent_faster_than_the_worker_reads_arrive_whole_and_in_order(
+    dw_samples: Path,
+) -> None:
+    """More pages than the socket pair holds, while the worker reads nothing: the rest goes
+    out as the worker makes room, and every page gets its own ParsedPage."""
+    bodies = [(dw_samples / name).read_bytes() for name in SAMPLE_PAGES]
+    expected = [parse_page(body, None, None) for body in bodies]
+    parser = PageParser(1)
+
+    async def crawl() -> list[object]:
+        [worker] = parser._workers
+        room = worker.socket.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) * 2  # and theirs
+        count = 2 * room // min(map(len, bodies)) + 2
+        _signal(worker, signal.SIGSTOP)
+        pages = [
+            asyncio.ensure_future(parser.parse(bodies[n % 2], None, None)) for n in range(count)
+        ]
+        while not worker._unsent:  # the socket pair is full: the rest waits for room
+            await asyncio.sleep(0)
+        _signal(worker, signal.SIGCONT)
+        return list(await asyncio.gather(*pages))
+
+    try:
+        parsed = asyncio.run(crawl())
+        assert parsed == [expected[n % 2] for n in range(len(parsed))]
+        assert parser._workers and parser._workers[0].alive  # parsed there, not in this thread
+    finally:
+        parser.close()
+
         parser.close()
 
 
