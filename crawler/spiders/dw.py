@@ -14,7 +14,6 @@ What is stored already comes from the storing pipeline, which holds the crawl's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import logging
@@ -159,20 +158,30 @@ class DwSpider(Spider):
         """The queued articles' requests, one whenever the engine has room for it (Scrapy's lazy
         start requests), until every index has been read and the queue is empty."""
         engine = self.crawler.engine
-        while self.queued or self.open_indexes:
-            if self.queued and not engine.needs_backout():
-                url, listed_at, index = self.queued.popleft()
-                yield Request(
-                    url,
-                    callback=self.parse_article,
-                    errback=self.on_error,
-                    meta={"listed_at": listed_at, "index": index},
-                )
-                continue
-            self._wake.clear()
-            # an index read, an article queued or a download done wakes it
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), WAKE_SECONDS)
+        # an index read, an article queued or a download done wakes it; this, whatever missed
+        # (one timer for the whole loop: not a wait_for, with its task and timer, per page)
+        ticking = asyncio.ensure_future(self._tick())
+        try:
+            while self.queued or self.open_indexes:
+                if self.queued and not engine.needs_backout():
+                    url, listed_at, index = self.queued.popleft()
+                    yield Request(
+                        url,
+                        callback=self.parse_article,
+                        errback=self.on_error,
+                        meta={"listed_at": listed_at, "index": index},
+                    )
+                    continue
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            ticking.cancel()
+
+    async def _tick(self) -> None:
+        """Wake start() every WAKE_SECONDS (a wake-up no signal gave costs at most this)."""
+        while True:
+            await asyncio.sleep(WAKE_SECONDS)
+            self._wake.set()
 
     def _index_request(self, url: str, callback: Any, parent: str | None = None) -> Request:
         """A feed, sitemap or listing request; conditional when its validators are stored
