@@ -29,9 +29,9 @@ Cases, one after another against the same server:
   asked for conditionally and answers 304 (with robots.txt, the crawl's only requests).
 * ``newswatch-304-cold``: the same, in a process started for it, as ``newswatch crawl`` by hand
   or ``warm = false`` run it: its start-up (imports) is in its wall time.
-* ``newswatch-in-thread``: the first crawl with ``[crawl] parse_workers = 0``, every page parsed
-  in the reactor's thread, into a fresh database: what the parse workers bring, against
-  ``newswatch``.
+* ``newswatch-in-thread``: the first crawl with ``[crawl] parse_workers = 0`` and
+  ``store_writer = false``, every page parsed and every article stored in the reactor's thread,
+  into a fresh database: what the parse workers and the writer bring, against ``newswatch``.
 * once, after the rounds: a first crawl of a site with ``--rss-articles`` (20,000) articles, for
   the crawl subprocess's peak RSS (VmHWM) against that of the 2,000-article first crawl.
 
@@ -282,6 +282,7 @@ def run_newswatch(
     forget: bool = False,
     warm: bool = True,
     parse_workers: int | Literal["auto"] = "auto",
+    store_writer: bool | Literal["auto"] = "auto",
 ) -> tuple[_Child, float]:
     """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``), and its
     peak RSS in MB; ``forget``: drop the stored validators first (no conditional request);
@@ -299,7 +300,11 @@ def run_newswatch(
         name="bench", sitemaps=[base_url + "/sitemap.xml"], allowed_domains=["127.0.0.1"]
     )
     crawl = CrawlConfig(
-        delay=0, autothrottle=False, concurrency=concurrency, parse_workers=parse_workers
+        delay=0,
+        autothrottle=False,
+        concurrency=concurrency,
+        parse_workers=parse_workers,
+        store_writer=store_writer,
     )
     peak = PeakRss()
     # Database() migrates the schema before the clock starts
@@ -309,7 +314,9 @@ def run_newswatch(
                 connection.execute(delete(FetchValidator))
         spares = crawl_spares() if warm else None
         if spares is not None:
-            spares.prepare(crawl_environment(os.environ, database.url, crawl.parse_workers))
+            spares.prepare(
+                crawl_environment(os.environ, database.url, crawl.parse_workers, crawl.store_writer)
+            )
             if not spares.wait_ready(120):
                 raise RuntimeError("the crawl process started ahead did not get ready")
         try:
@@ -408,7 +415,9 @@ def crawl_round(
     server.ask("clear")
     log = workdir / f"newswatch-in-thread-{number}.log"
     in_thread_url = f"sqlite:///{workdir / f'bench-in-thread-{number}.db'}"
-    child, rss = run_newswatch(server.base_url, concurrency, in_thread_url, log, parse_workers=0)
+    child, rss = run_newswatch(
+        server.base_url, concurrency, in_thread_url, log, parse_workers=0, store_writer=False
+    )
     rows.append(_row("newswatch-in-thread", server.ask("stats"), child, log, rss))
     return rows, same
 
@@ -609,8 +618,9 @@ def _print_table(
     print(
         f"CPUs for the crawls: {len(os.sched_getaffinity(0))}; the newswatch cases: "
         f"parse_workers {options.parse_workers} ({_worker_count(options.parse_workers)} "
-        "worker processes here, their CPU in cpu s); newswatch-in-thread: parse_workers 0, "
-        "every page parsed in the reactor's thread"
+        "worker processes here, their CPU in cpu s) and store_writer auto; "
+        "newswatch-in-thread: parse_workers 0 and store_writer false, every page parsed and "
+        "stored in the reactor's thread"
     )
     print(
         f"best of {options.rounds} rounds; every round, back to back: bare-scrapy, newswatch "

@@ -44,6 +44,11 @@ class CrawlConfig(BaseModel):
         "crawl's own thread; auto: one where the crawl may use two CPUs or more (affinity, cgroup "
         "quota), else 0",
     )
+    store_writer: bool | Literal["auto"] = Field(
+        default="auto",
+        description="write the crawl's articles in a process beside it; false: in the crawl's "
+        "own thread; auto: where the crawl may use two CPUs or more (affinity, cgroup quota)",
+    )
     warm: bool = Field(
         default=True,
         description="start the next crawl's process (its imports) as soon as the last ended",
@@ -143,5 +148,6 @@ def scrapy_settings(crawl: CrawlConfig) -> dict[str, str]:
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "NEWSWATCH_MAX_ITEMS_PER_FEED": crawl.max_items_per_feed,
         "NEWSWATCH_PARSE_WORKERS": crawl.parse_workers,
+        "NEWSWATCH_STORE_WRITER": crawl.store_writer,
     }
     return {name: str(value) for name, value in settings.items()}

@@ -1,16 +1,20 @@
 """Item pipelines: validate a parsed article, then store it once per short id.
 
 The storing pipeline holds the crawl process's one ``Database``: the spider asks it which
-articles are stored already (``known_versions``). It also completes this crawl's CrawlRun row
-when the spider has closed (``crawler.crawl_run``): the row `newswatch crawl` made
-(``NEWSWATCH_RUN_ID``, or a scrapyd job's ``run_id`` spider argument), or one it makes itself
-when the crawl runs by hand."""
+articles are stored already (``known_versions``). Its batches of articles are written by the
+crawl's writer process where there is one (``crawler.store_writer``, ``[crawl] store_writer``),
+else in the crawl's own thread. It also completes this crawl's CrawlRun row when the spider has
+closed (``crawler.crawl_run``): the row `newswatch crawl` made (``NEWSWATCH_RUN_ID``, or a
+scrapyd job's ``run_id`` spider argument), or one it makes itself when the crawl runs by
+hand."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime
+from functools import partial
 from typing import Any, Self
 
 from scrapy import Spider, signals
@@ -20,10 +24,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.crawl_run import FIGURES, ErrorLines, record_run
 from crawler.extraction import ExtractionTally
+from crawler.store_writer import SETTING as STORE_WRITER
+from crawler.store_writer import Answer, StoreWriter, describe, store_writer, writer_wanted
 from store.article_schema import CrawledArticle
 from store.articles import Upsert, known_versions, raise_listed_dates, upsert_articles
 from store.clock import Clock, system_clock
-from store.db import Database, describe_error
+from store.db import Database
 from store.dw_ids import short_id
 from store.models import CrawlRun, CrawlStatus
 from store.validators import Validators, keep_validators, load_validators
@@ -31,12 +37,6 @@ from store.validators import Validators, keep_validators, load_validators
 log = logging.getLogger(__name__)
 STATS = "newswatch/"
 MAX_TEXT = 1_000_000  # characters; a longer body is not an article
-MAX_REASON = 300  # characters of a database error kept in the crawl's error log
-
-
-def _describe(error: BaseException) -> str:
-    """The error's type and first line (a database error's body text stays out of the log)."""
-    return describe_error(error, MAX_REASON)
 
 
 def _run_id_argument(spider: Spider | None) -> int | None:
@@ -67,7 +67,9 @@ class StoreArticlePipeline:
     in ``NEWSWATCH_STORE_SECONDS``), one transaction each; a crawl killed mid-batch loses only
     that batch, whose articles are simply fetched again by the next crawl. A batch the database
     refuses is stored article by article: only the articles refused on their own are dropped,
-    each a counted error naming its URL and short id."""
+    each a counted error naming its URL and short id. With a writer process
+    (``crawler.store_writer``) a batch is handed to it and counted when it answers; without
+    one, or outside the crawl's event loop, or once it has died, a batch is stored here."""
 
     def __init__(self, crawler: Crawler, database_url: str, clock: Clock = system_clock) -> None:
         self.crawler = crawler
@@ -80,6 +82,9 @@ class StoreArticlePipeline:
         self.batch_size = crawler.settings.getint("NEWSWATCH_STORE_BATCH", 50)
         self.batch_seconds = crawler.settings.getfloat("NEWSWATCH_STORE_SECONDS", 5.0)
         self.batch_started = 0.0
+        self.writer: StoreWriter | None = None
+        self.handed: set[asyncio.Future[Answer]] = set()  # batches the writer has not answered
+        self._said_gone = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -89,6 +94,9 @@ class StoreArticlePipeline:
         # the crawl process is its own composition root: the real clock, unless the process
         # that runs the crawl in-process hands one over (NEWSWATCH_CLOCK, a callable)
         pipeline = cls(crawler, url, crawler.settings.get("NEWSWATCH_CLOCK") or system_clock)
+        if writer_wanted(crawler.settings.get(STORE_WRITER)):
+            # started now, before the database is opened and while the crawl has one thread
+            pipeline.writer = store_writer(url)
         # the finish reason is known only once the spider has closed, after close_spider
         crawler.signals.connect(pipeline.record_run, signal=signals.spider_closed)
         return pipeline
@@ -129,7 +137,7 @@ class StoreArticlePipeline:
             with self.db.session() as session:
                 return load_validators(session)
         except SQLAlchemyError as error:  # only costs unconditional requests
-            log.warning("reading the feeds' validators failed: %s", _describe(error))
+            log.warning("reading the feeds' validators failed: %s", describe(error))
             return {}
 
     def _keep_validators(self, reason: str) -> None:
@@ -142,7 +150,7 @@ class StoreArticlePipeline:
             with self.db.engine.begin() as connection:
                 keep_validators(connection, kept(), self.clock())
         except SQLAlchemyError as error:  # only costs unconditional requests next time
-            log.warning("keeping the feeds' validators failed: %s", _describe(error))
+            log.warning("keeping the feeds' validators failed: %s", describe(error))
 
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, CrawledArticle) or self.db is None:
@@ -156,36 +164,96 @@ class StoreArticlePipeline:
         return item
 
     def flush(self) -> None:
-        """Store the batch in one transaction; when the database refuses it, store its articles
-        one by one and drop (as a counted error) only those it refuses again. The batch is
-        emptied whatever happens, so one bad article never blocks the ones after it."""
+        """Store the batch in one transaction (by the writer, or here); when the database
+        refuses it, its articles are stored one by one and only those it refuses again are
+        dropped (as counted errors). The batch is emptied whatever happens, so one bad article
+        never blocks the ones after it."""
         if not self.batch or self.db is None:
             return
         batch, self.batch = self.batch, []
+        if not self._hand_over(batch):
+            self._store_here(batch)
+
+    def _hand_over(self, batch: list[CrawledArticle]) -> bool:
+        """Give the batch to the writer, if there is one alive and the crawl's loop runs."""
+        if self.writer is None:
+            return False
+        if not self.writer.alive:
+            self._writer_gone()
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # called by hand, outside the crawl's event loop
+            return False
+        answer = self.writer.store([item.values() for item in batch], self.clock())
+        self.handed.add(answer)
+        answer.add_done_callback(partial(self._answered, batch))
+        return True
+
+    def _answered(self, batch: list[CrawledArticle], answer: asyncio.Future[Answer]) -> None:
+        self.handed.discard(answer)
+        if answer.cancelled() or answer.exception() is not None:  # the writer died first
+            self._writer_gone()
+            self._store_here(batch)
+            return
+        reply = answer.result()
+        if reply[0] == "stored":
+            for item, outcome in zip(batch, reply[1], strict=True):
+                self._count(item, Upsert(outcome))
+            return
+        _, why, answers = reply
+        log.warning("storing %d articles failed: %s", len(batch), why)
+        for item, each in zip(batch, answers, strict=True):
+            if each[0] == "stored":
+                self._count(item, Upsert(each[1]))
+            else:
+                _, reason, database, trace = each
+                self._record_error(item, reason, None if database else trace)
+
+    def _writer_gone(self) -> None:
+        if self.writer is not None and not self._said_gone:
+            self._said_gone = True
+            log.warning("the article writer died: this crawl stores in its own thread")
+
+    async def drain(self) -> None:
+        """Wait until the writer has answered every batch handed to it."""
+        while self.handed:
+            await asyncio.wait(set(self.handed))
+
+    def _store_here(self, batch: list[CrawledArticle]) -> None:
         try:
             self._store(batch)
         except Exception as error:  # whatever refused the batch: find the article(s) to blame
-            log.warning("storing %d articles failed: %s", len(batch), _describe(error))
+            log.warning("storing %d articles failed: %s", len(batch), describe(error))
             for item in batch:
                 try:
                     self._store([item])
                 except Exception as item_error:  # this one article: counted and dropped
-                    self._record_error(item, item_error)
+                    bug = None if isinstance(item_error, SQLAlchemyError) else item_error
+                    self._record_error(item, describe(item_error), bug)
 
     def _store(self, items: list[CrawledArticle]) -> None:
         assert self.db is not None
         with self.db.engine.begin() as connection:  # one transaction: all or none
             outcomes = upsert_articles(connection, [item.values() for item in items], self.clock())
         for item, outcome in zip(items, outcomes, strict=True):
-            self.crawler.stats.inc_value(STATS + outcome.value)
-            if outcome is not Upsert.UNCHANGED:
-                log.debug("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
+            self._count(item, outcome)
 
-    def _record_error(self, item: CrawledArticle, error: Exception) -> None:
-        """One counted error naming the article, in the crawl's error log like a failed page."""
-        reason = f"not stored (short id {item.short_id}): {_describe(error)}"
-        if not isinstance(error, SQLAlchemyError):  # not the database refusing: a bug, show it
-            log.error("%s: %s", item.url, reason, exc_info=error)
+    def _count(self, item: CrawledArticle, outcome: Upsert) -> None:
+        self.crawler.stats.inc_value(STATS + outcome.value)
+        if outcome is not Upsert.UNCHANGED:
+            log.debug("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
+
+    def _record_error(
+        self, item: CrawledArticle, described: str, bug: BaseException | str | None
+    ) -> None:
+        """One counted error naming the article, in the crawl's error log like a failed page;
+        ``bug``: what refused it when that was not the database (its traceback is shown)."""
+        reason = f"not stored (short id {item.short_id}): {described}"
+        if isinstance(bug, BaseException):
+            log.error("%s: %s", item.url, reason, exc_info=bug)
+        elif bug:  # the writer's traceback, as text
+            log.error("%s: %s\n%s", item.url, reason, bug.rstrip())
         spider = self.crawler.spider
         record = getattr(spider, "record_error", None)
         if callable(record):  # the DW spider counts it, logs it and keeps it for the CrawlRun
@@ -194,8 +262,9 @@ class StoreArticlePipeline:
         self.crawler.stats.inc_value(STATS + "errors")
         log.warning("%s: %s", item.url, reason)
 
-    def close_spider(self, spider: Spider | None = None) -> None:
+    async def close_spider(self, spider: Spider | None = None) -> None:
         self.flush()
+        await self.drain()  # the dates below are kept on the rows the writer stores
         self._record_listed_dates()
 
     def _record_listed_dates(self) -> None:
@@ -212,7 +281,7 @@ class StoreArticlePipeline:
             with self.db.engine.begin() as connection:
                 raise_listed_dates(connection, fetched)
         except SQLAlchemyError as error:  # only costs a refetch next time
-            log.warning("keeping the feeds' dates failed: %s", _describe(error))
+            log.warning("keeping the feeds' dates failed: %s", describe(error))
 
     def record_run(self, spider: Spider, reason: str) -> None:
         """Complete this crawl's CrawlRun row with its figures and outcome; close the database."""
@@ -239,4 +308,6 @@ class StoreArticlePipeline:
                     extraction=extraction,
                 )
         finally:
+            if self.writer is not None:
+                self.writer.close()
             self.db.close()

@@ -82,6 +82,9 @@ NEWSWATCH_MAX_ITEMS_PER_FEED = 1000
 # article pages parsed in this many worker processes (crawler.parse_pool); 0: in the callback;
 # auto: one where this process may use two CPUs or more (affinity, cgroup quota), else 0
 NEWSWATCH_PARSE_WORKERS = os.environ.get("NEWSWATCH_PARSE_WORKERS", "auto")
+# batches of articles written by a process beside the crawl (crawler.store_writer); false: in
+# this process; auto: where this process may use two CPUs or more, as for the parse workers
+NEWSWATCH_STORE_WRITER = os.environ.get("NEWSWATCH_STORE_WRITER", "auto")
 NEWSWATCH_RUN_ID = 0  # the CrawlRun row `newswatch crawl` made for this crawl; 0: make one
 
 # Callbacks yield at most one item: a large CONCURRENT_ITEMS only creates idle tasks.

@@ -91,12 +91,16 @@ CRAWL_ENVIRONMENT_PREFIXES = ("LC_", "FAKETIME")
 
 
 def crawl_environment(
-    parent: Mapping[str, str], database_url: str, parse_workers: int | str = "auto"
+    parent: Mapping[str, str],
+    database_url: str,
+    parse_workers: int | str = "auto",
+    store_writer: bool | str = "auto",
 ) -> dict[str, str]:
     """The crawl subprocess's environment: the allow-listed part of ``parent`` and its settings.
 
     The database URL (it may hold a password) goes by environment, not the command line; the
-    parse workers too, so that a process started ahead forks as many as its crawl wants."""
+    parse workers and the article writer too, so that a process started ahead forks what its
+    crawl wants."""
     env = {
         name: value
         for name, value in parent.items()
@@ -105,6 +109,7 @@ def crawl_environment(
     env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
     env["NEWSWATCH_DATABASE_URL"] = database_url
     env["NEWSWATCH_PARSE_WORKERS"] = str(parse_workers)
+    env["NEWSWATCH_STORE_WRITER"] = str(store_writer).lower()
     return env
 
 
@@ -201,7 +206,7 @@ def run_crawl(
     if isinstance(run_id, CrawlOutcome):
         return run_id
     command = crawl_command(source, crawl, run_id)
-    env = crawl_environment(os.environ, database.url, crawl.parse_workers)
+    env = crawl_environment(os.environ, database.url, crawl.parse_workers, crawl.store_writer)
     bound = max(crawl.every, MIN_CRAWL_SECONDS)
     limit = timeout if timeout is not None else bound + STOP_GRACE_SECONDS + crawl.timeout
     spare = spares.take(env) if spares is not None else None

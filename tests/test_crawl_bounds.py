@@ -310,6 +310,7 @@ def test_crawl_environment_keeps_only_the_allow_list() -> None:
         "FAKETIME": "+6d",
         "NEWSWATCH_DATABASE_URL": "sqlite:///newswatch.db",
         "NEWSWATCH_PARSE_WORKERS": "auto",
+        "NEWSWATCH_STORE_WRITER": "auto",
         "SCRAPY_SETTINGS_MODULE": "crawler.settings",
     }
 

@@ -9,8 +9,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -44,9 +47,24 @@ class Storing:
     database: Database
 
     def store(self, items: list[CrawledArticle]) -> None:
-        for item in items:
-            self.pipeline.process_item(item)
-        self.pipeline.flush()
+        """Through the pipeline, as a crawl stores them: on the crawl's event loop when it has
+        a writer process (the batch handed to it, the answer awaited), else in this thread."""
+        if self.pipeline.writer is None:
+            for item in items:
+                self.pipeline.process_item(item)
+            self.pipeline.flush()
+            return
+
+        async def crawl() -> None:
+            for item in items:
+                self.pipeline.process_item(item)
+            self.pipeline.flush()
+            await self.pipeline.drain()
+
+        asyncio.run(crawl())
+
+    def close(self) -> None:
+        asyncio.run(self.pipeline.close_spider())
 
     def stat(self, name: str) -> int:
         return int(self.pipeline.crawler.stats.get_value(f"newswatch/{name}", 0))
@@ -56,12 +74,13 @@ class Storing:
             return set(session.scalars(select(Article.short_id)))
 
 
-def storing(database_url: str, **more: object) -> Iterator[Storing]:
+def storing(database_url: str, writer: bool = False, **more: object) -> Iterator[Storing]:
     database = Database(database_url)  # migrates, as the pipeline does when run by hand
     settings = {
         "NEWSWATCH_DATABASE_URL": database_url,
         "NEWSWATCH_STORE_BATCH": 100,  # one batch: flushed by the test
         "NEWSWATCH_STORE_SECONDS": 3600,
+        "NEWSWATCH_STORE_WRITER": writer,
         **more,
     }
     crawler = get_crawler(DwSpider, settings)
@@ -73,19 +92,25 @@ def storing(database_url: str, **more: object) -> Iterator[Storing]:
     try:
         yield Storing(pipeline, spider, database)
     finally:
+        if pipeline.writer is not None:
+            pipeline.writer.close()
         if pipeline.db is not None:
             pipeline.db.close()
         database.close()
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Storing]:
-    yield from storing(database_url)
+# each batch stored in the test's thread, or handed to a writer process (crawler.store_writer)
+WRITERS = [pytest.param(False, id="in-thread"), pytest.param(True, id="writer")]
 
 
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Storing]:
-    yield from storing(postgres_url)
+@pytest.fixture(params=WRITERS)
+def store(database_url: str, request: pytest.FixtureRequest) -> Iterator[Storing]:
+    yield from storing(database_url, writer=request.param)
+
+
+@pytest.fixture(params=WRITERS)
+def pg_store(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[Storing]:
+    yield from storing(postgres_url, writer=request.param)
 
 
 def article(content_id: int, **changes: object) -> CrawledArticle:
@@ -125,9 +150,44 @@ def test_after_a_refused_article_later_batches_are_stored(store: Storing) -> Non
     store.store([article(BAD, published_at=YEAR_ONE)])
     assert store.pipeline.batch == []
     store.store([article(GOOD[0])])
-    store.pipeline.close_spider()
+    store.close()
     assert store.stored() == {short_id(GOOD[0])}
     assert (store.stat("new"), store.stat("errors")) == (1, 1)
+
+
+@pytest.fixture
+def written(database_url: str) -> Iterator[Storing]:
+    yield from storing(database_url, writer=True)
+
+
+def test_batches_a_dead_writer_held_are_stored_in_the_crawls_thread(
+    written: Storing, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer killed with a batch it has not answered: that batch, and every later one,
+    is stored by the crawl itself; none lost, the death said once."""
+    pipeline = written.pipeline
+    assert pipeline.writer is not None
+    pid = pipeline.writer._process.process.pid
+    assert pid is not None
+
+    async def crawl() -> None:
+        os.kill(pid, signal.SIGSTOP)  # it takes the batch but answers nothing
+        for item in (article(cid) for cid in GOOD[:2]):
+            pipeline.process_item(item)
+        pipeline.flush()
+        assert pipeline.handed and not written.stored()  # handed over, not stored
+        os.kill(pid, signal.SIGKILL)
+        await pipeline.drain()
+        for item in (article(cid) for cid in GOOD[2:]):
+            pipeline.process_item(item)
+        pipeline.flush()  # no writer left: stored at once, here
+        assert not pipeline.handed
+
+    with caplog.at_level(logging.WARNING, logger="crawler.pipelines"):
+        asyncio.run(crawl())
+    assert written.stored() == {short_id(cid) for cid in GOOD}
+    assert (written.stat("new"), written.stat("errors")) == (4, 0)
+    assert caplog.text.count("the article writer died") == 1
 
 
 def test_the_crawl_run_records_the_refused_article(store: Storing) -> None:

@@ -19,7 +19,8 @@ import pytest
 
 from crawler.config import CrawlConfig
 from crawler.dw_page import PageError, parse_page
-from crawler.parse_pool import PageParser, _Worker
+from crawler.parse_pool import PageParser
+from crawler.worker_process import WorkerProcess
 from demo import DemoServer, demo_articles
 from store.db import Database
 from tests.crawling import DEMO_ARTICLES, crawl, demo_source, stored_articles
@@ -69,7 +70,7 @@ def test_a_worker_parses_a_real_dw_page_as_the_callback_would(dw_samples: Path) 
         parser.close()
 
 
-def _signal(worker: _Worker, number: int) -> None:
+def _signal(worker: WorkerProcess, number: int) -> None:
     assert worker.process.pid is not None
     os.kill(worker.process.pid, number)
 
@@ -192,10 +193,13 @@ def _gone(pid: int) -> bool:
 
 
 def test_the_workers_of_a_killed_crawl_process_do_not_outlive_it(sqlite_url: str) -> None:
+    """A crawl process started ahead forks its parse worker and its article writer at once;
+    killed with SIGKILL (nothing runs to clean up), it takes both along."""
     env = {
         **os.environ,
         "SCRAPY_SETTINGS_MODULE": "crawler.settings",
         "NEWSWATCH_PARSE_WORKERS": "1",
+        "NEWSWATCH_STORE_WRITER": "true",
     }
     env["NEWSWATCH_DATABASE_URL"] = sqlite_url
     process = subprocess.Popen(
@@ -206,15 +210,16 @@ def test_the_workers_of_a_killed_crawl_process_do_not_outlive_it(sqlite_url: str
     )
     try:
         assert process.stdout is not None
-        assert process.stdout.readline().startswith(b"ready")  # its parse worker is forked
-        [worker] = _children(process.pid)
+        assert process.stdout.readline().startswith(b"ready")  # its workers are forked
+        workers = _children(process.pid)
+        assert len(workers) == 2, workers  # the parse worker and the writer
     finally:
         process.kill()
         process.wait()
-    deadline = time.monotonic() + 60  # the kernel signals it at once; a loaded machine is slow
-    while not _gone(worker) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60  # the kernel signals them at once; a loaded machine is slow
+    while not all(map(_gone, workers)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _gone(worker), f"parse worker {worker} outlived its crawl process"
+    assert all(map(_gone, workers)), f"workers {workers} outlived their crawl process"
 
 
 @pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 1)])

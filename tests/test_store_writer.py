@@ -1,0 +1,65 @@
+"""Articles written by a process beside the crawl ([crawl] store_writer): the same rows and
+figures as a crawl storing in its own thread. Real crawls of the demo site over loopback; the
+writer's failures are in tests/test_crawl_robustness.py, beside the storing pipeline's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crawler.config import CrawlConfig
+from demo import DemoServer, demo_articles
+from store.db import Database
+from tests.crawling import DEMO_ARTICLES, crawl, demo_source, stored_articles
+
+
+@pytest.fixture
+def server() -> Iterator[DemoServer]:
+    with DemoServer(demo_articles()) as served:
+        yield served
+
+
+def _crawled(server: DemoServer, folder: Path, writer: bool) -> tuple[list[object], tuple]:
+    config = CrawlConfig(delay=0, autothrottle=False, concurrency=4, store_writer=writer)
+    with Database(f"sqlite:///{folder / f'writer-{writer}.db'}") as database:
+        outcome = crawl(demo_source(server), database, config)
+        assert outcome.ok, outcome.log_tail
+        run = outcome.run
+        assert run is not None
+        articles = sorted(
+            (a.short_id, a.content_id, a.url, a.title, a.body) for a in stored_articles(database)
+        )
+        return articles, (run.pages, run.new, run.updated, run.skipped_known, run.errors)
+
+
+def test_a_crawl_with_a_writer_stores_and_counts_what_one_storing_in_its_thread_does(
+    server: DemoServer, tmp_path: Path
+) -> None:
+    in_thread, thread_figures = _crawled(server, tmp_path, writer=False)
+    by_writer, writer_figures = _crawled(server, tmp_path, writer=True)
+    assert len(in_thread) == DEMO_ARTICLES
+    assert by_writer == in_thread
+    assert writer_figures == thread_figures  # its answers counted before the run was recorded
+    assert writer_figures[1] == DEMO_ARTICLES and writer_figures[4] == 0
+
+
+@pytest.mark.parametrize(("cpus", "wanted"), [(1, False), (2, True)])
+def test_auto_gives_a_writer_only_to_a_crawl_with_two_cpus_or_more(cpus: int, wanted: bool) -> None:
+    """``store_writer = "auto"`` (the default) as the crawl process reads it, run on the first
+    ``cpus`` CPUs of this machine (a child process: the affinity mask is real, not patched)."""
+    if len(os.sched_getaffinity(0)) < cpus:
+        pytest.skip(f"this machine has fewer than {cpus} CPUs")
+    script = (
+        f"import os; os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cpus}]); "
+        "from crawler.store_writer import writer_wanted; "
+        "print(writer_wanted('auto'), writer_wanted('true'), writer_wanted('false'))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown.split() == [str(wanted), "True", "False"]
