@@ -26,6 +26,7 @@ from crawler.crawl_run import FIGURES, ErrorLines, record_run
 from crawler.extraction import ExtractionTally
 from crawler.store_writer import SETTING as STORE_WRITER
 from crawler.store_writer import Answer, StoreWriter, describe, store_writer, writer_wanted
+from crawler.worker_process import WorkerGone
 from store.article_schema import CrawledArticle
 from store.articles import Upsert, known_versions, raise_listed_dates, upsert_articles
 from store.clock import Clock, system_clock
@@ -185,7 +186,11 @@ class StoreArticlePipeline:
             asyncio.get_running_loop()
         except RuntimeError:  # called by hand, outside the crawl's event loop
             return False
-        answer = self.writer.store([item.values() for item in batch], self.clock())
+        try:
+            answer = self.writer.store([item.values() for item in batch], self.clock())
+        except WorkerGone:  # it held batches of an event loop that is gone
+            self._writer_gone()
+            return False
         self.handed.add(answer)
         answer.add_done_callback(partial(self._answered, batch))
         return True

@@ -105,7 +105,10 @@ def serve(
                 if message is None:
                     return
                 data = pickle.dumps(handle(message), pickle.HIGHEST_PROTOCOL)
-                connection.sendall(_LENGTH.pack(len(data)) + data)
+                try:
+                    connection.sendall(_LENGTH.pack(len(data)) + data)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the crawl closed its end without waiting for this answer
     finally:
         close = getattr(handle, "close", None)
         if callable(close):  # a handler holding something (a database) lets go of it
@@ -165,9 +168,12 @@ class WorkerProcess:
         """Send ``message`` (made by ``frame``); the future of its unpickled reply (WorkerGone
         when the worker dies first)."""
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self.alive:  # dead already: the caller does what it would have done
+            future.set_exception(WorkerGone())
+            return future
         if loop is not self._loop:  # the first message, or a new loop (asyncio.run per test)
             self._attach(loop)
-        future: asyncio.Future[Any] = loop.create_future()
         self.waiting.append(future)  # before sending: the reply may come at once
         if self._unsent:  # behind what is waiting for room
             self._unsent.append(memoryview(message))
