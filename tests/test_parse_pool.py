@@ -222,19 +222,24 @@ def test_the_workers_of_a_killed_crawl_process_do_not_outlive_it(sqlite_url: str
     assert all(map(_gone, workers)), f"workers {workers} outlived their crawl process"
 
 
-@pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 1)])
-def test_auto_gives_a_worker_only_to_a_crawl_with_two_cpus_or_more(cpus: int, workers: int) -> None:
-    """``parse_workers = "auto"`` (the default) as the crawl process reads it, run on the first
-    ``cpus`` CPUs of this machine (a child process: the affinity mask is real, not patched)."""
+@pytest.mark.parametrize(("cpus", "workers", "writer"), [(1, 0, False), (2, 1, True)])
+def test_auto_gives_a_worker_and_a_writer_only_to_a_crawl_with_two_cpus_or_more(
+    cpus: int, workers: int, writer: bool
+) -> None:
+    """``parse_workers`` and ``store_writer`` = ``"auto"`` (the defaults) as the crawl process
+    reads them, run on the first ``cpus`` CPUs of this machine (a child process: the affinity
+    mask is real, not patched)."""
     if len(os.sched_getaffinity(0)) < cpus:
         pytest.skip(f"this machine has fewer than {cpus} CPUs")
     script = (
         f"import os; os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cpus}]); "
-        "from crawler.parse_pool import worker_count; print(worker_count('auto'))"
+        "from crawler.parse_pool import worker_count; "
+        "from crawler.store_writer import writer_wanted; "
+        "print(worker_count('auto'), writer_wanted('auto'))"
     )
     shown = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
-    assert shown.strip() == str(workers)
+    assert shown.split() == [str(workers), str(writer)]
     assert CrawlConfig().parse_workers == "auto"
     assert CrawlConfig.model_validate({"parse_workers": "auto"}).parse_workers == "auto"

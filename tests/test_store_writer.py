@@ -4,15 +4,13 @@ writer's failures are in tests/test_crawl_robustness.py, beside the storing pipe
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crawler.config import CrawlConfig
+from crawler.store_writer import writer_wanted
 from demo import DemoServer, demo_articles
 from store.db import Database
 from tests.crawling import DEMO_ARTICLES, crawl, demo_source, stored_articles
@@ -48,18 +46,10 @@ def test_a_crawl_with_a_writer_stores_and_counts_what_one_storing_in_its_thread_
     assert writer_figures[1] == DEMO_ARTICLES and writer_figures[4] == 0
 
 
-@pytest.mark.parametrize(("cpus", "wanted"), [(1, False), (2, True)])
-def test_auto_gives_a_writer_only_to_a_crawl_with_two_cpus_or_more(cpus: int, wanted: bool) -> None:
-    """``store_writer = "auto"`` (the default) as the crawl process reads it, run on the first
-    ``cpus`` CPUs of this machine (a child process: the affinity mask is real, not patched)."""
-    if len(os.sched_getaffinity(0)) < cpus:
-        pytest.skip(f"this machine has fewer than {cpus} CPUs")
-    script = (
-        f"import os; os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cpus}]); "
-        "from crawler.store_writer import writer_wanted; "
-        "print(writer_wanted('auto'), writer_wanted('true'), writer_wanted('false'))"
-    )
-    shown = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    ).stdout
-    assert shown.split() == [str(wanted), "True", "False"]
+@pytest.mark.parametrize(
+    ("setting", "wanted"),
+    [("true", True), ("True", True), ("false", False), ("False", False), (False, False)],
+)
+def test_a_writer_asked_for_or_refused_in_so_many_words(setting: str | bool, wanted: bool) -> None:
+    """``store_writer = true / false`` (``auto`` by CPUs: tests/test_parse_pool.py)."""
+    assert writer_wanted(setting) is wanted
