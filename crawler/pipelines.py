@@ -25,10 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from crawler.crawl_run import FIGURES, ErrorLines, record_run
 from crawler.extraction import ExtractionTally
 from crawler.store_writer import SETTING as STORE_WRITER
-from crawler.store_writer import Answer, StoreWriter, describe, store_writer, writer_wanted
+from crawler.store_writer import Answer, StoreWriter, describe, store_batch, writer_wanted
 from crawler.worker_process import WorkerGone
 from store.article_schema import CrawledArticle
-from store.articles import Upsert, known_versions, raise_listed_dates, upsert_articles
+from store.articles import Upsert, known_versions, raise_listed_dates
 from store.clock import Clock, system_clock
 from store.db import Database
 from store.dw_ids import short_id
@@ -97,7 +97,7 @@ class StoreArticlePipeline:
         pipeline = cls(crawler, url, crawler.settings.get("NEWSWATCH_CLOCK") or system_clock)
         if writer_wanted(crawler.settings.get(STORE_WRITER)):
             # started now, before the database is opened and while the crawl has one thread
-            pipeline.writer = store_writer(url)
+            pipeline.writer = StoreWriter(url)
         # the finish reason is known only once the spider has closed, after close_spider
         crawler.signals.connect(pipeline.record_run, signal=signals.spider_closed)
         return pipeline
@@ -200,8 +200,11 @@ class StoreArticlePipeline:
         if answer.cancelled() or answer.exception() is not None:  # the writer died first
             self._writer_gone()
             self._store_here(batch)
-            return
-        reply = answer.result()
+        else:
+            self._count_answer(batch, answer.result())
+
+    def _count_answer(self, batch: list[CrawledArticle], reply: Answer) -> None:
+        """Count what became of each article of the batch; record the refused ones."""
         if reply[0] == "stored":
             for item, outcome in zip(batch, reply[1], strict=True):
                 self._count(item, Upsert(outcome))
@@ -212,8 +215,8 @@ class StoreArticlePipeline:
             if each[0] == "stored":
                 self._count(item, Upsert(each[1]))
             else:
-                _, reason, database, trace = each
-                self._record_error(item, reason, None if database else trace)
+                _, reason, trace = each
+                self._record_error(item, reason, trace)
 
     def _writer_gone(self) -> None:
         if self.writer is not None and not self._said_gone:
@@ -226,39 +229,21 @@ class StoreArticlePipeline:
             await asyncio.wait(set(self.handed))
 
     def _store_here(self, batch: list[CrawledArticle]) -> None:
-        try:
-            self._store(batch)
-        except Exception as error:  # whatever refused the batch: find the article(s) to blame
-            log.warning("storing %d articles failed: %s", len(batch), describe(error))
-            for item in batch:
-                try:
-                    self._store([item])
-                except Exception as item_error:  # this one article: counted and dropped
-                    bug = None if isinstance(item_error, SQLAlchemyError) else item_error
-                    self._record_error(item, describe(item_error), bug)
-
-    def _store(self, items: list[CrawledArticle]) -> None:
         assert self.db is not None
-        with self.db.engine.begin() as connection:  # one transaction: all or none
-            outcomes = upsert_articles(connection, [item.values() for item in items], self.clock())
-        for item, outcome in zip(items, outcomes, strict=True):
-            self._count(item, outcome)
+        rows = [item.values() for item in batch]
+        self._count_answer(batch, store_batch(self.db, rows, self.clock()))
 
     def _count(self, item: CrawledArticle, outcome: Upsert) -> None:
         self.crawler.stats.inc_value(STATS + outcome.value)
         if outcome is not Upsert.UNCHANGED:
             log.debug("%s article %s: %s", outcome.value, item.short_id, item.title[:80])
 
-    def _record_error(
-        self, item: CrawledArticle, described: str, bug: BaseException | str | None
-    ) -> None:
+    def _record_error(self, item: CrawledArticle, described: str, trace: str) -> None:
         """One counted error naming the article, in the crawl's error log like a failed page;
-        ``bug``: what refused it when that was not the database (its traceback is shown)."""
+        ``trace``: the traceback when it was not the database that refused it (a bug)."""
         reason = f"not stored (short id {item.short_id}): {described}"
-        if isinstance(bug, BaseException):
-            log.error("%s: %s", item.url, reason, exc_info=bug)
-        elif bug:  # the writer's traceback, as text
-            log.error("%s: %s\n%s", item.url, reason, bug.rstrip())
+        if trace:
+            log.error("%s: %s\n%s", item.url, reason, trace.rstrip())
         spider = self.crawler.spider
         record = getattr(spider, "record_error", None)
         if callable(record):  # the DW spider counts it, logs it and keeps it for the CrawlRun

@@ -9,13 +9,14 @@ database refuses it, article by article, and answers what became of each article
 counts them, and records the refused ones, when the answer comes, and waits for the last answer
 before the crawl closes (before the dates and validators that follow the articles are kept).
 
-The writer is a ``crawler.worker_process.WorkerProcess``: started with the page-parsing workers,
-before the crawl opens its database, and dying with the crawl. It opens its own connection at
-its first batch (a crawl that stores nothing opens none). A crawl killed mid-batch loses the
-batches not committed yet, whose articles the next crawl fetches again, as without a writer. A
-writer that dies is logged once, and the batches it held and every later one are stored in the
-crawl's own thread; a batch it committed before dying without answering is stored again, which
-the upsert counts as unchanged.
+The writer is a ``crawler.worker_process.WorkerProcess``: forked when the pipeline is made,
+before the crawl opens its database (about 2 ms), and dying with the crawl. It opens its own
+connection at its first batch (a crawl that stores nothing opens none). A crawl killed
+mid-batch loses the batches not committed yet, whose articles the next crawl fetches again, as
+without a writer. A writer that dies is logged once, and the batches it held and every later
+one are stored in the crawl's own thread (``store_batch``, as the writer stores them); a batch
+it committed before dying without answering is stored again, which the upsert counts as
+unchanged.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ SETTING = "NEWSWATCH_STORE_WRITER"
 MAX_REASON = 300  # characters of a database error kept in the crawl's error log
 
 # A writer's answer to a batch: every article stored, ("stored", [Upsert values]); or the batch
-# refused, ("one by one", why, [per article: ("stored", Upsert value) or ("refused", why,
-# whether the database refused it, the traceback when it was not the database)])
+# refused, ("one by one", why, [per article: ("stored", Upsert value) or ("refused", why, the
+# traceback when it was not the database that refused it, else "")])
 Answer = tuple[Any, ...]
 
 
@@ -57,6 +58,30 @@ def describe(error: BaseException) -> str:
     return describe_error(error, MAX_REASON)
 
 
+def store_batch(db: Database, rows: Sequence[Mapping[str, Any]], now: datetime) -> Answer:
+    """Store a batch of articles (``CrawledArticle.values()`` each) as of ``now`` in one
+    transaction or, when the database refuses it, article by article; what became of each:
+    the writer's answer, and the crawl's own when it stores in its thread."""
+    try:
+        return ("stored", [outcome.value for outcome in _store(db, rows, now)])
+    except Exception as error:  # whatever refused the batch: find the article(s) to blame
+        why = describe(error)
+    answers: list[tuple[Any, ...]] = []
+    for row in rows:
+        try:
+            answers.append(("stored", _store(db, [row], now)[0].value))
+        except Exception as error:  # this one article: the crawl counts it and drops it
+            bug = not isinstance(error, SQLAlchemyError)  # not the database refusing: show it
+            trace = "".join(traceback.format_exception(error)) if bug else ""
+            answers.append(("refused", describe(error), trace))
+    return ("one by one", why, answers)
+
+
+def _store(db: Database, rows: Sequence[Mapping[str, Any]], now: datetime) -> list[Any]:
+    with db.engine.begin() as connection:  # one transaction: all or none
+        return upsert_articles(connection, rows, now)
+
+
 # ---------------------------------------------------------------------- the writer's side
 
 
@@ -71,28 +96,11 @@ class _Writer:
         rows, now = pickle.loads(message)
         if self.db is None:
             self.db = Database(self.database_url, migrate=False)
-        try:
-            return ("stored", [outcome.value for outcome in self._store(rows, now)])
-        except Exception as error:  # whatever refused the batch: find the article(s) to blame
-            why = describe(error)
-        answers: list[tuple[Any, ...]] = []
-        for row in rows:
-            try:
-                answers.append(("stored", self._store([row], now)[0].value))
-            except Exception as error:  # this one article: the crawl counts it and drops it
-                database = isinstance(error, SQLAlchemyError)
-                trace = "" if database else "".join(traceback.format_exception(error))
-                answers.append(("refused", describe(error), database, trace))
-        return ("one by one", why, answers)
+        return store_batch(self.db, rows, now)
 
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
-
-    def _store(self, rows: Sequence[Mapping[str, Any]], now: datetime) -> list[Any]:
-        assert self.db is not None
-        with self.db.engine.begin() as connection:  # one transaction: all or none
-            return upsert_articles(connection, rows, now)
 
 
 def _writer(database_url: str) -> _Writer:
@@ -124,21 +132,3 @@ class StoreWriter:
     def close(self) -> None:
         """Stop the writer once it has answered what it holds (or kill it after 5 s)."""
         self._process.close()
-
-
-_AHEAD: list[StoreWriter] = []  # the writer crawler.warm started before its crawl was due
-
-
-def start_ahead(database_url: str) -> None:
-    """Start the writer now (``crawler.warm``: no reactor, one thread), for the crawl to take."""
-    _AHEAD.append(StoreWriter(database_url))
-
-
-def store_writer(database_url: str) -> StoreWriter:
-    """The writer started ahead for ``database_url``, else a new one."""
-    while _AHEAD:
-        writer = _AHEAD.pop()
-        if writer.database_url == database_url and writer.alive:
-            return writer
-        writer.close()
-    return StoreWriter(database_url)

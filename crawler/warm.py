@@ -79,11 +79,6 @@ def warm_up() -> None:
         from sqlalchemy.engine import make_url
 
         make_url(url).get_dialect()
-        # the article writer, forked now too (it opens the database at its first batch)
-        from crawler import store_writer
-
-        if store_writer.writer_wanted(settings.get(store_writer.SETTING)):
-            store_writer.start_ahead(url)
 
 
 def main() -> int:

@@ -4,6 +4,8 @@ writer's failures are in tests/test_crawl_robustness.py, beside the storing pipe
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,14 @@ from crawler.store_writer import writer_wanted
 from demo import DemoServer, demo_articles
 from store.db import Database
 from tests.crawling import DEMO_ARTICLES, crawl, demo_source, stored_articles
+from tests.processes import ends, gone
+
+# a crawl process's pipeline starts its writer, says the writer's pid, then waits to be killed
+_CRAWL_WITH_A_WRITER = (
+    "import sys, time; from crawler.store_writer import StoreWriter; "
+    "writer = StoreWriter(sys.argv[1]); print(writer._process.process.pid, flush=True); "
+    "time.sleep(600)"
+)
 
 
 @pytest.fixture
@@ -53,3 +63,18 @@ def test_a_crawl_with_a_writer_stores_and_counts_what_one_storing_in_its_thread_
 def test_a_writer_asked_for_or_refused_in_so_many_words(setting: str | bool, wanted: bool) -> None:
     """``store_writer = true / false`` (``auto`` by CPUs: tests/test_parse_pool.py)."""
     assert writer_wanted(setting) is wanted
+
+
+def test_the_writer_of_a_killed_crawl_process_does_not_outlive_it(sqlite_url: str) -> None:
+    """Killed with SIGKILL (nothing runs to clean up), the crawl process takes its writer along."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _CRAWL_WITH_A_WRITER, sqlite_url], stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        writer = int(process.stdout.readline())
+        assert not gone(writer)
+    finally:
+        process.kill()
+        process.wait()
+    assert ends(writer), f"writer {writer} outlived its crawl process"
