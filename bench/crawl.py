@@ -45,6 +45,10 @@ pages/s is article pages over the article-fetch phase, timed by the server from 
 article request to the last one; Scrapy startup and shutdown are in neither (newswatch fetches
 its sitemaps first, at a higher priority, so they are almost all outside it too). The wall
 column is the whole subprocess from the moment it is started or, warm, handed its command line.
+Within the same phase (the server's clock is this one's: both monotonic), the CPU a page of the
+crawl's main thread (the reactor's), of its child processes (the parse workers and the writer)
+and of the server, read from /proc every 20 ms: on 2 CPUs a crawl whose roles together need
+more than two CPUs' worth waits for a CPU, whatever its own thread costs.
 Prints a table, then one JSON line per figure.
 
 Over 300 lines for one benchmark: the bare Scrapy baseline spider, the newswatch crawl,
@@ -139,6 +143,7 @@ def serve(articles: int) -> None:
                 "requests": len(arrivals),
                 "article_requests": len(times),
                 "article_window_s": (times[-1] - times[0]) if len(times) > 1 else 0.0,
+                "article_window": [times[0], times[-1]] if len(times) > 1 else None,
                 "article_targets": sorted(t for t in targets if _ARTICLE_PATH.search(t)),
                 "not_modified": sum(1 for _, status in answers if status == 304),
                 "bytes_sent": sent,
@@ -229,7 +234,9 @@ class _Child:
         self.cpu = (usage.ru_utime - self.usage.ru_utime) + (usage.ru_stime - self.usage.ru_stime)
 
 
-def run_bare(urls: list[str], settings: dict[str, str], workdir: Path, log: Path) -> _Child:
+def run_bare(
+    urls: list[str], settings: dict[str, str], workdir: Path, log: Path, watch: Watch
+) -> _Child:
     """``scrapy runspider`` of the bare spider over ``urls``, with the project's settings."""
     urls_file = workdir / "urls.txt"
     urls_file.write_text("\n".join(urls) + "\n")
@@ -239,38 +246,109 @@ def run_bare(urls: list[str], settings: dict[str, str], workdir: Path, log: Path
         command += ["-s", f"{name}={value}"]
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
     with open(log, "wb") as sink, _Child() as child:
-        code = subprocess.run(command, env=env, cwd=ROOT, stdout=sink, stderr=sink).returncode
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=sink, stderr=sink)
+        watch.watch(process)
+        code = process.wait()
+    watch.join()
     if code != 0:
         raise RuntimeError(f"bare crawl exited {code}:\n{log.read_text()[-3000:]}")
     return child
 
 
-class PeakRss:
-    """The crawl subprocess's peak resident memory (VmHWM, read from /proc until it exits)."""
+_TICK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self) -> None:
+
+def _ticks(stat: Path) -> int:
+    """utime + stime (clock ticks) of a /proc .../stat file; 0 once it is gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+class Watch:
+    """A crawl subprocess's peak resident memory (VmHWM) and, every SAMPLE_S, the CPU of its
+    main thread (the reactor's), of its descendants (parse workers, writer) and of the server
+    process: read from /proc until it exits, so that the CPU a case spent in the article
+    phase (the server's window, on the same monotonic clock) can be taken per role."""
+
+    SAMPLE_S = 0.02
+
+    def __init__(self, server_pid: int) -> None:
+        self.server = Path(f"/proc/{server_pid}/stat")
         self.kib = 0
+        self.samples: list[tuple[float, int, int, int]] = []  # when, thread, helpers, server
         self._thread: threading.Thread | None = None
 
     def watch(self, process: subprocess.Popen) -> None:
         def sample() -> None:
-            status = Path(f"/proc/{process.pid}/status")
+            root = Path(f"/proc/{process.pid}")
+            helpers: dict[int, int] = {}  # pid -> its last ticks (kept once it has exited)
             while process.poll() is None:
                 try:
-                    for line in status.read_text().splitlines():
+                    for line in (root / "status").read_text().splitlines():
                         if line.startswith("VmHWM:"):
                             self.kib = max(self.kib, int(line.split()[1]))
                 except (OSError, ValueError):
                     pass
-                time.sleep(0.05)
+                for pid in _descendants(root):
+                    helpers[pid] = max(helpers.get(pid, 0), _ticks(Path(f"/proc/{pid}/stat")))
+                thread = _ticks(root / "task" / str(process.pid) / "stat")
+                self.samples.append(
+                    (time.perf_counter(), thread, sum(helpers.values()), _ticks(self.server))
+                )
+                time.sleep(self.SAMPLE_S)
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
 
     def join(self) -> float:
+        """The peak RSS in MB, once the process has exited."""
         if self._thread is not None:
             self._thread.join()
         return round(self.kib / 1024, 1)
+
+    def cpu_ms(self, window: list[float] | None, pages: int) -> dict[str, float | None]:
+        """CPU milliseconds a page within ``window`` (two perf_counter readings): the crawl's
+        main thread, its helper processes, the server."""
+        roles = ("thread_ms", "helpers_ms", "server_ms")
+        if window is None or not pages or len(self.samples) < 2:
+            return dict.fromkeys(roles)
+        first, last = (self._at(when) for when in window)
+        return {
+            role: round((last[n] - first[n]) / _TICK * 1000 / pages, 3)
+            for n, role in enumerate(roles)
+        }
+
+    def _at(self, when: float) -> tuple[float, ...]:
+        """The three tick counts at ``when``, interpolated between the samples around it."""
+        samples = self.samples
+        after = next((n for n, s in enumerate(samples) if s[0] >= when), len(samples) - 1)
+        before = max(0, after - 1)
+        (t0, *a), (t1, *b) = samples[before], samples[after]
+        share = min(1.0, max(0.0, (when - t0) / (t1 - t0))) if t1 > t0 else 1.0
+        return tuple(x + (y - x) * share for x, y in zip(a, b, strict=True))
+
+
+def _descendants(root: Path) -> list[int]:
+    """The pids of every process below ``root`` (a /proc/<pid> folder), children first."""
+    found: list[int] = []
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            tasks = list((folder / "task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(pid) for pid in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            folders += [Path(f"/proc/{pid}") for pid in children]
+    return found
 
 
 def run_newswatch(
@@ -283,6 +361,7 @@ def run_newswatch(
     warm: bool = True,
     parse_workers: int | Literal["auto"] = "auto",
     store_writer: bool | Literal["auto"] = "auto",
+    watch: Watch,
 ) -> tuple[_Child, float]:
     """``run_crawl`` of the sitemap index into ``database_url`` (a ``scrapy crawl dw``), and its
     peak RSS in MB; ``forget``: drop the stored validators first (no conditional request);
@@ -306,7 +385,6 @@ def run_newswatch(
         parse_workers=parse_workers,
         store_writer=store_writer,
     )
-    peak = PeakRss()
     # Database() migrates the schema before the clock starts
     with Database(database_url) as database:
         if forget:
@@ -328,7 +406,7 @@ def run_newswatch(
                     system_clock,
                     log_file=log,
                     timeout=1800,
-                    on_start=peak.watch,
+                    on_start=watch.watch,
                     spares=spares,
                 )
         finally:
@@ -336,11 +414,16 @@ def run_newswatch(
                 spares.close()
     if not outcome.ok:
         raise RuntimeError(f"newswatch crawl failed ({outcome.exit_code}):\n{outcome.log_tail}")
-    return child, peak.join()
+    return child, watch.join()
 
 
 def _row(
-    case: str, stats: dict[str, Any], child: _Child, log: Path, rss: float | None = None
+    case: str,
+    stats: dict[str, Any],
+    child: _Child,
+    log: Path,
+    watch: Watch,
+    rss: float | None = None,
 ) -> dict[str, Any]:
     pages = stats["article_requests"]
     window = stats["article_window_s"]
@@ -357,6 +440,7 @@ def _row(
         "wall_s": round(child.wall, 2),
         "cpu_s": round(child.cpu, 2),
         "peak_rss_mb": rss,
+        **watch.cpu_ms(stats["article_window"], pages),
     }
 
 
@@ -391,14 +475,16 @@ def crawl_round(
     rows = []
     server.ask("clear")
     log = workdir / f"bare-{number}.log"
-    child = run_bare(urls, settings, workdir, log)
+    watch = Watch(server.process.pid)
+    child = run_bare(urls, settings, workdir, log, watch)
     bare = server.ask("stats")
-    rows.append(_row("bare-scrapy", bare, child, log))
+    rows.append(_row("bare-scrapy", bare, child, log, watch))
     database_url = f"sqlite:///{workdir / f'bench-{number}.db'}"
     same = False
     for case, forget, warm in CRAWLS:
         server.ask("clear")
         log = workdir / f"{case}-{number}.log"
+        watch = Watch(server.process.pid)
         child, rss = run_newswatch(
             server.base_url,
             concurrency,
@@ -407,18 +493,26 @@ def crawl_round(
             forget=forget,
             warm=warm,
             parse_workers=parse_workers,
+            watch=watch,
         )
         stats = server.ask("stats")
-        rows.append(_row(case, stats, child, log, rss))
+        rows.append(_row(case, stats, child, log, watch, rss))
         if case == "newswatch":
             same = stats["article_targets"] == bare["article_targets"]
     server.ask("clear")
     log = workdir / f"newswatch-in-thread-{number}.log"
     in_thread_url = f"sqlite:///{workdir / f'bench-in-thread-{number}.db'}"
+    watch = Watch(server.process.pid)
     child, rss = run_newswatch(
-        server.base_url, concurrency, in_thread_url, log, parse_workers=0, store_writer=False
+        server.base_url,
+        concurrency,
+        in_thread_url,
+        log,
+        parse_workers=0,
+        store_writer=False,
+        watch=watch,
     )
-    rows.append(_row("newswatch-in-thread", server.ask("stats"), child, log, rss))
+    rows.append(_row("newswatch-in-thread", server.ask("stats"), child, log, watch, rss))
     return rows, same
 
 
@@ -431,10 +525,11 @@ def peak_rss(
         server.ask("clear")
         log = workdir / f"rss-{articles}.log"
         url = f"sqlite:///{workdir / f'rss-{articles}.db'}"
+        watch = Watch(server.process.pid)
         child, rss = run_newswatch(
-            server.base_url, concurrency, url, log, parse_workers=parse_workers
+            server.base_url, concurrency, url, log, parse_workers=parse_workers, watch=watch
         )
-        return _row(f"newswatch-{articles}", server.ask("stats"), child, log, rss)
+        return _row(f"newswatch-{articles}", server.ask("stats"), child, log, watch, rss)
     finally:
         server.close()
 
@@ -550,6 +645,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             cpu_ratio(by_case, "newswatch", "newswatch-in-thread"),
         ),
         ("newswatch_vs_bare_cpu_time", bare_cpu_share(by_case)),
+        (
+            "newswatch_vs_bare_thread_cpu_per_page_rounds",
+            per_round(every, "newswatch", "bare-scrapy", "thread_ms"),
+        ),
     ]
     if large is not None:
         growth = large["peak_rss_mb"] / first["peak_rss_mb"]
@@ -630,10 +729,16 @@ def _print_table(
         "median of the rounds' "
         "own ratios. The machine may be loaded: compare within a run only"
     )
+    print(
+        "thread, helpers, server: CPU ms an article page within the article phase, of the "
+        "crawl's main thread (the reactor's), of its child processes (parse workers, writer) "
+        "and of the server process (sampled from /proc every 20 ms)"
+    )
     print(f"newswatch requested exactly the bare spider's article URLs: {same}")
     header = (
         f"{'case':<24}{'articles':>9}{'requests':>9}{'304s':>6}{'KB sent':>9}{'phase s':>9}"
         f"{'pages/s':>9}{'scrapy s':>10}{'wall s':>8}{'cpu s':>8}{'RSS MB':>8}"
+        f"{'thread':>8}{'helpers':>8}{'server':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -644,6 +749,8 @@ def _print_table(
             f"{row['not_modified']:>6}{row['bytes_sent'] // 1024:>9}"
             f"{row['article_phase_s']:>9}{rate:>9}{_shown(row['scrapy_elapsed_s']):>10}"
             f"{row['wall_s']:>8}{row['cpu_s']:>8}{_shown(row['peak_rss_mb']):>8}"
+            f"{_shown(row['thread_ms']):>8}{_shown(row['helpers_ms']):>8}"
+            f"{_shown(row['server_ms']):>8}"
         )
     spread: dict[str, list[float]] = {}
     for row in every:
