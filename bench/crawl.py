@@ -482,38 +482,39 @@ def crawl_round(
     database_url = f"sqlite:///{workdir / f'bench-{number}.db'}"
     same = False
     for case, forget, warm in CRAWLS:
-        server.ask("clear")
-        log = workdir / f"{case}-{number}.log"
-        watch = Watch(server.process.pid)
-        child, rss = run_newswatch(
-            server.base_url,
-            concurrency,
-            database_url,
-            log,
-            forget=forget,
-            warm=warm,
-            parse_workers=parse_workers,
-            watch=watch,
-        )
-        stats = server.ask("stats")
-        rows.append(_row(case, stats, child, log, watch, rss))
+        row, stats = newswatch_case(
+            server, case, concurrency, database_url, workdir / f"{case}-{number}.log",
+            forget=forget, warm=warm, parse_workers=parse_workers,
+        )  # fmt: skip
+        rows.append(row)
         if case == "newswatch":
             same = stats["article_targets"] == bare["article_targets"]
-    server.ask("clear")
-    log = workdir / f"newswatch-in-thread-{number}.log"
     in_thread_url = f"sqlite:///{workdir / f'bench-in-thread-{number}.db'}"
+    row, _ = newswatch_case(
+        server, "newswatch-in-thread", concurrency, in_thread_url,
+        workdir / f"newswatch-in-thread-{number}.log", parse_workers=0, store_writer=False,
+    )  # fmt: skip
+    rows.append(row)
+    return rows, same
+
+
+def newswatch_case(
+    server: ServerProcess,
+    case: str,
+    concurrency: int,
+    database_url: str,
+    log: Path,
+    **options: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One newswatch crawl (``run_newswatch`` with ``options``) against a cleared server,
+    watched: its row and the server's stats."""
+    server.ask("clear")
     watch = Watch(server.process.pid)
     child, rss = run_newswatch(
-        server.base_url,
-        concurrency,
-        in_thread_url,
-        log,
-        parse_workers=0,
-        store_writer=False,
-        watch=watch,
+        server.base_url, concurrency, database_url, log, watch=watch, **options
     )
-    rows.append(_row("newswatch-in-thread", server.ask("stats"), child, log, watch, rss))
-    return rows, same
+    stats = server.ask("stats")
+    return _row(case, stats, child, log, watch, rss), stats
 
 
 def peak_rss(
@@ -522,14 +523,12 @@ def peak_rss(
     """One first crawl of a site with ``articles`` generated articles (its own server): its row."""
     server = ServerProcess(articles)
     try:
-        server.ask("clear")
-        log = workdir / f"rss-{articles}.log"
         url = f"sqlite:///{workdir / f'rss-{articles}.db'}"
-        watch = Watch(server.process.pid)
-        child, rss = run_newswatch(
-            server.base_url, concurrency, url, log, parse_workers=parse_workers, watch=watch
-        )
-        return _row(f"newswatch-{articles}", server.ask("stats"), child, log, watch, rss)
+        row, _ = newswatch_case(
+            server, f"newswatch-{articles}", concurrency, url,
+            workdir / f"rss-{articles}.log", parse_workers=parse_workers,
+        )  # fmt: skip
+        return row
     finally:
         server.close()
 
