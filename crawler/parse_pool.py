@@ -3,8 +3,9 @@
 The reactor's one thread downloads, schedules, runs the callbacks and stores; parsing a page
 (one lexbor parse and the field readers, ``crawler.dw_page.parse_page``) is about a third of a
 crawl's CPU. With ``NEWSWATCH_PARSE_WORKERS`` = N > 0 the spider hands each page's bytes to one of
-N processes and awaits the ParsedPage, so that the parse runs beside the downloads; N = 0 parses
-in the callback, and ``auto`` (the default) is 1 where the process may run on two CPUs or more
+N processes (``submit``: the future of its ParsedPage, which the spider's ``start()`` yields as
+an item once it is done), so that the parse runs beside the downloads; N = 0 parses in the
+callback, and ``auto`` (the default) is 1 where the process may run on two CPUs or more
 (its affinity mask and its cgroup's CPU quota), else 0.
 
 Each worker is a ``crawler.worker_process.WorkerProcess``: one process at the other end of a
@@ -31,11 +32,13 @@ than PageError is parsed again in the crawl's thread, which raises what it raise
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing.util
 import pickle
 import struct
 from collections.abc import Callable
+from functools import partial
 
 from crawler.dw_page import PageError, ParsedPage, parse_page
 from crawler.worker_process import WorkerGone, WorkerProcess, cpus, frame
@@ -54,6 +57,16 @@ def worker_count(setting: str | int | None) -> int:
     if str(setting).strip().lower() == "auto":
         return 1 if cpus() >= 2 else 0
     return max(0, int(setting))
+
+
+def _parse_into(
+    parsed: asyncio.Future[ParsedPage], body: bytes, url: str | None, content_type: str | None
+) -> None:
+    """Parse the page in this thread, into ``parsed``."""
+    try:
+        parsed.set_result(parse_page(body, url, content_type))
+    except Exception as error:  # PageError, or a bug: the caller's to report
+        parsed.set_exception(error)
 
 
 def _parser() -> Callable[[bytes], tuple[str, object]]:
@@ -89,21 +102,52 @@ class PageParser:
 
     async def parse(self, body: bytes, url: str | None, content_type: str | None) -> ParsedPage:
         """The page parsed (raises PageError as ``parse_page`` does)."""
+        return await self.submit(body, url, content_type)
+
+    def submit(
+        self, body: bytes, url: str | None, content_type: str | None
+    ) -> asyncio.Future[ParsedPage]:
+        """The future of the page parsed, by a worker or, with none alive, here and now (its
+        exception: PageError as ``parse_page`` raises it, or what a bug raised here). Called on
+        the running event loop, whose thread the future's callbacks run on."""
+        parsed: asyncio.Future[ParsedPage] = asyncio.get_running_loop().create_future()
         worker = self._pick()
         if worker is not None:
             meta = pickle.dumps((url, content_type), pickle.HIGHEST_PROTOCOL)
-            message = frame(_META.pack(len(meta)), meta, body)
             try:
-                kind, value = await worker.submit(message)
+                reply = worker.submit(frame(_META.pack(len(meta)), meta, body))
             except WorkerGone:
                 self._gone()
             else:
-                if kind == "page" and isinstance(value, ParsedPage):
-                    return value
-                if kind == "error":
-                    raise PageError(str(value))
-                log.warning("a page-parsing worker failed on %s (%s): parsed here", url, value)
-        return parse_page(body, url, content_type)
+                reply.add_done_callback(partial(self._answered, parsed, body, url, content_type))
+                return parsed
+        _parse_into(parsed, body, url, content_type)
+        return parsed
+
+    def _answered(
+        self,
+        parsed: asyncio.Future[ParsedPage],
+        body: bytes,
+        url: str | None,
+        content_type: str | None,
+        reply: asyncio.Future[tuple[str, object]],
+    ) -> None:
+        """A worker's reply: the page, a PageError, or the page to parse here (the worker died,
+        or failed on it for another reason)."""
+        if parsed.done():  # cancelled by its caller meanwhile
+            return
+        if reply.cancelled() or reply.exception() is not None:  # WorkerGone
+            self._gone()
+        else:
+            kind, value = reply.result()
+            if kind == "page" and isinstance(value, ParsedPage):
+                parsed.set_result(value)
+                return
+            if kind == "error":
+                parsed.set_exception(PageError(str(value)))
+                return
+            log.warning("a page-parsing worker failed on %s (%s): parsed here", url, value)
+        _parse_into(parsed, body, url, content_type)
 
     def _pick(self) -> WorkerProcess | None:
         alive = [worker for worker in self._workers if worker.alive]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from crawler.config import SourceConfig
-from crawler.dw import ref_from_url
+from crawler.discovery import read_feed
+from crawler.dw import normalize_url, ref_from_url
 from demo import DemoServer, Route, demo_articles
 from scheduler.crawling import CrawlOutcome, run_crawl
 from store.clock import system_clock
@@ -268,3 +270,32 @@ def test_a_crawl_by_hand_migrates_its_database_records_its_run_and_skips_what_it
     # the unchanged feed answers 304 (conditional request): one known index, no article page
     assert (again.status, again.new, again.skipped_known) == ("ok", 0, 1)
     assert requested[1] == []
+
+
+def test_article_requests_a_spider_middleware_drops_end_the_crawl_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """Scrapy's UrlLengthMiddleware drops a request from start() without a callback, an errback
+    or a signal: the crawl still ends, says how many were dropped, and stores the rest."""
+    url = f"sqlite:///{tmp_path / 'dropped.db'}"
+    with DemoServer(demo_articles()) as server:
+        feed = server.url("/rdf/rss-en-all")
+        with urllib.request.urlopen(feed, timeout=30) as answer:
+            listed = [normalize_url(a.url) for a in read_feed(answer.read(), feed).articles]
+        limit = sorted(len(u) for u in listed)[len(listed) // 2]
+        kept = {ref.content_id for u in listed if len(u) <= limit and (ref := ref_from_url(u))}
+        dropped = len(listed) - len(kept)
+        assert kept and dropped
+        command = [
+            *(sys.executable, "-m", "scrapy", "crawl", "dw"),
+            *("-a", f"feeds={feed}", "-a", "allowed_domains=127.0.0.1"),
+            *("-s", f"NEWSWATCH_DATABASE_URL={url}", "-s", f"URLLENGTH_LIMIT={limit}"),
+            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
+        ]
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_TIMEOUT
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{dropped} article requests were dropped before their download" in done.stderr
+    with Database(url) as database:
+        assert {a.content_id for a in stored_articles(database)} == kept

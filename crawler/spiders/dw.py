@@ -17,10 +17,12 @@ import asyncio
 import gc
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Self
+from functools import partial
+from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -40,7 +42,7 @@ from crawler.discovery import (
     read_sitemap,
 )
 from crawler.dw import normalize_url
-from crawler.dw_page import PageError
+from crawler.dw_page import PageError, ParsedPage
 from crawler.extraction import ExtractionTally
 from crawler.parse_pool import SETTING as PARSE_WORKERS
 from crawler.parse_pool import PageParser, page_parser, worker_count
@@ -48,11 +50,16 @@ from crawler.pipelines import StoreArticlePipeline
 from store.article_schema import CrawledArticle
 from store.validators import Validators, usable
 
+if TYPE_CHECKING:
+    from scrapy.core.engine import ExecutionEngine
+
 STATS = "newswatch/"
 MAX_SITEMAPS = 200  # sitemap files followed from one index, per crawl
 MAX_ITEMS_PER_FEED = 1000  # [crawl] max_items_per_feed: NEWSWATCH_MAX_ITEMS_PER_FEED
 # start() looks again this often when nothing woke it (a missed wake-up costs this much)
 WAKE_SECONDS = 0.05
+# article requests the engine has not held for this long are taken as lost (see start())
+LOST_SECONDS = 4 * WAKE_SECONDS
 GC_YOUNG = 20_000  # allocations between collections of the young generation (CPython: 700)
 
 
@@ -110,6 +117,13 @@ class DwSpider(Spider):
         self.open_indexes = 0  # index requests made whose callback or errback has not run
         self._wake = asyncio.Event()
         self.parser = PageParser(0)  # from_crawler: in workers, as the settings say
+        self.fetching = 0  # article requests yielded whose callback or errback has not run
+        # pages handed to the parser and not answered yet, and their bytes: at most
+        # SCRAPER_SLOT_MAX_ACTIVE_SIZE, as Scrapy bounds the responses its callbacks hold
+        self.parsing = 0
+        self.parsing_bytes = 0
+        self.parse_limit = 5_000_000
+        self.articles: deque[CrawledArticle] = deque()  # parsed, for start() to yield
 
     def closed(self, reason: str) -> None:
         self.parser.close()
@@ -127,6 +141,7 @@ class DwSpider(Spider):
         crawler.signals.connect(spider._wake.set, signal=signals.request_left_downloader)
         crawler.signals.connect(spider._dropped, signal=signals.request_dropped)
         spider.parser = page_parser(worker_count(crawler.settings.get(PARSE_WORKERS)))
+        spider.parse_limit = crawler.settings.getint("SCRAPER_SLOT_MAX_ACTIVE_SIZE")
         # what is loaded by now lives as long as the crawl: keep the collector off it. No
         # gc.collect() first: it took ~0.1 s of every crawl's start-up to free a handful of
         # objects (measured), and what it would free is a few import-time cycles, kept once
@@ -147,7 +162,7 @@ class DwSpider(Spider):
             raise ValueError("no source: pass -a feeds=URL[,URL] (or sitemaps=, pages=)")
         return SourceConfig.model_validate({"name": self.source_name or "by-hand", **given})
 
-    async def start(self) -> AsyncIterator[Request]:
+    async def start(self) -> AsyncIterator[Request | CrawledArticle]:
         assert self.source is not None
         self.store = self.crawler.get_item_pipeline(StoreArticlePipeline)
         self.validators = self.store.validators() if self.store is not None else {}
@@ -160,17 +175,26 @@ class DwSpider(Spider):
         async for request in self._article_requests():
             yield request
 
-    async def _article_requests(self) -> AsyncIterator[Request]:
+    async def _article_requests(self) -> AsyncIterator[Request | CrawledArticle]:
         """The queued articles' requests, one whenever the engine has room for it (Scrapy's lazy
-        start requests), until every index has been read and the queue is empty."""
+        start requests), and the articles parsed, until every index has been read, every
+        article requested has come back and every page has been parsed."""
         engine = self.crawler.engine
-        # an index read, an article queued or a download done wakes it; this, whatever missed
-        # (one timer for the whole loop: not a wait_for, with its task and timer, per page)
+        # an index read, an article queued, parsed or fetched, a download done wakes it; this,
+        # whatever missed (one timer for the whole loop: not a wait_for, with its task and
+        # timer, per page)
         ticking = asyncio.ensure_future(self._tick())
+        lost_since: float | None = None
         try:
-            while self.queued or self.open_indexes:
-                if self.queued and not engine.needs_backout():
+            while (
+                self.queued or self.open_indexes or self.fetching or self.parsing or self.articles
+            ):
+                if self.articles:  # parsed: to the item pipelines
+                    yield self.articles.popleft()
+                    continue
+                if self.queued and self._room(engine):
                     url, listed_at, index = self.queued.popleft()
+                    self.fetching += 1
                     yield Request(
                         url,
                         callback=self.parse_article,
@@ -178,10 +202,39 @@ class DwSpider(Spider):
                         meta={"listed_at": listed_at, "index": index},
                     )
                     continue
+                if not self._only_lost_requests(engine):
+                    lost_since = None
+                elif lost_since is None:
+                    lost_since = time.monotonic()
+                elif time.monotonic() - lost_since >= LOST_SECONDS:
+                    self.logger.warning(
+                        "%d article requests were dropped before their download "
+                        "(by a spider middleware)",
+                        self.fetching,
+                    )
+                    break
                 self._wake.clear()
                 await self._wake.wait()
         finally:
             ticking.cancel()
+
+    def _room(self, engine: ExecutionEngine) -> bool:
+        """Whether another article may be requested: the engine has room, and the pages
+        being parsed weigh no more than what Scrapy lets its scraper hold."""
+        return self.parsing_bytes < self.parse_limit and not engine.needs_backout()
+
+    def _only_lost_requests(self, engine: ExecutionEngine) -> bool:
+        """Whether all this loop waits for is article requests the engine no longer holds:
+        one that a spider middleware drops from start()'s output (UrlLengthMiddleware does,
+        silently) has no callback, no errback and no signal."""
+        if self.queued or self.open_indexes or self.parsing or self.articles:
+            return False
+        scheduler, scraper = engine.scheduler, engine.scraper.slot
+        return not (
+            engine.downloader.active
+            or (scraper is not None and not scraper.is_idle())
+            or (scheduler is not None and scheduler.has_pending_requests())
+        )
 
     async def _tick(self) -> None:
         """Wake start() every WAKE_SECONDS (a wake-up no signal gave costs at most this)."""
@@ -214,6 +267,12 @@ class DwSpider(Spider):
         """The scheduler refused a request: an index one will have no callback or errback."""
         if request.meta.get("discovery"):
             self._index_done()
+        elif "listed_at" in request.meta:
+            self._fetched()
+
+    def _fetched(self) -> None:
+        self.fetching -= 1
+        self._wake.set()
 
     def kept_validators(self) -> dict[str, Validators]:
         """The validators to keep: of the indexes whose every article was fetched and stored."""
@@ -323,25 +382,58 @@ class DwSpider(Spider):
 
     # ------------------------------------------------------------------ articles
 
-    async def parse_article(self, response: Response) -> AsyncIterator[CrawledArticle]:
+    def parse_article(self, response: Response) -> None:
+        """Hand the page to the parser; its article comes out of start() once parsed. (A
+        callback that awaited it held the response, and its output went through the spider
+        middlewares and Scrapy's parallel processing of an async iterable: about a quarter of
+        the reactor thread's CPU a page, bench/crawl.py.)"""
         self.crawler.stats.inc_value(STATS + "pages")
-        try:
-            page = await self.parser.parse(response.body, response.url, _content_type(response))
-        except PageError as error:
-            self._error(response.url, str(error))
-            self.failed_indexes.add(response.meta.get("index", ""))
+        self.fetching -= 1
+        body = response.body
+        parsed = self.parser.submit(body, response.url, _content_type(response))
+        self.parsing += 1
+        self.parsing_bytes += len(body)
+        meta = response.meta
+        parsed.add_done_callback(
+            partial(
+                self._parsed, response.url, meta.get("listed_at"), meta.get("index", ""), len(body)
+            )
+        )
+
+    def _parsed(
+        self,
+        url: str,
+        listed_at: datetime | None,
+        index: str,
+        size: int,
+        parsed: asyncio.Future[ParsedPage],
+    ) -> None:
+        """A page parsed: its article queued for start() to yield, or its error counted."""
+        self.parsing -= 1
+        self.parsing_bytes -= size
+        self._wake.set()
+        if parsed.cancelled():
             return
+        error = parsed.exception()
+        if error is not None:
+            self.failed_indexes.add(index)
+            if isinstance(error, PageError):
+                self._error(url, str(error))
+            else:  # a bug: the crawl's log shows it, as Scrapy shows a callback's exception
+                self.logger.error("Spider error processing %s", url, exc_info=error)
+                self.crawler.stats.inc_value("spider_exceptions/count")
+                self.crawler.stats.inc_value(f"spider_exceptions/{type(error).__name__}")
+            return
+        page = parsed.result()
         self.extraction.add(page)
         for warning in page.warnings:
-            self.logger.warning("%s: %s", response.url, warning)
+            self.logger.warning("%s: %s", url, warning)
         if page.selector_fallback:
             self.crawler.stats.inc_value(STATS + "selector_fallbacks")
-            self.logger.warning(
-                "%s: DW layout selectors found no body; used the fallback", response.url
-            )
+            self.logger.warning("%s: DW layout selectors found no body; used the fallback", url)
         # the newest date an index gave it so far (one read after this is stored at the end)
-        listed = self.listed_dates.get(page.content_id, response.meta.get("listed_at"))
-        yield CrawledArticle.of_page(page, listed_at=listed)
+        listed = self.listed_dates.get(page.content_id, listed_at)
+        self.articles.append(CrawledArticle.of_page(page, listed_at=listed))
 
     # ------------------------------------------------------------------ errors
 
@@ -351,6 +443,8 @@ class DwSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         if request.meta.get("discovery"):
             self._index_done()
+        else:
+            self._fetched()
         error = failure.value
         if isinstance(error, HttpError):
             reason = f"HTTP {error.response.status}"
