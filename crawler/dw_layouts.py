@@ -231,6 +231,8 @@ def read_react(tree: LexborHTMLParser, html: str, content_id: int | None) -> Lay
         "author-details",
     )
     for selector, source in _DATE_METAS:
+        if found.published_at is not None:
+            break  # each look is a walk of the whole tree
         found.take("published_at", iso_datetime(_content(tree.css_first(selector))), source)
     if found.published_at is None:
         _read_time_element(article, found)
