@@ -299,3 +299,29 @@ def test_article_requests_a_spider_middleware_drops_end_the_crawl_with_a_warning
     assert f"{dropped} article requests were dropped before their download" in done.stderr
     with Database(url) as database:
         assert {a.content_id for a in stored_articles(database)} == kept
+
+
+def test_a_crawl_whose_parse_bound_holds_one_page_at_a_time_stores_every_article(
+    tmp_path: Path,
+) -> None:
+    """The pages out for parsing are bounded by SCRAPER_SLOT_MAX_ACTIVE_SIZE bytes: at one byte
+    (no article is requested while a page is out), the crawl still ends and loses nothing."""
+    url = f"sqlite:///{tmp_path / 'bounded.db'}"
+    with DemoServer(demo_articles()) as server:
+        command = [
+            *(sys.executable, "-m", "scrapy", "crawl", "dw"),
+            *("-a", f"feeds={server.url('/rdf/rss-en-all')},{server.url('/xml/rss-de-all')}"),
+            *("-a", f"sitemaps={server.url('/sitemap.xml')}"),
+            *("-a", "allowed_domains=127.0.0.1", "-s", f"NEWSWATCH_DATABASE_URL={url}"),
+            *("-s", "SCRAPER_SLOT_MAX_ACTIVE_SIZE=1", "-s", "NEWSWATCH_PARSE_WORKERS=1"),
+            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
+        ]
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_TIMEOUT
+        )
+        requested = content_ids(server.request_log.article_requests())
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Database(url) as database:
+        stored = {a.content_id for a in stored_articles(database)}
+    assert len(stored) == DEMO_ARTICLES
+    assert sorted(stored) == sorted(requested)
