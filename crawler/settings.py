@@ -87,8 +87,8 @@ NEWSWATCH_PARSE_WORKERS = os.environ.get("NEWSWATCH_PARSE_WORKERS", "auto")
 NEWSWATCH_STORE_WRITER = os.environ.get("NEWSWATCH_STORE_WRITER", "auto")
 NEWSWATCH_RUN_ID = 0  # the CrawlRun row `newswatch crawl` made for this crawl; 0: make one
 
-# Callbacks yield at most one request (articles come out of start()): a large CONCURRENT_ITEMS
-# only creates idle tasks.
+# Callbacks yield no item (articles come out of start()), only a sitemap index's few sitemap
+# requests: a large CONCURRENT_ITEMS only creates idle tasks.
 CONCURRENT_ITEMS = 8
 # Our callbacks are generators that return discovery results to their callers on purpose.
 WARN_ON_GENERATOR_RETURN_VALUE = False

@@ -239,6 +239,18 @@ def test_two_crawls_at_once_store_each_article_once(database_url: str) -> None:
 # ---------------------------------------------------------------------- by hand
 
 
+def crawl_by_hand(database_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`scrapy crawl dw` as the README shows it, into ``database_url``, with no delay;
+    ``arguments``: its -a and -s options."""
+    command = [
+        *(sys.executable, "-m", "scrapy", "crawl", "dw"),
+        *("-a", "allowed_domains=127.0.0.1", "-s", f"NEWSWATCH_DATABASE_URL={database_url}"),
+        *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
+        *arguments,
+    ]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_TIMEOUT)
+
+
 def test_a_crawl_by_hand_migrates_its_database_records_its_run_and_skips_what_it_stored(
     tmp_path: Path,
 ) -> None:
@@ -247,18 +259,11 @@ def test_a_crawl_by_hand_migrates_its_database_records_its_run_and_skips_what_it
     database it stored into and fetches no article page."""
     url = f"sqlite:///{tmp_path / 'by-hand.db'}"
     with DemoServer(demo_articles()) as server:
-        command = [
-            *(sys.executable, "-m", "scrapy", "crawl", "dw"),
-            *("-a", f"feeds={server.url('/rdf/rss-en-all')}", "-a", "source=by-hand"),
-            *("-a", "allowed_domains=127.0.0.1", "-s", f"NEWSWATCH_DATABASE_URL={url}"),
-            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
-        ]
+        feed = ("-a", f"feeds={server.url('/rdf/rss-en-all')}", "-a", "source=by-hand")
         requested = []
         for _ in range(2):
             server.request_log.clear()
-            done = subprocess.run(
-                command, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_TIMEOUT
-            )
+            done = crawl_by_hand(url, *feed)
             assert done.returncode == 0, done.stderr[-3000:]
             requested.append(server.request_log.article_requests())
         with Database(url) as database, database.session() as session:
@@ -286,15 +291,7 @@ def test_article_requests_a_spider_middleware_drops_end_the_crawl_with_a_warning
         kept = {ref.content_id for u in listed if len(u) <= limit and (ref := ref_from_url(u))}
         dropped = len(listed) - len(kept)
         assert kept and dropped
-        command = [
-            *(sys.executable, "-m", "scrapy", "crawl", "dw"),
-            *("-a", f"feeds={feed}", "-a", "allowed_domains=127.0.0.1"),
-            *("-s", f"NEWSWATCH_DATABASE_URL={url}", "-s", f"URLLENGTH_LIMIT={limit}"),
-            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
-        ]
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_TIMEOUT
-        )
+        done = crawl_by_hand(url, "-a", f"feeds={feed}", "-s", f"URLLENGTH_LIMIT={limit}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{dropped} article requests were dropped before their download" in done.stderr
     with Database(url) as database:
@@ -308,16 +305,11 @@ def test_a_crawl_whose_parse_bound_holds_one_page_at_a_time_stores_every_article
     (no article is requested while a page is out), the crawl still ends and loses nothing."""
     url = f"sqlite:///{tmp_path / 'bounded.db'}"
     with DemoServer(demo_articles()) as server:
-        command = [
-            *(sys.executable, "-m", "scrapy", "crawl", "dw"),
+        done = crawl_by_hand(
+            url,
             *("-a", f"feeds={server.url('/rdf/rss-en-all')},{server.url('/xml/rss-de-all')}"),
             *("-a", f"sitemaps={server.url('/sitemap.xml')}"),
-            *("-a", "allowed_domains=127.0.0.1", "-s", f"NEWSWATCH_DATABASE_URL={url}"),
             *("-s", "SCRAPER_SLOT_MAX_ACTIVE_SIZE=1", "-s", "NEWSWATCH_PARSE_WORKERS=1"),
-            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
-        ]
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_TIMEOUT
         )
         requested = content_ids(server.request_log.article_requests())
     assert done.returncode == 0, done.stderr[-3000:]
