@@ -154,28 +154,47 @@ def read_sitemap(body: bytes, base_url: str = "") -> Discovered:
     found = Discovered([], [])
     for entry in root:
         name = _local(entry.tag)
-        location = _text(entry, "loc")
+        if name not in ("url", "sitemap"):
+            continue
+        location, date = _sitemap_entry(entry)
         if not location:
             continue
-        location = urljoin(base_url, location)
+        location = _absolute(base_url, location)
         if name == "sitemap":
             found.sitemaps.append(location)
-        elif name == "url":
-            date = _text(entry, "lastmod") or _news_date(entry)
-            listed = _listed(location, None, date)
-            if listed is None:
-                found.skipped += 1
-            else:
-                found.articles.append(listed)
+            continue
+        listed = _listed(location, None, date)
+        if listed is None:
+            found.skipped += 1
+        else:
+            found.articles.append(listed)
     return found
 
 
-def _news_date(entry: etree._Element) -> str | None:
-    for news in _children(entry, "news"):
-        date = _text(news, "publication_date")
-        if date:
-            return date
-    return None
+def _sitemap_entry(entry: etree._Element) -> tuple[str | None, str | None]:
+    """An entry's ``loc`` and its date: ``lastmod``, else ``news:publication_date`` (the
+    first non-empty of each), read in one pass over its children: a sitemap of DW's archive
+    lists tens of thousands of entries."""
+    location = lastmod = published = None
+    for child in entry:
+        name = _local(child.tag)
+        if name == "news":
+            published = published or _text(child, "publication_date")
+            continue
+        text = child.text.strip() if child.text else ""
+        if name == "loc" and location is None and text:
+            location = text
+        elif name == "lastmod" and lastmod is None and text:
+            lastmod = text
+    return location, lastmod or published
+
+
+def _absolute(base_url: str, location: str) -> str:
+    """``location`` against ``base_url``; an http(s) URL as it is (what ``urljoin`` would
+    give it, but for dropping an empty ``?`` or ``#``, which normalizing drops too)."""
+    if location.startswith(("http://", "https://")):
+        return location
+    return urljoin(base_url, location)
 
 
 def read_listing(html: bytes | str, base_url: str) -> Discovered:

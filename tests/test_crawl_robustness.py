@@ -429,3 +429,47 @@ def test_feed_and_sitemap_dates_without_offset_are_berlin_time() -> None:
     listed = [c.listed_at for c in read_feed(feed).articles]
     assert listed == [expected, None]
     assert [c.listed_at for c in read_sitemap(sitemap).articles] == [expected]
+
+
+def test_a_sitemap_entry_gives_its_first_loc_and_lastmod_else_its_news_date() -> None:
+    sitemap = f"""<?xml version="1.0"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+ xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+<url><loc> </loc><loc>/en/x/a-{CONTENT_ID}</loc><loc>/en/y/a-{CONTENT_ID + 9}</loc>
+<lastmod></lastmod><lastmod>2024-07-15T12:00:00Z</lastmod><lastmod>2020-01-01</lastmod></url>
+<url><loc>https://www.dw.com/en/y/a-{CONTENT_ID + 1}</loc><news:news><news:publication>
+<news:name>DW</news:name></news:publication><news:publication_date>2024-07-16T08:00:00Z
+</news:publication_date></news:news></url>
+<url><loc>https://www.dw.com/en/z/a-{CONTENT_ID + 2}</loc></url>
+<image><loc>https://www.dw.com/en/w/a-{CONTENT_ID + 3}</loc></image>
+<url><lastmod>2024-07-15T12:00:00Z</lastmod></url>
+<url><loc>https://www.dw.com/en/about-dw/s-30688</loc></url>
+</urlset>""".encode()
+    found = read_sitemap(sitemap, "https://www.dw.com/sitemap-1.xml")
+    assert [(a.url, a.content_id, a.listed_at) for a in found.articles] == [
+        (
+            f"https://www.dw.com/en/x/a-{CONTENT_ID}",
+            CONTENT_ID,
+            datetime(2024, 7, 15, 12, 0, tzinfo=UTC),
+        ),
+        (
+            f"https://www.dw.com/en/y/a-{CONTENT_ID + 1}",
+            CONTENT_ID + 1,
+            datetime(2024, 7, 16, 8, 0, tzinfo=UTC),
+        ),
+        (f"https://www.dw.com/en/z/a-{CONTENT_ID + 2}", CONTENT_ID + 2, None),
+    ]
+    assert found.skipped == 1  # the section page names no article; the image entry is no url
+
+
+def test_a_sitemap_index_names_its_sitemaps_against_its_own_address() -> None:
+    index = b"""<?xml version="1.0"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>sitemap-2.xml</loc></sitemap><sitemap><loc>https://www.dw.com/s-3.xml</loc></sitemap>
+<sitemap><lastmod>2024-07-15</lastmod></sitemap></sitemapindex>"""
+    found = read_sitemap(index, "https://www.dw.com/sitemaps/index.xml")
+    assert found.sitemaps == [
+        "https://www.dw.com/sitemaps/sitemap-2.xml",
+        "https://www.dw.com/s-3.xml",
+    ]
+    assert found.articles == [] and found.skipped == 0
