@@ -441,3 +441,35 @@ def test_robots_disallow_keeps_those_pages_unrequested(hostile: HostileCrawl) ->
 def test_robots_txt_answering_500_disallows_the_whole_host(hostile: HostileCrawl) -> None:
     assert set(hostile.requests["C"]) == {"/robots.txt"}
     assert "robots.txt" in hostile.errors_naming(hostile.base_urls["C"] + "/rdf/rss-en-all")[0]
+
+
+def test_a_sitemap_index_naming_a_url_scrapy_cannot_request_reads_its_other_sitemaps(
+    tmp_path: Path,
+) -> None:
+    """A sitemap loc with a port that is no number: one counted error naming it, and the crawl
+    goes on to the index's next sitemap and ends (it once waited forever for the bad one)."""
+    with DemoServer(demo_articles()) as server:
+        bad = f"http://127.0.0.1:{server.port}x/sitemaps/bad.xml"
+        good = "/sitemaps/news-en-1.xml"
+        server.routes["/sitemaps/index.xml"] = xml_route(
+            f"""<?xml version="1.0"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>{bad}</loc></sitemap><sitemap><loc>{server.url(good)}</loc></sitemap>
+</sitemapindex>""".encode()
+        )
+        english = {a.content_id for a in server.site.articles if a.language == "en"}
+        source = SourceConfig(
+            name="bad-sitemap-url",
+            sitemaps=[server.url("/sitemaps/index.xml")],
+            allowed_domains=["127.0.0.1"],
+        )
+        with Database(f"sqlite:///{tmp_path / 'news.db'}") as database:
+            outcome = crawl(source, database)
+            stored = {article.content_id for article in stored_articles(database)}
+    assert outcome.run is not None
+    assert [line for line in outcome.run.last_errors if bad in line] == [
+        f"{bad}: not a URL the crawl can request (Port could not be cast to integer value as "
+        f"{server.port}x)"
+    ]
+    assert outcome.run.errors == 1
+    assert stored == english

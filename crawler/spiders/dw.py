@@ -248,11 +248,8 @@ class DwSpider(Spider):
     def _index_request(self, url: str, callback: Any, parent: str | None = None) -> Request:
         """A feed, sitemap or listing request; conditional when its validators are stored
         (a 304 reaches the callback, with nothing to parse)."""
-        if parent is not None:
-            self.parent_index.setdefault(url, parent)
         known = self.validators.get(url)
-        self.open_indexes += 1
-        return Request(
+        request = Request(  # first: a URL it refuses (ValueError) leaves nothing open
             url,
             callback=callback,
             errback=self.on_error,
@@ -261,6 +258,10 @@ class DwSpider(Spider):
             headers=known.headers() if known else None,
             meta={"handle_httpstatus_list": [304], "index": url, "discovery": True},
         )
+        if parent is not None:
+            self.parent_index.setdefault(url, parent)
+        self.open_indexes += 1
+        return request
 
     def _index_done(self) -> None:
         self.open_indexes -= 1
@@ -309,7 +310,13 @@ class DwSpider(Spider):
                 )
                 break
             self.sitemaps_followed += 1
-            yield self._index_request(url, self.parse_sitemap, parent=index)
+            try:
+                request = self._index_request(url, self.parse_sitemap, parent=index)
+            except ValueError as error:  # a port that is no number, an unclosed "[::1" ...
+                self.failed_indexes.add(index)  # not read whole: ask for all of it next time
+                self._error(url, f"not a URL the crawl can request ({error})")
+                continue
+            yield request
 
     def _follow(
         self, response: Response, read: Callable[[bytes, str], Discovered]
