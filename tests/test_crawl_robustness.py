@@ -436,10 +436,14 @@ def test_a_sitemap_entry_gives_its_first_loc_and_lastmod_else_its_news_date() ->
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
  xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
 <url><loc> </loc><loc>/en/x/a-{CONTENT_ID}</loc><loc>/en/y/a-{CONTENT_ID + 9}</loc>
+<news:news><news:publication_date>2021-01-01T00:00:00Z</news:publication_date></news:news>
 <lastmod></lastmod><lastmod>2024-07-15T12:00:00Z</lastmod><lastmod>2020-01-01</lastmod></url>
-<url><loc>https://www.dw.com/en/y/a-{CONTENT_ID + 1}</loc><news:news><news:publication>
-<news:name>DW</news:name></news:publication><news:publication_date>2024-07-16T08:00:00Z
-</news:publication_date></news:news></url>
+<url><loc>https://www.dw.com/en/y/a-{CONTENT_ID + 1}</loc>
+<news:news><news:publication_date> </news:publication_date></news:news><news:news>
+<news:publication><news:name>DW</news:name></news:publication><news:publication_date>
+2024-07-16T08:00:00Z</news:publication_date><news:publication_date>2019-01-01T00:00:00Z
+</news:publication_date></news:news>
+<news:news><news:publication_date>2022-01-01T00:00:00Z</news:publication_date></news:news></url>
 <url><loc>https://www.dw.com/en/z/a-{CONTENT_ID + 2}</loc></url>
 <image><loc>https://www.dw.com/en/w/a-{CONTENT_ID + 3}</loc></image>
 <url><lastmod>2024-07-15T12:00:00Z</lastmod></url>
