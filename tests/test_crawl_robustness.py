@@ -477,3 +477,20 @@ def test_a_sitemap_index_names_its_sitemaps_against_its_own_address() -> None:
         "https://www.dw.com/s-3.xml",
     ]
     assert found.articles == [] and found.skipped == 0
+
+
+def test_a_sitemap_loc_is_joined_where_joining_changes_it() -> None:
+    """An empty ``;params`` dropped, a missing host taken from the sitemap's own address: what
+    ``urljoin`` makes of such a loc (a plain absolute loc is taken as it is)."""
+    sitemap = f"""<?xml version="1.0"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<url><loc>https://www.dw.com/en/x/a-{CONTENT_ID};</loc></url>
+<url><loc>https:///en/y/a-{CONTENT_ID + 1}</loc></url>
+<url><loc>https://www.dw.com/en/z/a-{CONTENT_ID + 2}</loc></url>
+</urlset>""".encode()
+    found = read_sitemap(sitemap, "https://www.dw.com/sitemaps/news.xml")
+    assert [a.url for a in found.articles] == [
+        f"https://www.dw.com/en/x/a-{CONTENT_ID}",
+        f"https://www.dw.com/en/y/a-{CONTENT_ID + 1}",
+        f"https://www.dw.com/en/z/a-{CONTENT_ID + 2}",
+    ]
