@@ -75,11 +75,10 @@ def _children(element: etree._Element, name: str) -> list[etree._Element]:
 
 
 def _text(element: etree._Element, *names: str) -> str | None:
-    """The first child of the first of ``names`` that has one with text: that text, stripped."""
     for name in names:
         for child in _children(element, name):
-            if text := _stripped(child):
-                return text
+            if child.text and child.text.strip():
+                return child.text.strip()
     return None
 
 
@@ -158,42 +157,33 @@ def read_sitemap(body: bytes, base_url: str = "") -> Discovered:
     found = Discovered([], [])
     for entry in root:
         name = _local(entry.tag)
-        if name not in ("url", "sitemap"):
-            continue
-        location, date = _sitemap_entry(entry)
+        location = _text(entry, "loc")
         if not location:
             continue
         location = _joined(base_url, location)
         if name == "sitemap":
             found.sitemaps.append(location)
-            continue
-        listed = _listed(location, None, date)
-        if listed is None:
-            found.skipped += 1
-        else:
-            found.articles.append(listed)
+        elif name == "url":
+            date = _text(entry, "lastmod") or _news_date(entry)
+            listed = _listed(location, None, date)
+            if listed is None:
+                found.skipped += 1
+            else:
+                found.articles.append(listed)
     return found
 
 
-def _sitemap_entry(entry: etree._Element) -> tuple[str | None, str | None]:
-    """An entry's ``loc`` and its date: ``lastmod``, else ``news:publication_date`` (the
-    first non-empty of each), read in one pass over its children: a sitemap of DW's archive
-    lists tens of thousands of entries."""
-    location = lastmod = published = None
-    for child in entry:
-        name = _local(child.tag)
-        if name == "news":
-            published = published or _text(child, "publication_date")
-        elif name == "loc" and location is None:
-            location = _stripped(child)
-        elif name == "lastmod" and lastmod is None:
-            lastmod = _stripped(child)
-    return location, lastmod or published
+def _news_date(entry: etree._Element) -> str | None:
+    for news in _children(entry, "news"):
+        date = _text(news, "publication_date")
+        if date:
+            return date
+    return None
 
 
 def _joined(base_url: str, location: str) -> str:
     """``urljoin(base_url, location)``, without the call where it would return ``location``
-    as it is (a plain absolute http(s) URL: a third of the time a sitemap entry costs)."""
+    as it is (a plain absolute http(s) URL: a fifth of the time a sitemap entry costs)."""
     if (
         location.startswith(("http://", "https://"))
         and location.isascii()
@@ -201,11 +191,6 @@ def _joined(base_url: str, location: str) -> str:
     ):
         return location
     return urljoin(base_url, location)
-
-
-def _stripped(element: etree._Element) -> str | None:
-    """Its text stripped; None when there is none (as ``_text`` passes such a child by)."""
-    return (element.text or "").strip() or None
 
 
 def read_listing(html: bytes | str, base_url: str) -> Discovered:

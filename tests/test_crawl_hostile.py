@@ -447,7 +447,8 @@ def test_a_sitemap_index_naming_a_url_scrapy_cannot_request_reads_its_other_site
     tmp_path: Path,
 ) -> None:
     """A sitemap loc with a port that is no number: one counted error naming it, and the crawl
-    goes on to the index's next sitemap and ends (it once waited forever for the bad one)."""
+    goes on to the index's next sitemap and ends (it once waited for the bad one until its
+    timeout)."""
     with DemoServer(demo_articles()) as server:
         bad = f"http://127.0.0.1:{server.port}x/sitemaps/bad.xml"
         good = "/sitemaps/news-en-1.xml"
@@ -473,3 +474,27 @@ def test_a_sitemap_index_naming_a_url_scrapy_cannot_request_reads_its_other_site
     ]
     assert outcome.run.errors == 1
     assert stored == english
+
+
+def test_a_configured_url_scrapy_cannot_request_is_an_error_and_the_others_are_read(
+    tmp_path: Path,
+) -> None:
+    """The same refusal for a URL of the source itself: its feeds, sitemaps and pages after it
+    are still requested (the refusal once ended start(), with every article it was to yield)."""
+    with DemoServer(demo_articles()) as server:
+        bad = f"http://127.0.0.1:{server.port}x/sitemap.xml"
+        source = SourceConfig(
+            name="bad-configured-url",
+            sitemaps=[bad, server.url("/sitemap.xml")],
+            allowed_domains=["127.0.0.1"],
+        )
+        every = {a.content_id for a in server.site.articles}
+        with Database(f"sqlite:///{tmp_path / 'news.db'}") as database:
+            outcome = crawl(source, database)
+            stored = {article.content_id for article in stored_articles(database)}
+    assert outcome.run is not None
+    assert outcome.run.last_errors == [
+        f"{bad}: not a URL the crawl can request (Port could not be cast to integer value as "
+        f"{server.port}x)"
+    ]
+    assert stored == every

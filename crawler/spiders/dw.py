@@ -166,14 +166,16 @@ class DwSpider(Spider):
         assert self.source is not None
         self.store = self.crawler.get_item_pipeline(StoreArticlePipeline)
         self.validators = self.store.validators() if self.store is not None else {}
-        for url in self.source.feeds:
-            yield self._index_request(url, self.parse_feed)
-        for url in self.source.sitemaps:
-            yield self._index_request(url, self.parse_sitemap)
-        for url in self.source.pages:
-            yield self._index_request(url, self.parse_listing)
-        async for request in self._article_requests():
-            yield request
+        indexes = [
+            *((url, self.parse_feed) for url in self.source.feeds),
+            *((url, self.parse_sitemap) for url in self.source.sitemaps),
+            *((url, self.parse_listing) for url in self.source.pages),
+        ]
+        for url, callback in indexes:
+            if (request := self._index_request(url, callback)) is not None:
+                yield request
+        async for output in self._article_requests():
+            yield output
 
     async def _article_requests(self) -> AsyncIterator[Request | CrawledArticle]:
         """The queued articles' requests, one whenever the engine has room for it (Scrapy's lazy
@@ -245,19 +247,26 @@ class DwSpider(Spider):
             await asyncio.sleep(WAKE_SECONDS)
             self._wake.set()
 
-    def _index_request(self, url: str, callback: Any, parent: str | None = None) -> Request:
+    def _index_request(self, url: str, callback: Any, parent: str | None = None) -> Request | None:
         """A feed, sitemap or listing request; conditional when its validators are stored
-        (a 304 reaches the callback, with nothing to parse)."""
+        (a 304 reaches the callback, with nothing to parse). None for a URL Scrapy refuses (a
+        port that is no number, an unclosed ``[::1`` ...): one counted error naming it, its
+        index (``parent``) not read whole, and the crawl goes on."""
         known = self.validators.get(url)
-        request = Request(  # first: a URL it refuses (ValueError) leaves nothing open
-            url,
-            callback=callback,
-            errback=self.on_error,
-            dont_filter=True,
-            priority=10,
-            headers=known.headers() if known else None,
-            meta={"handle_httpstatus_list": [304], "index": url, "discovery": True},
-        )
+        try:
+            request = Request(
+                url,
+                callback=callback,
+                errback=self.on_error,
+                dont_filter=True,
+                priority=10,
+                headers=known.headers() if known else None,
+                meta={"handle_httpstatus_list": [304], "index": url, "discovery": True},
+            )
+        except ValueError as error:
+            self.failed_indexes.add(parent or url)  # not read whole: all of it next time
+            self._error(url, f"not a URL the crawl can request ({error})")
+            return None
         if parent is not None:
             self.parent_index.setdefault(url, parent)
         self.open_indexes += 1
@@ -310,13 +319,8 @@ class DwSpider(Spider):
                 )
                 break
             self.sitemaps_followed += 1
-            try:
-                request = self._index_request(url, self.parse_sitemap, parent=index)
-            except ValueError as error:  # a port that is no number, an unclosed "[::1" ...
-                self.failed_indexes.add(index)  # not read whole: ask for all of it next time
-                self._error(url, f"not a URL the crawl can request ({error})")
-                continue
-            yield request
+            if (request := self._index_request(url, self.parse_sitemap, parent=index)) is not None:
+                yield request
 
     def _follow(
         self, response: Response, read: Callable[[bytes, str], Discovered]
